@@ -1,0 +1,2 @@
+//! hush-run: placeholder until its issue lands.
+fn main() {}

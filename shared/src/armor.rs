@@ -1,0 +1,408 @@
+//! Armor: sealed bytes as text that survives terminals, tmux and copy-paste.
+//!
+//! ```text
+//! -----BEGIN HUSH SEALED MESSAGE-----
+//! <standard base64 with padding, 64 columns per line>
+//! -----END HUSH SEALED MESSAGE-----
+//! ```
+//! The decoder finds the block inside any surrounding text and ignores every ASCII white
+//! space byte, even inside the BEGIN and END lines, because terminals and tmux insert line
+//! breaks at soft wraps and add CR, indentation and trailing spaces. Anything else that is
+//! not canonical base64 is an error.
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+
+use crate::envelope::MAGIC;
+use crate::error::{Error, Result};
+
+/// The line that starts a block.
+pub const BEGIN: &str = "-----BEGIN HUSH SEALED MESSAGE-----";
+/// The line that ends a block.
+pub const END: &str = "-----END HUSH SEALED MESSAGE-----";
+/// Base64 characters per line.
+pub const COLUMNS: usize = 64;
+/// Bytes per full line (64 base64 characters).
+const LINE_BYTES: usize = COLUMNS / 4 * 3;
+
+/// Streaming armor encoder: an [`io::Write`] adapter. [`ArmorWriter::finish`] writes the
+/// last line and the END line.
+pub struct ArmorWriter<W: Write> {
+    inner: W,
+    /// Bytes waiting to fill a whole line.
+    pending: Vec<u8>,
+    /// Reused text buffer for whole lines.
+    text: Vec<u8>,
+}
+
+/// Lines encoded per batch: large writes go out in ~64 KiB of text at a time.
+const BATCH_LINES: usize = 1024;
+
+impl<W: Write> ArmorWriter<W> {
+    /// Writes the BEGIN line.
+    pub fn new(mut inner: W) -> io::Result<Self> {
+        inner.write_all(BEGIN.as_bytes())?;
+        inner.write_all(b"\n")?;
+        Ok(Self {
+            inner,
+            pending: Vec::with_capacity(LINE_BYTES),
+            text: vec![0u8; BATCH_LINES * (COLUMNS + 1)],
+        })
+    }
+
+    /// Encodes whole lines of `data` into the text buffer and writes them.
+    fn write_lines(&mut self, data: &[u8]) -> io::Result<()> {
+        for batch in data.chunks(BATCH_LINES * LINE_BYTES) {
+            let mut at = 0;
+            for line in batch.chunks(LINE_BYTES) {
+                let n = STANDARD
+                    .encode_slice(line, &mut self.text[at..at + COLUMNS])
+                    .map_err(io::Error::other)?;
+                at += n;
+                self.text[at] = b'\n';
+                at += 1;
+            }
+            self.inner.write_all(&self.text[..at])?;
+        }
+        Ok(())
+    }
+
+    /// Writes the last (possibly short) line and the END line; returns the inner writer.
+    pub fn finish(mut self) -> io::Result<W> {
+        let pending = std::mem::take(&mut self.pending);
+        if !pending.is_empty() {
+            self.write_lines(&pending)?;
+        }
+        self.inner.write_all(END.as_bytes())?;
+        self.inner.write_all(b"\n")?;
+        self.inner.flush()?;
+        Ok(self.inner)
+    }
+}
+
+impl<W: Write> Write for ArmorWriter<W> {
+    fn write(&mut self, mut data: &[u8]) -> io::Result<usize> {
+        let total = data.len();
+        if !self.pending.is_empty() {
+            let n = (LINE_BYTES - self.pending.len()).min(data.len());
+            self.pending.extend_from_slice(&data[..n]);
+            data = &data[n..];
+            if self.pending.len() < LINE_BYTES {
+                return Ok(total);
+            }
+            let line = std::mem::take(&mut self.pending);
+            self.write_lines(&line)?;
+            self.pending = line;
+            self.pending.clear();
+        }
+        let whole = data.len() / LINE_BYTES * LINE_BYTES;
+        self.write_lines(&data[..whole])?;
+        self.pending.extend_from_slice(&data[whole..]);
+        Ok(total)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Armors a whole message.
+pub fn armor(sealed: &[u8]) -> String {
+    let mut out = Vec::with_capacity(sealed.len() * 4 / 3 + sealed.len() / LINE_BYTES + 80);
+    // Writing to a Vec cannot fail.
+    let finished = ArmorWriter::new(&mut out).and_then(|mut w| {
+        w.write_all(sealed)?;
+        w.finish()
+    });
+    debug_assert!(finished.is_ok());
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Streaming armor decoder: an [`io::Read`] adapter that yields the sealed bytes of the
+/// first block in the input.
+pub struct ArmorReader<R: BufRead> {
+    inner: R,
+    state: ReadState,
+    /// Base64 characters collected but not yet decoded.
+    quad: Vec<u8>,
+    /// Decoded bytes ready to hand out.
+    out: Vec<u8>,
+    out_pos: usize,
+    /// 1-based line inside the block, for error messages.
+    line: usize,
+    /// Set once a padded group was decoded: nothing but the END line may follow.
+    padded: bool,
+    /// How much of the compact END marker has been matched.
+    end_matched: usize,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ReadState {
+    SeekingBegin,
+    Body,
+    Done,
+}
+
+fn compact(marker: &str) -> Vec<u8> {
+    marker.bytes().filter(|b| !b.is_ascii_whitespace()).collect()
+}
+
+fn is_base64(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'='
+}
+
+impl<R: BufRead> ArmorReader<R> {
+    /// Wraps text input.
+    pub fn new(inner: R) -> Self {
+        Self {
+            inner,
+            state: ReadState::SeekingBegin,
+            quad: Vec::with_capacity(64 * 1024),
+            out: Vec::with_capacity(48 * 1024),
+            out_pos: 0,
+            line: 1,
+            padded: false,
+            end_matched: 0,
+        }
+    }
+
+    fn damaged(&self, reason: impl Into<String>) -> Error {
+        Error::InvalidBase64 { line: self.line, reason: reason.into() }
+    }
+
+    /// Skips input up to and including the BEGIN marker (white space ignored).
+    fn seek_begin(&mut self) -> Result<()> {
+        let marker = compact(BEGIN);
+        let mut window: Vec<u8> = Vec::with_capacity(marker.len());
+        loop {
+            let buf = self.inner.fill_buf()?;
+            if buf.is_empty() {
+                return Err(Error::NoSealedBlock);
+            }
+            let mut used = 0;
+            let mut found = false;
+            for &b in buf {
+                used += 1;
+                if b.is_ascii_whitespace() {
+                    continue;
+                }
+                if window.len() == marker.len() {
+                    window.remove(0);
+                }
+                window.push(b);
+                if window == marker {
+                    found = true;
+                    break;
+                }
+            }
+            self.inner.consume(used);
+            if found {
+                self.state = ReadState::Body;
+                return Ok(());
+            }
+        }
+    }
+
+    /// Decodes more of the body into `out`. Returns false at the END line.
+    fn decode_more(&mut self) -> Result<bool> {
+        let end_marker = compact(END);
+        loop {
+            let buf = self.inner.fill_buf()?;
+            if buf.is_empty() {
+                return Err(Error::ArmorTruncated);
+            }
+            let mut used = 0;
+            let mut at_end = false;
+            for &b in buf {
+                used += 1;
+                if b == b'\n' {
+                    self.line += 1;
+                }
+                if b.is_ascii_whitespace() {
+                    continue;
+                }
+                if self.end_matched > 0 || b == b'-' {
+                    if b != end_marker[self.end_matched] {
+                        self.inner.consume(used);
+                        return Err(if self.end_matched > 0 {
+                            self.damaged("malformed END line")
+                        } else {
+                            self.damaged("unexpected '-'")
+                        });
+                    }
+                    self.end_matched += 1;
+                    if self.end_matched == end_marker.len() {
+                        at_end = true;
+                        break;
+                    }
+                    continue;
+                }
+                if !is_base64(b) {
+                    let shown = if b.is_ascii_graphic() { format!("'{}'", b as char) } else { format!("byte 0x{b:02x}") };
+                    self.inner.consume(used);
+                    return Err(self.damaged(format!("invalid character {shown}")));
+                }
+                if self.padded && b != b'=' {
+                    self.inner.consume(used);
+                    return Err(self.damaged("data after the padding '='"));
+                }
+                if b == b'=' {
+                    self.padded = true;
+                }
+                self.quad.push(b);
+            }
+            self.inner.consume(used);
+            if at_end {
+                if self.quad.len() % 4 != 0 {
+                    return Err(self.damaged("the base64 text has a wrong length (characters missing)"));
+                }
+                self.decode_quads(self.quad.len())?;
+                self.state = ReadState::Done;
+                return Ok(self.out_pos < self.out.len());
+            }
+            // Decode whole groups of four, keeping a partial group (and any group holding
+            // padding, which may only be checked at the end) for later.
+            let mut ready = self.quad.len() / 4 * 4;
+            if self.padded {
+                ready = ready.saturating_sub(4);
+            }
+            if ready >= 4 * 1024 {
+                self.decode_quads(ready)?;
+                return Ok(true);
+            }
+        }
+    }
+
+    fn decode_quads(&mut self, count: usize) -> Result<()> {
+        self.out.clear();
+        self.out_pos = 0;
+        self.out.resize(count / 4 * 3, 0);
+        let n = STANDARD.decode_slice(&self.quad[..count], &mut self.out).map_err(|e| match e {
+            base64::DecodeSliceError::DecodeError(base64::DecodeError::InvalidLastSymbol { .. }) => {
+                self.damaged("non-canonical base64 (bits after the end)")
+            }
+            base64::DecodeSliceError::DecodeError(base64::DecodeError::InvalidPadding) => {
+                self.damaged("bad base64 padding")
+            }
+            _ => self.damaged("invalid base64"),
+        })?;
+        self.out.truncate(n);
+        self.quad.drain(..count);
+        Ok(())
+    }
+}
+
+impl<R: BufRead> Read for ArmorReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if self.out_pos < self.out.len() {
+                let n = (self.out.len() - self.out_pos).min(buf.len());
+                buf[..n].copy_from_slice(&self.out[self.out_pos..self.out_pos + n]);
+                self.out_pos += n;
+                return Ok(n);
+            }
+            match self.state {
+                ReadState::Done => return Ok(0),
+                ReadState::SeekingBegin => self.seek_begin().map_err(Error::into_io)?,
+                ReadState::Body => {
+                    self.decode_more().map_err(Error::into_io)?;
+                }
+            }
+        }
+    }
+}
+
+/// Armored or binary sealed input, told apart by the first bytes: binary sealed data starts
+/// with the magic `HUSH` and a version byte that is not a printable character, which no
+/// text does.
+pub enum SealedInput<R: Read> {
+    /// Binary sealed bytes.
+    Binary(BufReader<Peeked<R>>),
+    /// Text holding an armored block.
+    Armored(ArmorReader<BufReader<Peeked<R>>>),
+}
+
+/// The input with the bytes read to tell binary from armor put back in front.
+pub type Peeked<R> = io::Chain<io::Cursor<Vec<u8>>, R>;
+
+impl<R: Read> SealedInput<R> {
+    /// Reads the first bytes to decide whether the input is binary or armored.
+    pub fn new(mut inner: R) -> io::Result<Self> {
+        let mut head = [0u8; MAGIC.len() + 1];
+        let mut got = 0;
+        while got < head.len() {
+            match inner.read(&mut head[got..]) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let binary = got == head.len() && &head[..MAGIC.len()] == MAGIC && !head[MAGIC.len()].is_ascii_graphic();
+        let reader = BufReader::with_capacity(64 * 1024, io::Cursor::new(head[..got].to_vec()).chain(inner));
+        Ok(if binary { SealedInput::Binary(reader) } else { SealedInput::Armored(ArmorReader::new(reader)) })
+    }
+}
+
+impl<R: Read> Read for SealedInput<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            SealedInput::Binary(r) => r.read(buf),
+            SealedInput::Armored(r) => r.read(buf),
+        }
+    }
+}
+
+/// Extracts the sealed bytes from text (or passes binary sealed data through).
+pub fn decode(input: &[u8]) -> Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(input.len() * 3 / 4);
+    SealedInput::new(input)?.read_to_end(&mut out).map_err(Error::from_io)?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_various_sizes() {
+        for len in [0, 1, 47, 48, 49, 95, 96, 1000, 100_000] {
+            let data: Vec<u8> = (0..len).map(|i| (i * 7 % 256) as u8).collect();
+            let text = armor(&data);
+            assert!(text.lines().all(|l| l.len() <= COLUMNS || l.starts_with("-----")));
+            assert_eq!(decode(text.as_bytes()).unwrap(), data, "len {len}");
+        }
+    }
+
+    #[test]
+    fn tolerates_surrounding_text_and_mangled_white_space() {
+        let data: Vec<u8> = (0..500u32).map(|i| i as u8).collect();
+        let text = armor(&data);
+        let mangled: String = text
+            .chars()
+            .enumerate()
+            .map(|(i, c)| if i % 17 == 5 { format!("{c}\r\n   ") } else { c.to_string() })
+            .collect();
+        let wrapped = format!("$ hush-run -- cat secret\n{mangled}\n$ exit\n");
+        assert_eq!(decode(wrapped.as_bytes()).unwrap(), data);
+    }
+
+    #[test]
+    fn specific_errors() {
+        let text = armor(b"hello world, this is sealed");
+        assert!(matches!(decode(b"nothing here"), Err(Error::NoSealedBlock)));
+        let cut = &text[..text.len() - 10];
+        assert!(matches!(decode(cut.as_bytes()), Err(Error::ArmorTruncated)));
+        let bad = text.replacen('A', "*", 1).replacen("aGVs", "aG*s", 1);
+        assert!(matches!(decode(bad.as_bytes()), Err(Error::InvalidBase64 { .. })));
+        // Non-canonical: "aGk=" is canonical for "hi"; "aGl=" has stray low bits.
+        let noncanon = format!("{BEGIN}\naGl=\n{END}\n");
+        assert!(matches!(decode(noncanon.as_bytes()), Err(Error::InvalidBase64 { .. })));
+        let missing_pad = format!("{BEGIN}\naGk\n{END}\n");
+        assert!(matches!(decode(missing_pad.as_bytes()), Err(Error::InvalidBase64 { .. })));
+        let pad_in_middle = format!("{BEGIN}\naGk=aGk=\n{END}\n");
+        assert!(matches!(decode(pad_in_middle.as_bytes()), Err(Error::InvalidBase64 { .. })));
+    }
+}

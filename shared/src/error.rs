@@ -1,0 +1,185 @@
+//! The one error type of the library, with messages written for the person at the keyboard.
+
+use std::io;
+use std::path::PathBuf;
+
+/// What kind of secret a parse error is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretKind {
+    /// The 32-byte key.
+    Key,
+    /// The 12-byte IV.
+    Iv,
+}
+
+impl std::fmt::Display for SecretKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SecretKind::Key => "key",
+            SecretKind::Iv => "IV",
+        })
+    }
+}
+
+/// Everything that can go wrong in the library.
+///
+/// No variant carries secret bytes: messages may be shown and logged as they are.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    // --- key material -------------------------------------------------------------------------
+    /// A key or IV was not valid base64.
+    #[error("the {kind} is not valid base64 (unexpected character at position {position})")]
+    InvalidKeyText {
+        /// Key or IV.
+        kind: SecretKind,
+        /// 1-based position of the first bad character, white space not counted.
+        position: usize,
+    },
+    /// A key or IV decoded to the wrong number of bytes.
+    #[error("the {kind} has the wrong length: {got} bytes, expected {expected} bytes ({chars} base64 characters)")]
+    WrongKeyLength {
+        /// Key or IV.
+        kind: SecretKind,
+        /// Bytes decoded.
+        got: usize,
+        /// Bytes expected.
+        expected: usize,
+        /// Base64 characters of a correct entry, padding included.
+        chars: usize,
+    },
+    /// The user gave an IV where a key was expected, or the other way round.
+    #[error("this looks like {found_article} {found}, not {wanted_article} {wanted}: were the key and IV swapped?", found_article = article(*found), wanted_article = article(*wanted))]
+    SwappedKeyIv {
+        /// What was asked for.
+        wanted: SecretKind,
+        /// What the entry looks like.
+        found: SecretKind,
+    },
+    /// A passphrase was empty.
+    #[error("the passphrase is empty")]
+    EmptyPassphrase,
+
+    // --- key files ----------------------------------------------------------------------------
+    /// A key file can be read by other users.
+    #[error("{path} can be read by other users (mode {mode:03o}); run: chmod 600 {path}")]
+    KeyFilePermissions {
+        /// The file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// A key file does not follow the key file syntax.
+    #[error("{path}, line {line}: {reason}")]
+    KeyFileSyntax {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number (0 when the problem is the file as a whole).
+        line: usize,
+        /// What is wrong, without the line's text (it may hold a secret).
+        reason: String,
+    },
+    /// A file that should not be replaced already exists.
+    #[error("{path} already exists (use --force to replace it)")]
+    FileExists {
+        /// The file.
+        path: PathBuf,
+    },
+
+    // --- armor --------------------------------------------------------------------------------
+    /// The input holds no BEGIN line.
+    #[error("no sealed block found: expected a line '-----BEGIN HUSH SEALED MESSAGE-----'")]
+    NoSealedBlock,
+    /// The armored block has no END line: the paste was cut off.
+    #[error("the sealed block is cut off: its END line is missing (copy the whole block, BEGIN to END)")]
+    ArmorTruncated,
+    /// A character that is neither base64 nor white space inside the block.
+    #[error("the sealed block is damaged: {reason} at line {line} of the block")]
+    InvalidBase64 {
+        /// 1-based line within the block (counted from the BEGIN line).
+        line: usize,
+        /// What is wrong.
+        reason: String,
+    },
+
+    // --- envelope -----------------------------------------------------------------------------
+    /// The bytes do not start with the hush magic.
+    #[error("this is not hush sealed data")]
+    NotHushData,
+    /// The envelope was written by a newer version of hush.
+    #[error("unsupported format version {0} (this hush reads version 1): upgrade hush")]
+    UnsupportedVersion(u8),
+    /// The envelope uses a key mode this version does not know.
+    #[error("unsupported key mode {0}: this message was sealed by a newer hush")]
+    UnsupportedMode(u8),
+    /// The message was sealed with a passphrase but a key was given, or the other way round.
+    #[error("this message was sealed with {sealed_with}, but {given} was given")]
+    ModeMismatch {
+        /// How the message was sealed.
+        sealed_with: &'static str,
+        /// What the user supplied.
+        given: &'static str,
+    },
+    /// The key commitment does not match: wrong key or IV (or passphrase).
+    #[error("wrong key or IV: this message was sealed with a different key (check the fingerprint)")]
+    WrongKey,
+    /// The passphrase does not open the message.
+    #[error("wrong passphrase")]
+    WrongPassphrase,
+    /// A chunk failed authentication.
+    #[error("the sealed message is corrupted (authentication failed); nothing was released")]
+    Corrupted,
+    /// The message ends before its final chunk.
+    #[error("the sealed message is truncated: it ends before its final chunk")]
+    Truncated,
+    /// Argon2id parameters in a header exceed the documented cap.
+    #[error("passphrase parameters too costly ({0}); refusing to allocate (the cap is m=1 GiB, t=16, p=16)")]
+    ParamsOverCap(String),
+    /// Argon2id parameters that Argon2 itself refuses.
+    #[error("invalid passphrase parameters ({0})")]
+    InvalidParams(String),
+    /// The decrypted content does not follow the payload layout.
+    #[error("the opened content is malformed: {0}")]
+    BadPayload(&'static str),
+    /// The message is longer than Cobblestone-256 allows (2^38 chunks).
+    #[error("message too long for the format (4 PiB at most)")]
+    TooLong,
+
+    /// An I/O error.
+    #[error("{0}")]
+    Io(#[from] io::Error),
+}
+
+fn article(kind: SecretKind) -> &'static str {
+    match kind {
+        SecretKind::Key => "a",
+        SecretKind::Iv => "an",
+    }
+}
+
+/// Result with the library's error.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// Wraps the error into an [`io::Error`] so that it can travel through `Read`/`Write`.
+    pub(crate) fn into_io(self) -> io::Error {
+        match self {
+            Error::Io(e) => e,
+            other => io::Error::other(other),
+        }
+    }
+
+    /// Recovers a library error that travelled through an [`io::Error`].
+    pub fn from_io(e: io::Error) -> Error {
+        if e.get_ref().is_some_and(|inner| inner.is::<Error>()) {
+            match e.into_inner().map(|inner| inner.downcast::<Error>()) {
+                Some(Ok(err)) => *err,
+                // Unreachable: checked just above; keep a sane fallback rather than panic.
+                Some(Err(inner)) => Error::Io(io::Error::other(inner)),
+                None => Error::Io(io::Error::other("unknown I/O error")),
+            }
+        } else {
+            Error::Io(e)
+        }
+    }
+}

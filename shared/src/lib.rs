@@ -1,0 +1,173 @@
+//! Hush's library: key material, the sealed format and its armor.
+//!
+//! It knows nothing of terminals, clipboards or processes: the binaries `hush-run` and
+//! `hush` bring those. The byte-level contract is docs/FORMAT.md.
+//!
+//! Layers, outside in:
+//! - [`armor`]: text block around base64 (optional: binary sealed data is accepted too);
+//! - [`envelope`]: header (magic, version, key mode) and the Cobblestone-256 body;
+//! - [`chunked`]: Cobblestone-256, C2SP chunked encryption with HKDF-SHA-512 and AES-256-GCM;
+//! - [`payload`]: the plaintext's records (metadata, stdout, stderr, exit status).
+
+pub mod armor;
+pub mod chunked;
+pub mod envelope;
+pub mod error;
+pub mod hardening;
+pub mod keyfile;
+pub mod keys;
+pub mod payload;
+
+use std::io::{self, Read, Write};
+
+use zeroize::Zeroizing;
+
+pub use envelope::{Argon2Params, Mode, Opener, SealOptions, Sealer};
+pub use error::{Error, Result, SecretKind};
+pub use keys::{Credentials, Fingerprint, Iv, Key, Passphrase};
+pub use payload::{Metadata, PayloadWriter, Stream, Summary};
+
+/// Where sealed bytes go: as they are, or armored.
+pub enum SealedOutput<W: Write> {
+    /// Raw sealed bytes.
+    Binary(W),
+    /// Armored text.
+    Armored(armor::ArmorWriter<W>),
+}
+
+impl<W: Write> SealedOutput<W> {
+    /// Wraps `inner`; with `armored`, writes the BEGIN line now.
+    pub fn new(inner: W, armored: bool) -> io::Result<Self> {
+        Ok(if armored { SealedOutput::Armored(armor::ArmorWriter::new(inner)?) } else { SealedOutput::Binary(inner) })
+    }
+
+    /// Ends the armor (if any) and returns the inner writer.
+    pub fn finish(self) -> io::Result<W> {
+        match self {
+            SealedOutput::Binary(mut w) => {
+                w.flush()?;
+                Ok(w)
+            }
+            SealedOutput::Armored(a) => a.finish(),
+        }
+    }
+}
+
+impl<W: Write> Write for SealedOutput<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            SealedOutput::Binary(w) => w.write(buf),
+            SealedOutput::Armored(w) => w.write(buf),
+        }
+    }
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        match self {
+            SealedOutput::Binary(w) => w.write_all(buf),
+            SealedOutput::Armored(w) => w.write_all(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            SealedOutput::Binary(w) => w.flush(),
+            SealedOutput::Armored(w) => w.flush(),
+        }
+    }
+}
+
+/// A message being sealed: payload records, sealed, optionally armored, into `W`.
+pub struct SealWriter<W: Write> {
+    payload: PayloadWriter<Sealer<SealedOutput<W>>>,
+}
+
+impl<W: Write> SealWriter<W> {
+    /// Starts a message: writes the header (and BEGIN line) and the metadata record.
+    pub fn new(inner: W, creds: &Credentials, meta: &Metadata, armored: bool, options: SealOptions) -> Result<Self> {
+        let sealer = Sealer::with_options(SealedOutput::new(inner, armored)?, creds, options)?;
+        Ok(Self { payload: PayloadWriter::new(sealer, meta)? })
+    }
+
+    /// Appends output of one stream.
+    pub fn write(&mut self, stream: Stream, data: &[u8]) -> Result<()> {
+        Ok(self.payload.write(stream, data)?)
+    }
+
+    /// Ends the message (exit status record, final chunk, END line).
+    pub fn finish(self, exit_status: Option<i32>) -> Result<W> {
+        let sealer = self.payload.finish(exit_status)?;
+        Ok(sealer.finish()?.finish()?)
+    }
+}
+
+impl<W: Write> Write for SealWriter<W> {
+    /// Writes stdout data.
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.payload.write(Stream::Stdout, buf)?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.payload.flush()
+    }
+}
+
+/// Seals a whole plaintext as stdout of a message; returns the sealed bytes (armored text
+/// with `armored`).
+pub fn seal(creds: &Credentials, meta: &Metadata, plaintext: &[u8], armored: bool, options: SealOptions) -> Result<Vec<u8>> {
+    let mut w = SealWriter::new(Vec::new(), creds, meta, armored, options)?;
+    w.write(Stream::Stdout, plaintext)?;
+    w.finish(None)
+}
+
+/// A whole opened message. Its buffers are zeroized on drop.
+pub struct Opened {
+    /// Metadata, exit status and sizes.
+    pub summary: Summary,
+    /// The stdout records, concatenated.
+    pub stdout: Zeroizing<Vec<u8>>,
+    /// The stderr records, concatenated.
+    pub stderr: Zeroizing<Vec<u8>>,
+    /// Which candidate credentials opened it.
+    pub key_index: usize,
+    /// The key mode it was sealed with.
+    pub mode: Mode,
+}
+
+impl std::fmt::Debug for Opened {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Opened")
+            .field("summary", &self.summary)
+            .field("key_index", &self.key_index)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Opens a whole message, armored or binary, with the first candidate that fits.
+///
+/// Nothing is returned unless every chunk authenticated: the plaintext is collected in
+/// buffers sized up front (so no reallocation leaves copies behind) and zeroized on error.
+pub fn open(input: &[u8], candidates: &[Credentials]) -> Result<Opened> {
+    let mut opener = Opener::with_candidates(armor::SealedInput::new(input)?, candidates)?;
+    // Plaintext is never longer than the sealed input.
+    let mut plain = Zeroizing::new(Vec::with_capacity(input.len()));
+    opener.read_to_end(&mut plain).map_err(Error::from_io)?;
+    let mut stdout = Zeroizing::new(Vec::with_capacity(plain.len()));
+    let mut stderr = Zeroizing::new(Vec::with_capacity(plain.len()));
+    let summary = payload::demux(&plain[..], &mut *stdout, &mut *stderr)?;
+    Ok(Opened { summary, stdout, stderr, key_index: opener.index(), mode: opener.header().mode() })
+}
+
+/// Opens a message as a stream, writing stdout records to `stdout` and stderr records to
+/// `stderr` as each chunk authenticates. Returns the summary and the candidate's index.
+///
+/// A failure can come after some authenticated plaintext was written; callers that must
+/// not release a partial message write to a temporary place and commit only on success.
+pub fn open_stream<R: Read>(
+    input: R,
+    candidates: &[Credentials],
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+) -> Result<(Summary, usize)> {
+    let opener = Opener::with_candidates(armor::SealedInput::new(input)?, candidates)?;
+    let index = opener.index();
+    let summary = payload::demux(opener, stdout, stderr)?;
+    Ok((summary, index))
+}

@@ -1,0 +1,1 @@
+//! hush end-to-end tests.

@@ -1,0 +1,1 @@
+//! hush-run end-to-end tests.
