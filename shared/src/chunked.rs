@@ -194,6 +194,11 @@ impl<W: Write> Encryptor<W> {
 
     /// Writes the final (short, possibly empty) chunk and returns the inner writer.
     pub fn finish(mut self) -> Result<W> {
+        if self.len == CHUNK_SIZE {
+            // The final chunk must be short: a full buffer goes out as a regular chunk,
+            // followed by an empty final one.
+            self.flush_chunk()?;
+        }
         self.flush_chunk()?;
         self.buf.zeroize();
         Ok(self.inner)
@@ -419,6 +424,16 @@ impl<R: Read> Read for Decryptor<R> {
             }
         }
     }
+}
+
+/// Whole-message decryption: returns the plaintext only if every chunk authenticated
+/// (the buffer is sized up front and zeroized on failure).
+pub fn decrypt_all(sealed: &[u8], input_key: &[u8; INPUT_KEY_SIZE], context: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+    let mut plain = Zeroizing::new(Vec::with_capacity(sealed.len()));
+    Decryptor::open(sealed, input_key, context)?
+        .read_to_end(&mut plain)
+        .map_err(Error::from_io)?;
+    Ok(plain)
 }
 
 #[cfg(test)]

@@ -1,0 +1,54 @@
+//! Throughput of sealing and opening, binary and armored, at 1 MiB and 64 MiB.
+//! Run: `cargo bench -p shared --bench seal_open`.
+#![allow(missing_docs)]
+
+use std::hint::black_box;
+use std::io::{Read, Write};
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use shared::{Credentials, Metadata, SealOptions, SealWriter, Stream, armor::SealedInput};
+
+const SIZES: [(usize, &str); 2] = [(1 << 20, "1MiB"), (64 << 20, "64MiB")];
+
+fn seal(creds: &Credentials, data: &[u8], armored: bool) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len() * 4 / 3 + 4096);
+    let mut w = SealWriter::new(&mut out, creds, &Metadata::default(), armored, SealOptions::default()).expect("seal");
+    // Feed it as a child's pipe would, 64 KiB at a time.
+    for part in data.chunks(64 * 1024) {
+        w.write(Stream::Stdout, part).expect("write");
+    }
+    w.finish(None).expect("finish");
+    out
+}
+
+/// Opens into a sink: the streaming path, as `hush open > file` uses it.
+fn open(creds: &Credentials, sealed: &[u8]) -> u64 {
+    let input = SealedInput::new(sealed).expect("input");
+    let (summary, _) = shared::open_stream(input, std::slice::from_ref(creds), &mut std::io::sink(), &mut std::io::sink())
+        .expect("open");
+    summary.stdout_len
+}
+
+fn benches(c: &mut Criterion) {
+    let creds = Credentials::generate().expect("keys");
+    for (size, name) in SIZES {
+        let mut data = vec![0u8; size];
+        let mut rng = std::fs::File::open("/dev/urandom").expect("urandom");
+        rng.read_exact(&mut data).expect("random");
+        let mut group = c.benchmark_group(name);
+        group.throughput(Throughput::Bytes(size as u64));
+        if size > 4 << 20 {
+            group.sample_size(10);
+        }
+        for armored in [false, true] {
+            let label = if armored { "armored" } else { "binary" };
+            group.bench_function(BenchmarkId::new("seal", label), |b| b.iter(|| black_box(seal(&creds, &data, armored))));
+            let sealed = seal(&creds, &data, armored);
+            group.bench_function(BenchmarkId::new("open", label), |b| b.iter(|| black_box(open(&creds, &sealed))));
+        }
+        group.finish();
+    }
+}
+
+criterion_group!(seal_open, benches);
+criterion_main!(seal_open);
