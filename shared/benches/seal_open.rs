@@ -3,7 +3,7 @@
 #![allow(missing_docs)]
 
 use std::hint::black_box;
-use std::io::{Read, Write};
+use std::io::Read;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use shared::{Credentials, Metadata, SealOptions, SealWriter, Stream, armor::SealedInput};
@@ -12,7 +12,14 @@ const SIZES: [(usize, &str); 2] = [(1 << 20, "1MiB"), (64 << 20, "64MiB")];
 
 fn seal(creds: &Credentials, data: &[u8], armored: bool) -> Vec<u8> {
     let mut out = Vec::with_capacity(data.len() * 4 / 3 + 4096);
-    let mut w = SealWriter::new(&mut out, creds, &Metadata::default(), armored, SealOptions::default()).expect("seal");
+    let mut w = SealWriter::new(
+        &mut out,
+        creds,
+        &Metadata::default(),
+        armored,
+        SealOptions::default(),
+    )
+    .expect("seal");
     // Feed it as a child's pipe would, 64 KiB at a time.
     for part in data.chunks(64 * 1024) {
         w.write(Stream::Stdout, part).expect("write");
@@ -24,8 +31,13 @@ fn seal(creds: &Credentials, data: &[u8], armored: bool) -> Vec<u8> {
 /// Opens into a sink: the streaming path, as `hush open > file` uses it.
 fn open(creds: &Credentials, sealed: &[u8]) -> u64 {
     let input = SealedInput::new(sealed).expect("input");
-    let (summary, _) = shared::open_stream(input, std::slice::from_ref(creds), &mut std::io::sink(), &mut std::io::sink())
-        .expect("open");
+    let (summary, _) = shared::open_stream(
+        input,
+        std::slice::from_ref(creds),
+        &mut std::io::sink(),
+        &mut std::io::sink(),
+    )
+    .expect("open");
     summary.stdout_len
 }
 
@@ -42,9 +54,13 @@ fn benches(c: &mut Criterion) {
         }
         for armored in [false, true] {
             let label = if armored { "armored" } else { "binary" };
-            group.bench_function(BenchmarkId::new("seal", label), |b| b.iter(|| black_box(seal(&creds, &data, armored))));
+            group.bench_function(BenchmarkId::new("seal", label), |b| {
+                b.iter(|| black_box(seal(&creds, &data, armored)))
+            });
             let sealed = seal(&creds, &data, armored);
-            group.bench_function(BenchmarkId::new("open", label), |b| b.iter(|| black_box(open(&creds, &sealed))));
+            group.bench_function(BenchmarkId::new("open", label), |b| {
+                b.iter(|| black_box(open(&creds, &sealed)))
+            });
         }
         group.finish();
     }

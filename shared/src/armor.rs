@@ -146,7 +146,10 @@ enum ReadState {
 }
 
 fn compact(marker: &str) -> Vec<u8> {
-    marker.bytes().filter(|b| !b.is_ascii_whitespace()).collect()
+    marker
+        .bytes()
+        .filter(|b| !b.is_ascii_whitespace())
+        .collect()
 }
 
 fn is_base64(b: u8) -> bool {
@@ -169,7 +172,10 @@ impl<R: BufRead> ArmorReader<R> {
     }
 
     fn damaged(&self, reason: impl Into<String>) -> Error {
-        Error::InvalidBase64 { line: self.line, reason: reason.into() }
+        Error::InvalidBase64 {
+            line: self.line,
+            reason: reason.into(),
+        }
     }
 
     /// Skips input up to and including the BEGIN marker (white space ignored).
@@ -240,7 +246,11 @@ impl<R: BufRead> ArmorReader<R> {
                     continue;
                 }
                 if !is_base64(b) {
-                    let shown = if b.is_ascii_graphic() { format!("'{}'", b as char) } else { format!("byte 0x{b:02x}") };
+                    let shown = if b.is_ascii_graphic() {
+                        format!("'{}'", b as char)
+                    } else {
+                        format!("byte 0x{b:02x}")
+                    };
                     self.inner.consume(used);
                     return Err(self.damaged(format!("invalid character {shown}")));
                 }
@@ -256,7 +266,9 @@ impl<R: BufRead> ArmorReader<R> {
             self.inner.consume(used);
             if at_end {
                 if self.quad.len() % 4 != 0 {
-                    return Err(self.damaged("the base64 text has a wrong length (characters missing)"));
+                    return Err(
+                        self.damaged("the base64 text has a wrong length (characters missing)")
+                    );
                 }
                 self.decode_quads(self.quad.len())?;
                 self.state = ReadState::Done;
@@ -279,15 +291,17 @@ impl<R: BufRead> ArmorReader<R> {
         self.out.clear();
         self.out_pos = 0;
         self.out.resize(count / 4 * 3, 0);
-        let n = STANDARD.decode_slice(&self.quad[..count], &mut self.out).map_err(|e| match e {
-            base64::DecodeSliceError::DecodeError(base64::DecodeError::InvalidLastSymbol { .. }) => {
-                self.damaged("non-canonical base64 (bits after the end)")
-            }
-            base64::DecodeSliceError::DecodeError(base64::DecodeError::InvalidPadding) => {
-                self.damaged("bad base64 padding")
-            }
-            _ => self.damaged("invalid base64"),
-        })?;
+        let n = STANDARD
+            .decode_slice(&self.quad[..count], &mut self.out)
+            .map_err(|e| match e {
+                base64::DecodeSliceError::DecodeError(base64::DecodeError::InvalidLastSymbol {
+                    ..
+                }) => self.damaged("non-canonical base64 (bits after the end)"),
+                base64::DecodeSliceError::DecodeError(base64::DecodeError::InvalidPadding) => {
+                    self.damaged("bad base64 padding")
+                }
+                _ => self.damaged("invalid base64"),
+            })?;
         self.out.truncate(n);
         self.quad.drain(..count);
         Ok(())
@@ -340,9 +354,18 @@ impl<R: Read> SealedInput<R> {
                 Err(e) => return Err(e),
             }
         }
-        let binary = got == head.len() && &head[..MAGIC.len()] == MAGIC && !head[MAGIC.len()].is_ascii_graphic();
-        let reader = BufReader::with_capacity(64 * 1024, io::Cursor::new(head[..got].to_vec()).chain(inner));
-        Ok(if binary { SealedInput::Binary(reader) } else { SealedInput::Armored(ArmorReader::new(reader)) })
+        let binary = got == head.len()
+            && &head[..MAGIC.len()] == MAGIC
+            && !head[MAGIC.len()].is_ascii_graphic();
+        let reader = BufReader::with_capacity(
+            64 * 1024,
+            io::Cursor::new(head[..got].to_vec()).chain(inner),
+        );
+        Ok(if binary {
+            SealedInput::Binary(reader)
+        } else {
+            SealedInput::Armored(ArmorReader::new(reader))
+        })
     }
 }
 
@@ -358,7 +381,9 @@ impl<R: Read> Read for SealedInput<R> {
 /// Extracts the sealed bytes from text (or passes binary sealed data through).
 pub fn decode(input: &[u8]) -> Result<Vec<u8>> {
     let mut out = Vec::with_capacity(input.len() * 3 / 4);
-    SealedInput::new(input)?.read_to_end(&mut out).map_err(Error::from_io)?;
+    SealedInput::new(input)?
+        .read_to_end(&mut out)
+        .map_err(Error::from_io)?;
     Ok(out)
 }
 
@@ -371,7 +396,10 @@ mod tests {
         for len in [0, 1, 47, 48, 49, 95, 96, 1000, 100_000] {
             let data: Vec<u8> = (0..len).map(|i| (i * 7 % 256) as u8).collect();
             let text = armor(&data);
-            assert!(text.lines().all(|l| l.len() <= COLUMNS || l.starts_with("-----")));
+            assert!(
+                text.lines()
+                    .all(|l| l.len() <= COLUMNS || l.starts_with("-----"))
+            );
             assert_eq!(decode(text.as_bytes()).unwrap(), data, "len {len}");
         }
     }
@@ -383,7 +411,13 @@ mod tests {
         let mangled: String = text
             .chars()
             .enumerate()
-            .map(|(i, c)| if i % 17 == 5 { format!("{c}\r\n   ") } else { c.to_string() })
+            .map(|(i, c)| {
+                if i % 17 == 5 {
+                    format!("{c}\r\n   ")
+                } else {
+                    c.to_string()
+                }
+            })
             .collect();
         let wrapped = format!("$ hush-run -- cat secret\n{mangled}\n$ exit\n");
         assert_eq!(decode(wrapped.as_bytes()).unwrap(), data);
@@ -398,13 +432,25 @@ mod tests {
         let body_start = BEGIN.len() + 1;
         let bad = format!("{}*{}", &text[..body_start + 3], &text[body_start + 3..]);
         let err = decode(bad.as_bytes()).unwrap_err();
-        assert_eq!(err.to_string(), "the sealed block is damaged: invalid character '*' at line 2 of the block");
+        assert_eq!(
+            err.to_string(),
+            "the sealed block is damaged: invalid character '*' at line 2 of the block"
+        );
         // Non-canonical: "aGk=" is canonical for "hi"; "aGl=" has stray low bits.
         let noncanon = format!("{BEGIN}\naGl=\n{END}\n");
-        assert!(matches!(decode(noncanon.as_bytes()), Err(Error::InvalidBase64 { .. })));
+        assert!(matches!(
+            decode(noncanon.as_bytes()),
+            Err(Error::InvalidBase64 { .. })
+        ));
         let missing_pad = format!("{BEGIN}\naGk\n{END}\n");
-        assert!(matches!(decode(missing_pad.as_bytes()), Err(Error::InvalidBase64 { .. })));
+        assert!(matches!(
+            decode(missing_pad.as_bytes()),
+            Err(Error::InvalidBase64 { .. })
+        ));
         let pad_in_middle = format!("{BEGIN}\naGk=aGk=\n{END}\n");
-        assert!(matches!(decode(pad_in_middle.as_bytes()), Err(Error::InvalidBase64 { .. })));
+        assert!(matches!(
+            decode(pad_in_middle.as_bytes()),
+            Err(Error::InvalidBase64 { .. })
+        ));
     }
 }

@@ -99,7 +99,11 @@ impl ChunkCipher {
     fn new(key: &[u8], base_nonce: [u8; NONCE_SIZE]) -> Self {
         let aead = <Aes256Gcm as KeyInit>::new_from_slice(key)
             .unwrap_or_else(|_| unreachable!("the derived key is 32 bytes"));
-        Self { aead, base_nonce, counter: 0 }
+        Self {
+            aead,
+            base_nonce,
+            counter: 0,
+        }
     }
 
     /// The next chunk's nonce: base nonce XOR the counter as a 96-bit big-endian integer.
@@ -153,8 +157,11 @@ impl<W: Write> Encryptor<W> {
     /// Starts a message with a fresh random salt and writes salt and commitment.
     pub fn new(inner: W, input_key: &[u8; INPUT_KEY_SIZE], context: &[u8]) -> Result<Self> {
         let mut salt = [0u8; SALT_SIZE];
-        getrandom::fill(&mut salt)
-            .map_err(|e| Error::Io(io::Error::other(format!("the system random generator failed: {e}"))))?;
+        getrandom::fill(&mut salt).map_err(|e| {
+            Error::Io(io::Error::other(format!(
+                "the system random generator failed: {e}"
+            )))
+        })?;
         Self::with_salt(inner, input_key, context, &salt)
     }
 
@@ -362,7 +369,9 @@ impl<R: Read> Decryptor<R> {
         let ended = self.fill()?;
         let result = if !ended {
             // More than a full sealed chunk is here: the first one is not the last.
-            self.cipher.open(&mut self.buf[..SEALED_CHUNK]).map(|n| (n, false))
+            self.cipher
+                .open(&mut self.buf[..SEALED_CHUNK])
+                .map(|n| (n, false))
         } else if self.filled < TAG_SIZE || self.filled == SEALED_CHUNK {
             // Too short to hold a tag, or a full chunk with nothing after it: the final,
             // short chunk is missing.
@@ -415,7 +424,8 @@ impl<R: Read> Read for Decryptor<R> {
                 State::Reading => {
                     if self.out_end > 0 || self.out_pos > 0 {
                         // Move the look-ahead byte(s) behind the consumed chunk to the front.
-                        self.buf.copy_within(SEALED_CHUNK..SEALED_CHUNK + self.filled, 0);
+                        self.buf
+                            .copy_within(SEALED_CHUNK..SEALED_CHUNK + self.filled, 0);
                         self.out_pos = 0;
                         self.out_end = 0;
                     }
@@ -428,7 +438,11 @@ impl<R: Read> Read for Decryptor<R> {
 
 /// Whole-message decryption: returns the plaintext only if every chunk authenticated
 /// (the buffer is sized up front and zeroized on failure).
-pub fn decrypt_all(sealed: &[u8], input_key: &[u8; INPUT_KEY_SIZE], context: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+pub fn decrypt_all(
+    sealed: &[u8],
+    input_key: &[u8; INPUT_KEY_SIZE],
+    context: &[u8],
+) -> Result<Zeroizing<Vec<u8>>> {
     let mut plain = Zeroizing::new(Vec::with_capacity(sealed.len()));
     Decryptor::open(sealed, input_key, context)?
         .read_to_end(&mut plain)
@@ -443,12 +457,23 @@ mod tests {
     #[test]
     fn round_trip_at_chunk_boundaries() {
         let key = [7u8; 32];
-        for len in [0, 1, CHUNK_SIZE - 1, CHUNK_SIZE, CHUNK_SIZE + 1, 2 * CHUNK_SIZE, 70_000] {
+        for len in [
+            0,
+            1,
+            CHUNK_SIZE - 1,
+            CHUNK_SIZE,
+            CHUNK_SIZE + 1,
+            2 * CHUNK_SIZE,
+            70_000,
+        ] {
             let msg: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
             let mut enc = Encryptor::new(Vec::new(), &key, b"ctx").unwrap();
             enc.write_all(&msg).unwrap();
             let sealed = enc.finish().unwrap();
-            assert_eq!(sealed.len(), PREFIX_SIZE + len + (len / CHUNK_SIZE + 1) * TAG_SIZE);
+            assert_eq!(
+                sealed.len(),
+                PREFIX_SIZE + len + (len / CHUNK_SIZE + 1) * TAG_SIZE
+            );
             let mut dec = Decryptor::open(&sealed[..], &key, b"ctx").unwrap();
             let mut out = Vec::new();
             dec.read_to_end(&mut out).unwrap();
@@ -461,6 +486,9 @@ mod tests {
         let mut enc = Encryptor::new(Vec::new(), &[1; 32], b"a").unwrap();
         enc.write_all(b"x").unwrap();
         let sealed = enc.finish().unwrap();
-        assert!(matches!(Decryptor::open(&sealed[..], &[1; 32], b"b"), Err(Error::WrongKey)));
+        assert!(matches!(
+            Decryptor::open(&sealed[..], &[1; 32], b"b"),
+            Err(Error::WrongKey)
+        ));
     }
 }

@@ -43,14 +43,25 @@ pub struct Argon2Params {
 
 impl Argon2Params {
     /// RFC 9106's second recommended option: 64 MiB, 3 passes, 4 lanes.
-    pub const DEFAULT: Self = Self { m_kib: 64 * 1024, t: 3, p: 4 };
+    pub const DEFAULT: Self = Self {
+        m_kib: 64 * 1024,
+        t: 3,
+        p: 4,
+    };
     /// The most a header may ask for; anything above is refused before allocating.
-    pub const CAP: Self = Self { m_kib: 1024 * 1024, t: 16, p: 16 };
+    pub const CAP: Self = Self {
+        m_kib: 1024 * 1024,
+        t: 16,
+        p: 16,
+    };
 
     fn check_cap(&self) -> Result<()> {
         let cap = Self::CAP;
         if self.m_kib > cap.m_kib || self.t > cap.t || self.p > cap.p {
-            return Err(Error::ParamsOverCap(format!("m={} KiB, t={}, p={}", self.m_kib, self.t, self.p)));
+            return Err(Error::ParamsOverCap(format!(
+                "m={} KiB, t={}, p={}",
+                self.m_kib, self.t, self.p
+            )));
         }
         Ok(())
     }
@@ -76,7 +87,9 @@ pub struct SealOptions {
 
 impl Default for SealOptions {
     fn default() -> Self {
-        Self { argon2: Argon2Params::DEFAULT }
+        Self {
+            argon2: Argon2Params::DEFAULT,
+        }
     }
 }
 
@@ -135,8 +148,14 @@ impl Header {
             MODE_PASSPHRASE => {
                 let mut fields = [0u8; 12 + ARGON2_SALT_SIZE];
                 chunked::read_exact_or(r, &mut fields, Error::Truncated)?;
-                let be = |i: usize| u32::from_be_bytes([fields[i], fields[i + 1], fields[i + 2], fields[i + 3]]);
-                let params = Argon2Params { m_kib: be(0), t: be(4), p: be(8) };
+                let be = |i: usize| {
+                    u32::from_be_bytes([fields[i], fields[i + 1], fields[i + 2], fields[i + 3]])
+                };
+                let params = Argon2Params {
+                    m_kib: be(0),
+                    t: be(4),
+                    p: be(8),
+                };
                 params.check_cap()?;
                 let mut salt = [0u8; ARGON2_SALT_SIZE];
                 salt.copy_from_slice(&fields[12..]);
@@ -160,7 +179,10 @@ impl Header {
     }
 
     /// The Cobblestone-256 input key and context for these credentials.
-    fn key_and_context(&self, creds: &Credentials) -> Result<(Zeroizing<[u8; INPUT_KEY_SIZE]>, Vec<u8>)> {
+    fn key_and_context(
+        &self,
+        creds: &Credentials,
+    ) -> Result<(Zeroizing<[u8; INPUT_KEY_SIZE]>, Vec<u8>)> {
         match (&self.mode, creds) {
             (Mode::KeyIv, Credentials::KeyIv { key, iv }) => {
                 let mut context = Vec::with_capacity(self.bytes.len() + iv.expose().len());
@@ -200,15 +222,22 @@ impl<W: Write> Sealer<W> {
             Credentials::Passphrase(_) => {
                 let mut salt = [0u8; ARGON2_SALT_SIZE];
                 getrandom::fill(&mut salt).map_err(|e| {
-                    Error::Io(io::Error::other(format!("the system random generator failed: {e}")))
+                    Error::Io(io::Error::other(format!(
+                        "the system random generator failed: {e}"
+                    )))
                 })?;
-                Mode::Passphrase { params: options.argon2, salt }
+                Mode::Passphrase {
+                    params: options.argon2,
+                    salt,
+                }
             }
         };
         let header = Header::new(mode);
         let (input_key, context) = header.key_and_context(creds)?;
         inner.write_all(header.as_bytes())?;
-        Ok(Self { body: Encryptor::new(inner, &input_key, &context)? })
+        Ok(Self {
+            body: Encryptor::new(inner, &input_key, &context)?,
+        })
     }
 
     /// Writes the final chunk and returns the inner writer.
@@ -254,7 +283,13 @@ impl<R: Read> Opener<R> {
                 .key_and_context(creds)
                 .and_then(|(key, context)| Unlocked::new(&key, &context, &salt, &commitment));
             match attempt {
-                Ok(unlocked) => return Ok(Self { body: Decryptor::new(inner, unlocked), header, index }),
+                Ok(unlocked) => {
+                    return Ok(Self {
+                        body: Decryptor::new(inner, unlocked),
+                        header,
+                        index,
+                    });
+                }
                 Err(e) => {
                     // A mode mismatch only matters if nothing else fits.
                     let e = match (e, header.mode()) {
@@ -294,7 +329,13 @@ mod tests {
     use crate::keys::{Iv, Key, Passphrase};
 
     fn fast() -> SealOptions {
-        SealOptions { argon2: Argon2Params { m_kib: 64, t: 1, p: 1 } }
+        SealOptions {
+            argon2: Argon2Params {
+                m_kib: 64,
+                t: 1,
+                p: 1,
+            },
+        }
     }
 
     fn seal(creds: &Credentials, msg: &[u8]) -> Vec<u8> {
@@ -305,55 +346,107 @@ mod tests {
 
     #[test]
     fn passphrase_round_trip_and_wrong_passphrase() {
-        let p = |s: &str| Credentials::Passphrase(Passphrase::new(Zeroizing::new(s.into())).unwrap());
+        let p =
+            |s: &str| Credentials::Passphrase(Passphrase::new(Zeroizing::new(s.into())).unwrap());
         let sealed = seal(&p("correct horse"), b"secret");
         let mut out = Vec::new();
-        Opener::new(&sealed[..], &p("correct horse")).unwrap().read_to_end(&mut out).unwrap();
+        Opener::new(&sealed[..], &p("correct horse"))
+            .unwrap()
+            .read_to_end(&mut out)
+            .unwrap();
         assert_eq!(out, b"secret");
-        assert!(matches!(Opener::new(&sealed[..], &p("wrong")), Err(Error::WrongPassphrase)));
+        assert!(matches!(
+            Opener::new(&sealed[..], &p("wrong")),
+            Err(Error::WrongPassphrase)
+        ));
     }
 
     #[test]
     fn key_mode_mismatch_is_explained() {
-        let creds = Credentials::KeyIv { key: Key::generate().unwrap(), iv: Iv::generate().unwrap() };
+        let creds = Credentials::KeyIv {
+            key: Key::generate().unwrap(),
+            iv: Iv::generate().unwrap(),
+        };
         let sealed = seal(&creds, b"x");
         let p = Credentials::Passphrase(Passphrase::new(Zeroizing::new("x".into())).unwrap());
         let err = Opener::new(&sealed[..], &p).err().unwrap();
-        assert_eq!(err.to_string(), "this message was sealed with a key and IV, but a passphrase was given");
+        assert_eq!(
+            err.to_string(),
+            "this message was sealed with a key and IV, but a passphrase was given"
+        );
     }
 
     #[test]
     fn swapped_iv_is_a_wrong_key() {
         let key = Key::from_bytes([1; 32]);
-        let sealed = seal(&Credentials::KeyIv { key, iv: Iv::from_bytes([2; 12]) }, b"x");
-        let other = Credentials::KeyIv { key: Key::from_bytes([1; 32]), iv: Iv::from_bytes([3; 12]) };
-        assert!(matches!(Opener::new(&sealed[..], &other), Err(Error::WrongKey)));
+        let sealed = seal(
+            &Credentials::KeyIv {
+                key,
+                iv: Iv::from_bytes([2; 12]),
+            },
+            b"x",
+        );
+        let other = Credentials::KeyIv {
+            key: Key::from_bytes([1; 32]),
+            iv: Iv::from_bytes([3; 12]),
+        };
+        assert!(matches!(
+            Opener::new(&sealed[..], &other),
+            Err(Error::WrongKey)
+        ));
     }
 
     #[test]
     fn hostile_parameters_are_refused_before_allocation() {
         let mut header = Header::new(Mode::Passphrase {
-            params: Argon2Params { m_kib: u32::MAX, t: 1, p: 1 },
+            params: Argon2Params {
+                m_kib: u32::MAX,
+                t: 1,
+                p: 1,
+            },
             salt: [0; 16],
         })
         .bytes;
         header.extend_from_slice(&[0u8; 200]);
-        assert!(matches!(Header::read(&mut &header[..]), Err(Error::ParamsOverCap(_))));
+        assert!(matches!(
+            Header::read(&mut &header[..]),
+            Err(Error::ParamsOverCap(_))
+        ));
     }
 
     #[test]
     fn header_errors() {
-        assert!(matches!(Header::read(&mut &b"HUS"[..]), Err(Error::Truncated)));
-        assert!(matches!(Header::read(&mut &b"NOPE\x01\x01"[..]), Err(Error::NotHushData)));
-        assert!(matches!(Header::read(&mut &b"HUSH\x02\x01"[..]), Err(Error::UnsupportedVersion(2))));
-        assert!(matches!(Header::read(&mut &b"HUSH\x01\x09"[..]), Err(Error::UnsupportedMode(9))));
+        assert!(matches!(
+            Header::read(&mut &b"HUS"[..]),
+            Err(Error::Truncated)
+        ));
+        assert!(matches!(
+            Header::read(&mut &b"NOPE\x01\x01"[..]),
+            Err(Error::NotHushData)
+        ));
+        assert!(matches!(
+            Header::read(&mut &b"HUSH\x02\x01"[..]),
+            Err(Error::UnsupportedVersion(2))
+        ));
+        assert!(matches!(
+            Header::read(&mut &b"HUSH\x01\x09"[..]),
+            Err(Error::UnsupportedMode(9))
+        ));
     }
 
     #[test]
     fn candidates_find_the_right_key() {
-        let make = |b: u8| Credentials::KeyIv { key: Key::from_bytes([b; 32]), iv: Iv::from_bytes([b; 12]) };
+        let make = |b: u8| Credentials::KeyIv {
+            key: Key::from_bytes([b; 32]),
+            iv: Iv::from_bytes([b; 12]),
+        };
         let sealed = seal(&make(3), b"x");
         let candidates = [make(1), make(2), make(3)];
-        assert_eq!(Opener::with_candidates(&sealed[..], &candidates).unwrap().index(), 2);
+        assert_eq!(
+            Opener::with_candidates(&sealed[..], &candidates)
+                .unwrap()
+                .index(),
+            2
+        );
     }
 }

@@ -37,7 +37,9 @@ pub enum Error {
         position: usize,
     },
     /// A key or IV decoded to the wrong number of bytes.
-    #[error("the {kind} has the wrong length: {got} bytes, expected {expected} bytes ({chars} base64 characters)")]
+    #[error(
+        "the {kind} has the wrong length: {got} bytes, expected {expected} bytes ({chars} base64 characters)"
+    )]
     WrongKeyLength {
         /// Key or IV.
         kind: SecretKind,
@@ -91,7 +93,9 @@ pub enum Error {
     #[error("no sealed block found: expected a line '-----BEGIN HUSH SEALED MESSAGE-----'")]
     NoSealedBlock,
     /// The armored block has no END line: the paste was cut off.
-    #[error("the sealed block is cut off: its END line is missing (copy the whole block, BEGIN to END)")]
+    #[error(
+        "the sealed block is cut off: its END line is missing (copy the whole block, BEGIN to END)"
+    )]
     ArmorTruncated,
     /// A character that is neither base64 nor white space inside the block.
     #[error("the sealed block is damaged: {reason} at line {line} of the block")]
@@ -121,7 +125,9 @@ pub enum Error {
         given: &'static str,
     },
     /// The key commitment does not match: wrong key or IV (or passphrase).
-    #[error("wrong key or IV: this message was sealed with a different key (check the fingerprint)")]
+    #[error(
+        "wrong key or IV: this message was sealed with a different key (check the fingerprint)"
+    )]
     WrongKey,
     /// The passphrase does not open the message.
     #[error("wrong passphrase")]
@@ -133,7 +139,9 @@ pub enum Error {
     #[error("the sealed message is truncated: it ends before its final chunk")]
     Truncated,
     /// Argon2id parameters in a header exceed the documented cap.
-    #[error("passphrase parameters too costly ({0}); refusing to allocate (the cap is m=1 GiB, t=16, p=16)")]
+    #[error(
+        "passphrase parameters too costly ({0}); refusing to allocate (the cap is m=1 GiB, t=16, p=16)"
+    )]
     ParamsOverCap(String),
     /// Argon2id parameters that Argon2 itself refuses.
     #[error("invalid passphrase parameters ({0})")]

@@ -11,7 +11,10 @@ use std::io;
 pub fn harden_process() -> io::Result<()> {
     rustix::process::setrlimit(
         rustix::process::Resource::Core,
-        rustix::process::Rlimit { current: Some(0), maximum: Some(0) },
+        rustix::process::Rlimit {
+            current: Some(0),
+            maximum: Some(0),
+        },
     )?;
     #[cfg(any(target_os = "linux", target_os = "android"))]
     rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)?;

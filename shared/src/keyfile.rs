@@ -16,7 +16,10 @@ pub fn read(path: &Path) -> Result<Credentials> {
     let meta = fs::metadata(path)?;
     let mode = meta.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
-        return Err(Error::KeyFilePermissions { path: path.to_owned(), mode });
+        return Err(Error::KeyFilePermissions {
+            path: path.to_owned(),
+            mode,
+        });
     }
     let text = Zeroizing::new(fs::read_to_string(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::InvalidData => syntax(path, 0, "not a text file"),
@@ -26,7 +29,11 @@ pub fn read(path: &Path) -> Result<Credentials> {
 }
 
 fn syntax(path: &Path, line: usize, reason: &str) -> Error {
-    Error::KeyFileSyntax { path: path.to_owned(), line, reason: reason.to_owned() }
+    Error::KeyFileSyntax {
+        path: path.to_owned(),
+        line,
+        reason: reason.to_owned(),
+    }
 }
 
 /// Parses key file text (`path` only names the file in errors).
@@ -38,7 +45,11 @@ pub fn parse(path: &Path, text: &str) -> Result<Credentials> {
             continue;
         }
         let Some((name, value)) = line.split_once('=') else {
-            return Err(syntax(path, i + 1, "expected 'key = <base64>' or 'iv = <base64>'"));
+            return Err(syntax(
+                path,
+                i + 1,
+                "expected 'key = <base64>' or 'iv = <base64>'",
+            ));
         };
         // Base64 padding also uses '=': split at the first one only, and the value keeps
         // its own padding.
@@ -85,10 +96,13 @@ pub fn write(path: &Path, key: &Key, iv: &Iv, overwrite: bool) -> Result<()> {
     if overwrite {
         tmp.persist(path).map_err(|e| Error::Io(e.error))?;
     } else {
-        tmp.persist_noclobber(path).map_err(|e| match e.error.kind() {
-            std::io::ErrorKind::AlreadyExists => Error::FileExists { path: path.to_owned() },
-            _ => Error::Io(e.error),
-        })?;
+        tmp.persist_noclobber(path)
+            .map_err(|e| match e.error.kind() {
+                std::io::ErrorKind::AlreadyExists => Error::FileExists {
+                    path: path.to_owned(),
+                },
+                _ => Error::Io(e.error),
+            })?;
     }
     Ok(())
 }
@@ -103,10 +117,18 @@ mod tests {
         let path = dir.path().join("k");
         let (key, iv) = (Key::generate().unwrap(), Iv::generate().unwrap());
         write(&path, &key, &iv, false).unwrap();
-        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
-        let Credentials::KeyIv { key: k2, iv: i2 } = read(&path).unwrap() else { panic!() };
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        let Credentials::KeyIv { key: k2, iv: i2 } = read(&path).unwrap() else {
+            panic!()
+        };
         assert_eq!((k2.expose(), i2.expose()), (key.expose(), iv.expose()));
-        assert!(matches!(write(&path, &key, &iv, false), Err(Error::FileExists { .. })));
+        assert!(matches!(
+            write(&path, &key, &iv, false),
+            Err(Error::FileExists { .. })
+        ));
         write(&path, &key, &iv, true).unwrap();
         fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
         let err = read(&path).err().unwrap();
@@ -117,12 +139,22 @@ mod tests {
     fn syntax_errors_name_the_line_not_the_secret() {
         let p = Path::new("k");
         let key = Key::generate().unwrap().to_base64();
-        let text = format!("# c\nkey = {}\niv = {}x\n", key.as_str(), "AAAAAAAAAAAAAAAA");
+        let text = format!(
+            "# c\nkey = {}\niv = {}x\n",
+            key.as_str(),
+            "AAAAAAAAAAAAAAAA"
+        );
         let err = parse(p, &text).err().unwrap();
         assert!(err.to_string().starts_with("k, line 3:"), "{err}");
         assert!(!err.to_string().contains(key.as_str()));
         assert!(parse(p, "key = x\nkey = y").is_err());
-        assert!(parse(p, &format!("key = {}\n", key.as_str())).err().unwrap().to_string().contains("no 'iv"));
+        assert!(
+            parse(p, &format!("key = {}\n", key.as_str()))
+                .err()
+                .unwrap()
+                .to_string()
+                .contains("no 'iv")
+        );
         assert!(parse(p, "nonsense").is_err());
     }
 }

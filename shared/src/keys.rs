@@ -30,7 +30,9 @@ macro_rules! secret_bytes {
             pub fn generate() -> Result<Self> {
                 let mut bytes = Box::new([0u8; $len]);
                 getrandom::fill(&mut bytes[..]).map_err(|e| {
-                    Error::Io(std::io::Error::other(format!("the system random generator failed: {e}")))
+                    Error::Io(std::io::Error::other(format!(
+                        "the system random generator failed: {e}"
+                    )))
                 })?;
                 Ok(Self(bytes))
             }
@@ -95,18 +97,30 @@ fn decode_secret(text: &str, kind: SecretKind) -> Result<Zeroizing<Vec<u8>>> {
     // Normalise: drop white space, map the URL-safe alphabet onto the standard one, drop
     // padding (accepted or not, it carries no information).
     let mut clean = Zeroizing::new(String::with_capacity(text.len()));
-    for (i, c) in text.chars().filter(|c| !c.is_ascii_whitespace()).enumerate() {
+    for (i, c) in text
+        .chars()
+        .filter(|c| !c.is_ascii_whitespace())
+        .enumerate()
+    {
         let c = match c {
             '-' => '+',
             '_' => '/',
             c if c.is_ascii_alphanumeric() || c == '+' || c == '/' || c == '=' => c,
-            _ => return Err(Error::InvalidKeyText { kind, position: i + 1 }),
+            _ => {
+                return Err(Error::InvalidKeyText {
+                    kind,
+                    position: i + 1,
+                });
+            }
         };
         clean.push(c);
     }
     let unpadded = clean.trim_end_matches('=');
     if let Some(pos) = unpadded.find('=') {
-        return Err(Error::InvalidKeyText { kind, position: pos + 1 });
+        return Err(Error::InvalidKeyText {
+            kind,
+            position: pos + 1,
+        });
     }
     let bytes = Zeroizing::new(STANDARD_NO_PAD.decode(unpadded).map_err(|e| {
         let position = match e {
@@ -119,9 +133,17 @@ fn decode_secret(text: &str, kind: SecretKind) -> Result<Zeroizing<Vec<u8>>> {
     if bytes.len() == expected {
         Ok(bytes)
     } else if bytes.len() == other_len {
-        Err(Error::SwappedKeyIv { wanted: kind, found: other })
+        Err(Error::SwappedKeyIv {
+            wanted: kind,
+            found: other,
+        })
     } else {
-        Err(Error::WrongKeyLength { kind, got: bytes.len(), expected, chars })
+        Err(Error::WrongKeyLength {
+            kind,
+            got: bytes.len(),
+            expected,
+            chars,
+        })
     }
 }
 
@@ -175,7 +197,11 @@ impl Fingerprint {
 impl std::fmt::Display for Fingerprint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let b = &self.0;
-        write!(f, "{:02X}{:02X}-{:02X}{:02X}-{:02X}{:02X}", b[0], b[1], b[2], b[3], b[4], b[5])
+        write!(
+            f,
+            "{:02X}{:02X}-{:02X}{:02X}-{:02X}{:02X}",
+            b[0], b[1], b[2], b[3], b[4], b[5]
+        )
     }
 }
 
@@ -196,7 +222,10 @@ pub enum Credentials {
 impl Credentials {
     /// A fresh random key+IV pair.
     pub fn generate() -> Result<Self> {
-        Ok(Credentials::KeyIv { key: Key::generate()?, iv: Iv::generate()? })
+        Ok(Credentials::KeyIv {
+            key: Key::generate()?,
+            iv: Iv::generate()?,
+        })
     }
 
     /// The fingerprint of a key+IV pair; `None` for a passphrase (a fingerprint of a
@@ -244,10 +273,22 @@ mod tests {
         let iv = Iv::generate().unwrap();
         let key = Key::generate().unwrap();
         let err = Key::parse(&iv.to_base64()).unwrap_err();
-        assert!(matches!(err, Error::SwappedKeyIv { wanted: SecretKind::Key, found: SecretKind::Iv }));
-        assert_eq!(err.to_string(), "this looks like an IV, not a key: were the key and IV swapped?");
+        assert!(matches!(
+            err,
+            Error::SwappedKeyIv {
+                wanted: SecretKind::Key,
+                found: SecretKind::Iv
+            }
+        ));
+        assert_eq!(
+            err.to_string(),
+            "this looks like an IV, not a key: were the key and IV swapped?"
+        );
         let err = Iv::parse(&key.to_base64()).unwrap_err();
-        assert_eq!(err.to_string(), "this looks like a key, not an IV: were the key and IV swapped?");
+        assert_eq!(
+            err.to_string(),
+            "this looks like a key, not an IV: were the key and IV swapped?"
+        );
     }
 
     #[test]
@@ -265,7 +306,10 @@ mod tests {
         assert!(matches!(err, Error::InvalidKeyText { position: 4, .. }));
         assert!(!err.to_string().contains("abc"));
         // Padding in the middle is not base64 either.
-        assert!(matches!(Iv::parse("AA==AAAAAAAAAAAAAA").unwrap_err(), Error::InvalidKeyText { .. }));
+        assert!(matches!(
+            Iv::parse("AA==AAAAAAAAAAAAAA").unwrap_err(),
+            Error::InvalidKeyText { .. }
+        ));
     }
 
     #[test]

@@ -38,7 +38,11 @@ pub enum SealedOutput<W: Write> {
 impl<W: Write> SealedOutput<W> {
     /// Wraps `inner`; with `armored`, writes the BEGIN line now.
     pub fn new(inner: W, armored: bool) -> io::Result<Self> {
-        Ok(if armored { SealedOutput::Armored(armor::ArmorWriter::new(inner)?) } else { SealedOutput::Binary(inner) })
+        Ok(if armored {
+            SealedOutput::Armored(armor::ArmorWriter::new(inner)?)
+        } else {
+            SealedOutput::Binary(inner)
+        })
     }
 
     /// Ends the armor (if any) and returns the inner writer.
@@ -81,9 +85,17 @@ pub struct SealWriter<W: Write> {
 
 impl<W: Write> SealWriter<W> {
     /// Starts a message: writes the header (and BEGIN line) and the metadata record.
-    pub fn new(inner: W, creds: &Credentials, meta: &Metadata, armored: bool, options: SealOptions) -> Result<Self> {
+    pub fn new(
+        inner: W,
+        creds: &Credentials,
+        meta: &Metadata,
+        armored: bool,
+        options: SealOptions,
+    ) -> Result<Self> {
         let sealer = Sealer::with_options(SealedOutput::new(inner, armored)?, creds, options)?;
-        Ok(Self { payload: PayloadWriter::new(sealer, meta)? })
+        Ok(Self {
+            payload: PayloadWriter::new(sealer, meta)?,
+        })
     }
 
     /// Appends output of one stream.
@@ -111,7 +123,13 @@ impl<W: Write> Write for SealWriter<W> {
 
 /// Seals a whole plaintext as stdout of a message; returns the sealed bytes (armored text
 /// with `armored`).
-pub fn seal(creds: &Credentials, meta: &Metadata, plaintext: &[u8], armored: bool, options: SealOptions) -> Result<Vec<u8>> {
+pub fn seal(
+    creds: &Credentials,
+    meta: &Metadata,
+    plaintext: &[u8],
+    armored: bool,
+    options: SealOptions,
+) -> Result<Vec<u8>> {
     let mut w = SealWriter::new(Vec::new(), creds, meta, armored, options)?;
     w.write(Stream::Stdout, plaintext)?;
     w.finish(None)
@@ -152,7 +170,13 @@ pub fn open(input: &[u8], candidates: &[Credentials]) -> Result<Opened> {
     let mut stdout = Zeroizing::new(Vec::with_capacity(plain.len()));
     let mut stderr = Zeroizing::new(Vec::with_capacity(plain.len()));
     let summary = payload::demux(&plain[..], &mut *stdout, &mut *stderr)?;
-    Ok(Opened { summary, stdout, stderr, key_index: opener.index(), mode: opener.header().mode() })
+    Ok(Opened {
+        summary,
+        stdout,
+        stderr,
+        key_index: opener.index(),
+        mode: opener.header().mode(),
+    })
 }
 
 /// Opens a message as a stream, writing stdout records to `stdout` and stderr records to

@@ -56,7 +56,10 @@ impl Metadata {
             out.extend_from_slice(value);
         };
         if let Some(c) = &self.command {
-            field(FIELD_COMMAND, truncate_utf8(c, u16::MAX as usize).as_bytes());
+            field(
+                FIELD_COMMAND,
+                truncate_utf8(c, u16::MAX as usize).as_bytes(),
+            );
         }
         if let Some(h) = &self.host {
             field(FIELD_HOST, truncate_utf8(h, u16::MAX as usize).as_bytes());
@@ -78,14 +81,18 @@ impl Metadata {
             }
             let tag = data[0];
             let len = u16::from_be_bytes([data[1], data[2]]) as usize;
-            let value = data.get(3..3 + len).ok_or(Error::BadPayload("metadata field cut short"))?;
+            let value = data
+                .get(3..3 + len)
+                .ok_or(Error::BadPayload("metadata field cut short"))?;
             let text = || String::from_utf8_lossy(value).into_owned();
             match tag {
                 FIELD_COMMAND => meta.command = Some(text()),
                 FIELD_HOST => meta.host = Some(text()),
                 FIELD_USER => meta.user = Some(text()),
                 FIELD_TIME => {
-                    let bytes: [u8; 8] = value.try_into().map_err(|_| Error::BadPayload("bad time field"))?;
+                    let bytes: [u8; 8] = value
+                        .try_into()
+                        .map_err(|_| Error::BadPayload("bad time field"))?;
                     meta.time = Some(u64::from_be_bytes(bytes));
                 }
                 // Unknown fields are informational only: newer writers may add some.
@@ -206,11 +213,17 @@ pub fn demux<R: Read>(mut r: R, stdout: &mut dyn Write, stderr: &mut dyn Write) 
                     return Err(Error::BadPayload("oversized record"));
                 }
                 let mut data = vec![0u8; len as usize];
-                crate::chunked::read_exact_or(&mut r, &mut data, Error::BadPayload("record cut short"))?;
+                crate::chunked::read_exact_or(
+                    &mut r,
+                    &mut data,
+                    Error::BadPayload("record cut short"),
+                )?;
                 if kind == KIND_METADATA {
                     summary.metadata = Metadata::decode(&data)?;
                 } else {
-                    let bytes: [u8; 4] = data[..].try_into().map_err(|_| Error::BadPayload("bad exit status"))?;
+                    let bytes: [u8; 4] = data[..]
+                        .try_into()
+                        .map_err(|_| Error::BadPayload("bad exit status"))?;
                     summary.exit_status = Some(i32::from_be_bytes(bytes));
                 }
             }
@@ -223,13 +236,21 @@ pub fn demux<R: Read>(mut r: R, stdout: &mut dyn Write, stderr: &mut dyn Write) 
                 let mut left = len;
                 while left > 0 {
                     let n = left.min(buf.len() as u64) as usize;
-                    crate::chunked::read_exact_or(&mut r, &mut buf[..n], Error::BadPayload("record cut short"))?;
+                    crate::chunked::read_exact_or(
+                        &mut r,
+                        &mut buf[..n],
+                        Error::BadPayload("record cut short"),
+                    )?;
                     out.write_all(&buf[..n])?;
                     left -= n as u64;
                 }
                 *total += len;
             }
-            _ => return Err(Error::BadPayload("unknown record kind (sealed by a newer hush?)")),
+            _ => {
+                return Err(Error::BadPayload(
+                    "unknown record kind (sealed by a newer hush?)",
+                ));
+            }
         }
     }
 }

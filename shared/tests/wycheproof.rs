@@ -27,7 +27,9 @@ impl Vector {
 }
 
 fn hexfield(t: &Value, name: &str) -> Option<Vec<u8>> {
-    t.get(name).and_then(Value::as_str).map(|s| hex::decode(s).expect("hex"))
+    t.get(name)
+        .and_then(Value::as_str)
+        .map(|s| hex::decode(s).expect("hex"))
 }
 
 fn vectors() -> Vec<Vector> {
@@ -38,7 +40,9 @@ fn vectors() -> Vec<Vector> {
         for t in group["tests"].as_array().expect("tests") {
             let compressed = hexfield(t, "ct").expect("ct");
             let mut ct = Vec::new();
-            flate2::read::ZlibDecoder::new(&compressed[..]).read_to_end(&mut ct).expect("zlib");
+            flate2::read::ZlibDecoder::new(&compressed[..])
+                .read_to_end(&mut ct)
+                .expect("zlib");
             out.push(Vector {
                 id: t["tcId"].as_u64().expect("id"),
                 key: hexfield(t, "key").expect("key"),
@@ -49,11 +53,19 @@ fn vectors() -> Vec<Vector> {
                 msg_len: t["msgLength"].as_u64().unwrap_or(0) as usize,
                 msg_sha512: hexfield(t, "msgSha512").unwrap_or_default(),
                 valid: t["result"].as_str() == Some("valid"),
-                flags: t["flags"].as_array().expect("flags").iter().filter_map(|f| f.as_str().map(String::from)).collect(),
+                flags: t["flags"]
+                    .as_array()
+                    .expect("flags")
+                    .iter()
+                    .filter_map(|f| f.as_str().map(String::from))
+                    .collect(),
             });
         }
     }
-    assert_eq!(out.len(), json["numberOfTests"].as_u64().expect("count") as usize);
+    assert_eq!(
+        out.len(),
+        json["numberOfTests"].as_u64().expect("count") as usize
+    );
     out
 }
 
@@ -73,7 +85,10 @@ fn drain<R: Read>(mut r: R) -> (Vec<u8>, Option<std::io::Error>) {
             Ok(0) => return (released, None),
             Ok(n) => released.extend_from_slice(&buf[..n]),
             Err(e) => {
-                assert!(r.read(&mut buf).is_err(), "a failed decryptor must keep failing");
+                assert!(
+                    r.read(&mut buf).is_err(),
+                    "a failed decryptor must keep failing"
+                );
                 return (released, Some(e));
             }
         }
@@ -102,13 +117,21 @@ fn streaming_decryption() {
         } else {
             assert!(err.is_some(), "tc {}: invalid vector decrypted", v.id);
             if v.has("PartialPlaintext") {
-                assert!(released.len() <= v.msg_len, "tc {}: released too much", v.id);
+                assert!(
+                    released.len() <= v.msg_len,
+                    "tc {}: released too much",
+                    v.id
+                );
                 let digest_of_prefix = Sha512::digest(&released);
                 if released.len() == v.msg_len {
                     assert!(digest_of_prefix.starts_with(&v.msg_sha512), "tc {}", v.id);
                 }
             } else {
-                assert!(released.is_empty(), "tc {}: released plaintext of an invalid message", v.id);
+                assert!(
+                    released.is_empty(),
+                    "tc {}: released plaintext of an invalid message",
+                    v.id
+                );
             }
         }
     }
@@ -117,7 +140,9 @@ fn streaming_decryption() {
 #[test]
 fn whole_message_decryption() {
     for v in vectors() {
-        let Ok(key) = <[u8; 32]>::try_from(&v.key[..]) else { continue };
+        let Ok(key) = <[u8; 32]>::try_from(&v.key[..]) else {
+            continue;
+        };
         match chunked::decrypt_all(&v.ct, &key, &v.ctx) {
             Ok(msg) => {
                 assert!(v.valid, "tc {}: invalid vector decrypted", v.id);
@@ -132,19 +157,30 @@ fn whole_message_decryption() {
 fn raw_mode_decryption_and_deterministic_encryption() {
     let mut checked = 0;
     for v in vectors() {
-        let (Some(aead_key), Some(nonce)) = (&v.aead_key, &v.base_nonce) else { continue };
+        let (Some(aead_key), Some(nonce)) = (&v.aead_key, &v.base_nonce) else {
+            continue;
+        };
         let nonce: [u8; 12] = nonce[..].try_into().expect("12-byte nonce");
         let body = &v.ct[PREFIX_SIZE.min(v.ct.len())..];
         let (released, err) = drain(Decryptor::raw(body, aead_key, nonce));
         if !v.valid {
-            assert!(err.is_some(), "tc {}: invalid vector decrypted in raw mode", v.id);
+            assert!(
+                err.is_some(),
+                "tc {}: invalid vector decrypted in raw mode",
+                v.id
+            );
             continue;
         }
         assert!(err.is_none(), "tc {}: {err:?}", v.id);
         check_message(&v, &released);
         let mut enc = Encryptor::raw(Vec::new(), aead_key, nonce);
         enc.write_all(&released).expect("encrypt");
-        assert_eq!(enc.finish().expect("finish"), body, "tc {}: raw re-encryption differs", v.id);
+        assert_eq!(
+            enc.finish().expect("finish"),
+            body,
+            "tc {}: raw re-encryption differs",
+            v.id
+        );
         checked += 1;
     }
     assert!(checked >= 10, "only {checked} raw vectors checked");
