@@ -1,0 +1,275 @@
+//! One invocation of hush-run: get the key once, then run one command (or several, in
+//! interactive mode), each output sealed as its own message.
+
+use std::fs::File;
+use std::io::{BufWriter, IsTerminal};
+use std::path::PathBuf;
+
+use shared::{Credentials, SealOptions, SealWriter, Stream};
+
+use crate::audit::{Audit, Record};
+use crate::child::{self, Ended, RunError, Sink};
+use crate::cli::Cli;
+use crate::command::{self, Spec};
+use crate::credentials;
+use crate::failure::{EXIT_CANNOT_EXECUTE, EXIT_NOT_FOUND, EXIT_USAGE, Failure, Result};
+use crate::output::{Counting, Output};
+use crate::signals::Signals;
+use crate::tty::Tty;
+
+/// Options that apply to every command of the invocation.
+struct Settings {
+    output: Option<PathBuf>,
+    binary: bool,
+    seal_stderr: bool,
+    seal_on_error: bool,
+    stream: bool,
+    quiet: bool,
+}
+
+struct Session {
+    creds: Credentials,
+    fingerprint: Option<String>,
+    settings: Settings,
+    signals: Signals,
+    audit: Option<Audit>,
+}
+
+type Sealing<'a> = SealWriter<Counting<BufWriter<&'a File>>>;
+
+impl Sink for Sealing<'_> {
+    fn take(&mut self, stream: Stream, data: &[u8]) -> shared::Result<()> {
+        self.write(stream, data)
+    }
+}
+
+/// Runs the invocation; returns the exit code.
+pub fn run(cli: Cli) -> Result<i32> {
+    if cli.binary && cli.output.is_none() && std::io::stdout().is_terminal() {
+        return Err(
+            Failure::new("refusing to write binary sealed data to a terminal")
+                .hint("use -o FILE, redirect stdout, or drop --binary for armored text")
+                .code(EXIT_USAGE),
+        );
+    }
+    let signals = Signals::install()
+        .map_err(|e| Failure::new(format!("cannot set up signal handling: {e}")))?;
+    let spec = match (cli.shell, cli.command.is_empty()) {
+        (Some(line), _) => Some(Spec::Shell(line)),
+        (None, false) => Some(Spec::Argv(cli.command)),
+        (None, true) => None,
+    };
+    let source = credentials::source(cli.key_file, cli.key_fd, cli.passphrase);
+    // Opened only if needed: automation without a terminal must not fail for lack of one.
+    let mut tty = if credentials::needs_tty(&source) || spec.is_none() {
+        Tty::open(&signals)
+    } else {
+        Err(std::io::Error::other("not needed"))
+    };
+    if spec.is_none() {
+        if let Err(e) = &tty {
+            return Err(Failure::new(format!(
+                "no command given, and no terminal to ask for one on (/dev/tty: {e})"
+            ))
+            .hint("hush-run -- CMD [ARGS...], or hush-run --shell 'CMD | ...'")
+            .code(EXIT_USAGE));
+        }
+    }
+    // Before the key is asked: an unreachable log is reported without wasting the entry.
+    let audit = if cli.audit {
+        Some(Audit::connect(&cli.audit_socket)?)
+    } else {
+        None
+    };
+    let creds = credentials::obtain(source, &mut tty)?;
+    let fingerprint = creds.fingerprint().map(|f| f.to_string());
+    if !cli.quiet {
+        match &fingerprint {
+            Some(f) => eprintln!("hush-run: key fingerprint {f}"),
+            None => eprintln!("hush-run: sealing with a passphrase (Argon2id)"),
+        }
+    }
+    let settings = Settings {
+        output: cli.output,
+        binary: cli.binary,
+        seal_stderr: cli.seal_stderr,
+        seal_on_error: cli.seal_on_error,
+        stream: cli.stream,
+        quiet: cli.quiet,
+    };
+    let mut session = Session {
+        creds,
+        fingerprint,
+        settings,
+        signals,
+        audit,
+    };
+    match (spec, tty) {
+        (Some(spec), _) => session.run(&spec),
+        (None, Ok(mut tty)) => session.interactive(&mut tty),
+        (None, Err(_)) => Ok(EXIT_USAGE),
+    }
+}
+
+impl Session {
+    /// Prompts for commands until an empty line or Ctrl-D. Returns the last command's code.
+    fn interactive(&mut self, tty: &mut Tty) -> Result<i32> {
+        let mut last = 0;
+        loop {
+            let line = tty
+                .read_line("hush-run> ")
+                .map_err(|e| Failure::new(format!("cannot read from the terminal: {e}")))?;
+            let Some(line) = line else {
+                tty.say("\n");
+                return Ok(last);
+            };
+            if line.trim().is_empty() {
+                return Ok(last);
+            }
+            last = match self.run(&Spec::Shell(line)) {
+                Ok(code) => code,
+                // One failed command does not end the session: report it and go on.
+                Err(f) => {
+                    eprintln!("{f}");
+                    f.code
+                }
+            };
+        }
+    }
+
+    /// Runs one command and delivers its sealed output. Returns the exit code.
+    fn run(&mut self, spec: &Spec) -> Result<i32> {
+        let Settings {
+            binary,
+            seal_stderr,
+            seal_on_error,
+            stream,
+            quiet,
+            ..
+        } = self.settings;
+        let output = Output::open(
+            self.settings.output.as_deref(),
+            stream,
+            seal_stderr,
+            &self.signals,
+        )?;
+        let meta = command::metadata(spec);
+        let mut sealer = SealWriter::new(
+            output.writer(),
+            &self.creds,
+            &meta,
+            !binary,
+            SealOptions::default(),
+        )
+        .map_err(|e| Failure::new(format!("cannot start the sealed output: {e}")))?;
+        let shown = spec.display();
+        let outcome = match child::run(spec, seal_stderr, &self.signals, &mut sealer) {
+            Ok(outcome) => outcome,
+            Err(RunError::Spawn(e)) => {
+                drop(sealer);
+                output.discard();
+                let (code, why) = match e.kind() {
+                    std::io::ErrorKind::NotFound => {
+                        (EXIT_NOT_FOUND, "command not found".to_owned())
+                    }
+                    std::io::ErrorKind::PermissionDenied => {
+                        (EXIT_CANNOT_EXECUTE, "permission denied".to_owned())
+                    }
+                    _ => (EXIT_CANNOT_EXECUTE, e.to_string()),
+                };
+                self.log(&shown, code, 0, "not-started");
+                return Err(
+                    Failure::new(format!("cannot run '{}': {why}", spec.program())).code(code),
+                );
+            }
+            Err(RunError::Output(e)) => {
+                drop(sealer);
+                output.discard();
+                self.log(&shown, crate::failure::EXIT_OWN_FAILURE, 0, "failed");
+                return Err(
+                    Failure::new(format!("cannot seal the output of {shown}: {e}")).hint(
+                        "the command was stopped; check free space in the output folder or TMPDIR",
+                    ),
+                );
+            }
+        };
+        let code = outcome.ended.exit_code();
+        let succeeded = outcome.ended == Ended::Exited(0);
+        if !succeeded && !seal_on_error {
+            drop(sealer);
+            let unfinished = output.discard();
+            self.log(&shown, code, 0, "withheld");
+            let mut msg = format!(
+                "{shown}: {}; its output ({} bytes) was withheld",
+                outcome.ended.describe(),
+                outcome.stdout_bytes + outcome.stderr_bytes
+            );
+            if unfinished {
+                msg.push_str(" (the sealed block above is unfinished and cannot be opened)");
+            }
+            eprintln!("hush-run: {msg}");
+            if !quiet {
+                eprintln!("hint: --seal-on-error seals the output of a failed command too");
+            }
+            return Ok(code);
+        }
+        let sealed = sealer
+            .finish(Some(code))
+            .and_then(|w| w.done().map_err(shared::Error::Io));
+        let delivered = sealed.map_err(|e| e.to_string()).and_then(|bytes| {
+            output
+                .commit()
+                .map(|to| (bytes, to))
+                .map_err(|e| e.to_string())
+        });
+        let (bytes, to) = match delivered {
+            Ok(done) => done,
+            Err(e) => {
+                self.log(&shown, crate::failure::EXIT_OWN_FAILURE, 0, "failed");
+                return Err(Failure::new(format!("cannot write the sealed output: {e}")));
+            }
+        };
+        self.log(&shown, code, bytes, "delivered");
+        if !succeeded {
+            eprintln!(
+                "hush-run: {shown}: {}; its output was sealed anyway (--seal-on-error)",
+                outcome.ended.describe()
+            );
+        } else if outcome.stdout_bytes == 0 && !seal_stderr {
+            eprintln!(
+                "hush-run: warning: {shown}: printed nothing on stdout (if the secret went to stderr, use --seal-stderr)"
+            );
+        } else if !quiet {
+            let what = if seal_stderr {
+                "stdout and stderr"
+            } else {
+                "stdout"
+            };
+            let to = if to == "stdout" {
+                String::new()
+            } else {
+                format!(" into {to}")
+            };
+            eprintln!(
+                "hush-run: sealed {} bytes of {what}{to}",
+                outcome.stdout_bytes + outcome.stderr_bytes
+            );
+        }
+        Ok(code)
+    }
+
+    fn log(&mut self, command: &str, exit: i32, sealed_bytes: u64, output: &'static str) {
+        if let Some(audit) = &mut self.audit {
+            let record = Record {
+                command,
+                exit,
+                sealed_bytes,
+                fingerprint: self.fingerprint.clone(),
+                output,
+            };
+            if let Err(e) = audit.log(&record) {
+                eprintln!("hush-run: warning: --audit: cannot write to the system log: {e}");
+            }
+        }
+    }
+}

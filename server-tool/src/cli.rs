@@ -1,0 +1,145 @@
+//! Command line of hush-run (clap derive). Nothing secret is ever taken from here: argv is
+//! readable by every user through /proc, so keys only come from the terminal, a 0600 file or
+//! an inherited file descriptor.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{ArgGroup, Parser};
+use clap_complete::Shell;
+
+const EXAMPLES: &str = "\
+Examples:
+  Set up a VPN and keep its secret off the screen (paste the key and IV from `hush` on
+  your laptop at the hidden prompts, then copy the sealed block back into `hush`):
+    hush-run -- pritunl setup-key
+    hush-run -- wg genkey
+  A pipeline, through sh -c:
+    hush-run --shell 'wg genkey | tee /etc/wireguard/private.key'
+  Several commands with one key entry (prompts `hush-run> ` until an empty line):
+    hush-run
+  Automation, with a 0600 key file or a descriptor:
+    hush-run --key-file ~/.config/hush/key -o secret.hush -- cat /root/initial-password
+    hush-run --key-fd 3 -- vault read -field=token secret/x 3< key-file
+
+Exit status:
+  0        the command succeeded and its sealed output was written
+  1-124    the command failed with this status (its output is withheld)
+  125      hush-run itself failed: no valid key (after 3 tries), unreadable or unsafe key
+           file, no terminal to prompt on, output could not be written, audit log unreachable
+  126      the command was found but could not be executed
+  127      the command was not found
+  128+N    the command was killed by signal N (130 for Ctrl-C, 143 for SIGTERM); also
+           hush-run's own exit when interrupted at a prompt
+  2        usage error (bad options)";
+
+/// Runs a command and prints only its output, sealed for `hush` on your laptop.
+///
+/// Key and IV are asked on the terminal without echo (or read from a 0600 key file or a file
+/// descriptor), never taken from arguments or the environment. The command's stdout is
+/// encrypted and authenticated (Cobblestone-256) as it streams; its stderr is shown as is.
+/// On failure the output is withheld and hush-run exits with the command's status.
+#[derive(Debug, Parser)]
+#[command(name = "hush-run", version, after_help = EXAMPLES, max_term_width = 100)]
+#[command(group(ArgGroup::new("key_source").args(["key_file", "key_fd", "passphrase"])))]
+pub struct Cli {
+    /// Read key and IV from a hush key file (must be mode 0600: `key = ...` and `iv = ...`).
+    #[arg(short = 'k', long, value_name = "FILE")]
+    pub key_file: Option<PathBuf>,
+
+    /// Read key file text from file descriptor N (3 or above), for automation; it is closed
+    /// before the command starts.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(i32).range(3..))]
+    pub key_fd: Option<i32>,
+
+    /// Seal with a passphrase (Argon2id) typed twice, instead of a key and IV.
+    #[arg(short = 'p', long)]
+    pub passphrase: bool,
+
+    /// Run CMD through `sh -c` (pipes, redirections, globs).
+    #[arg(short = 's', long, value_name = "CMD", conflicts_with = "command")]
+    pub shell: Option<String>,
+
+    /// Write the sealed output to FILE (mode 0600, replaced only on success) instead of stdout.
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Write raw sealed bytes instead of armored text (never to a terminal).
+    #[arg(short = 'b', long)]
+    pub binary: bool,
+
+    /// Seal the command's stderr too (told apart on opening) instead of showing it.
+    #[arg(long)]
+    pub seal_stderr: bool,
+
+    /// Write the sealed output even if the command fails (the status is sealed with it).
+    #[arg(long)]
+    pub seal_on_error: bool,
+
+    /// Write sealed output as it is produced instead of holding it until the command ends.
+    /// If the command fails the block is left unfinished, and cannot be opened.
+    #[arg(long)]
+    pub stream: bool,
+
+    /// Log one line per command to syslog (user, command, exit status, sealed size, key
+    /// fingerprint; never the output). hush-run refuses to run if the log is unreachable.
+    #[arg(long)]
+    pub audit: bool,
+
+    /// Syslog socket for --audit (for tests and unusual systems).
+    #[arg(long, value_name = "PATH", default_value = "/dev/log", hide = true)]
+    pub audit_socket: PathBuf,
+
+    /// Do not print the key fingerprint and other notes on stderr (errors still are).
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+
+    /// Print a completion script for SHELL and exit.
+    #[arg(long, value_name = "SHELL", exclusive = true)]
+    pub completions: Option<Shell>,
+
+    /// The command and its arguments, run directly (no shell). Without it (and without
+    /// --shell), hush-run prompts for commands.
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "CMD"
+    )]
+    pub command: Vec<OsString>,
+}
+
+impl Cli {
+    /// Prints the completion script for `shell` on stdout.
+    pub fn print_completions(shell: Shell) {
+        use clap::CommandFactory;
+        let mut cmd = Cli::command();
+        clap_complete::generate(shell, &mut cmd, "hush-run", &mut std::io::stdout());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn command_after_double_dash_keeps_its_flags() {
+        let cli = Cli::try_parse_from(["hush-run", "-q", "--", "ls", "-l", "--", "-x"]).unwrap();
+        assert!(cli.quiet);
+        assert_eq!(cli.command, ["ls", "-l", "--", "-x"]);
+        let cli = Cli::try_parse_from(["hush-run", "wg", "genkey"]).unwrap();
+        assert_eq!(cli.command, ["wg", "genkey"]);
+    }
+
+    #[test]
+    fn refuses_mixed_key_sources_and_low_fds() {
+        assert!(Cli::try_parse_from(["hush-run", "-k", "f", "-p", "--", "true"]).is_err());
+        assert!(Cli::try_parse_from(["hush-run", "--key-fd", "0", "--", "true"]).is_err());
+        assert!(Cli::try_parse_from(["hush-run", "--shell", "x", "--", "true"]).is_err());
+    }
+}

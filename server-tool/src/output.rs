@@ -1,0 +1,217 @@
+//! Where the sealed output goes, and how it is held back when the command fails.
+//!
+//! The sealed block must only appear if the command succeeded (or with --seal-on-error), so
+//! by default it is written to an anonymous, already-unlinked temporary file and copied to
+//! stdout at the end. That file holds ciphertext only: plaintext never touches the disk.
+//! - `-o FILE`: a 0600 temporary file in FILE's folder, renamed over FILE on success and
+//!   removed on failure, so FILE is never left half-written.
+//! - stdout a regular file (`> out`, `>> out`) that the command's stderr does not share:
+//!   sealed straight into it (no second copy), and cut back to its former length on failure.
+//! - `--stream`: straight to stdout whatever it is; on failure the block stays unfinished
+//!   (no final chunk, no END line), which `hush` refuses to open.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Seek, SeekFrom, Write};
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+
+use rustix::fs::{FileType, OFlags};
+use tempfile::NamedTempFile;
+
+use crate::failure::{Failure, Result};
+use crate::signals::Signals;
+
+/// Output buffer: sealed chunks are 16 KiB; batching them cuts system calls 16-fold.
+const WRITE_BUF: usize = 256 * 1024;
+
+enum Kind {
+    /// Anonymous temporary file, copied to stdout on success.
+    Held(File),
+    /// Stdout itself; on failure, cut back to `restore_len` if it is a regular file.
+    Direct {
+        file: File,
+        restore_len: Option<u64>,
+    },
+    /// Temporary file renamed to `path` on success.
+    Named { temp: NamedTempFile, path: PathBuf },
+}
+
+/// A destination for one sealed message.
+pub struct Output {
+    kind: Kind,
+    signals: Signals,
+}
+
+/// Counts bytes on their way to the file (for notes and the audit line).
+pub struct Counting<W: Write> {
+    inner: W,
+    /// Bytes written so far.
+    pub count: u64,
+}
+
+impl<W: Write> Write for Counting<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.inner.write_all(buf)?;
+        self.count += buf.len() as u64;
+        Ok(())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl<W: Write> Counting<W> {
+    /// Flushes and hands back the byte count.
+    pub fn done(mut self) -> io::Result<u64> {
+        self.inner.flush()?;
+        Ok(self.count)
+    }
+}
+
+/// A duplicate of descriptor 1 as a `File`, for unbuffered large writes.
+fn stdout_file() -> io::Result<File> {
+    Ok(File::from(io::stdout().as_fd().try_clone_to_owned()?))
+}
+
+/// Whether stdout is a regular file we can seal into directly and cut back on failure:
+/// not shared with stderr (the command's errors would land inside the block), and written
+/// at its end (so cutting back loses nothing of what was there). Returns its length.
+fn direct_regular_stdout(seal_stderr: bool) -> Option<u64> {
+    let out = rustix::fs::fstat(io::stdout()).ok()?;
+    if FileType::from_raw_mode(out.st_mode) != FileType::RegularFile {
+        return None;
+    }
+    if !seal_stderr {
+        if let Ok(err) = rustix::fs::fstat(io::stderr()) {
+            if (err.st_dev, err.st_ino) == (out.st_dev, out.st_ino) {
+                return None;
+            }
+        }
+    }
+    let len = out.st_size as u64;
+    let append = rustix::fs::fcntl_getfl(io::stdout())
+        .ok()?
+        .contains(OFlags::APPEND);
+    let offset = rustix::fs::seek(io::stdout(), rustix::fs::SeekFrom::Current(0)).ok()?;
+    (append || offset == len).then_some(len)
+}
+
+impl Output {
+    /// Prepares the destination before the command starts, so that an unusable one is
+    /// reported without running anything.
+    pub fn open(
+        path: Option<&Path>,
+        stream: bool,
+        seal_stderr: bool,
+        signals: &Signals,
+    ) -> Result<Self> {
+        let kind = match path {
+            Some(path) => {
+                let dir = match path.parent() {
+                    Some(p) if !p.as_os_str().is_empty() => p,
+                    _ => Path::new("."),
+                };
+                // tempfile creates it with mode 0600 from the start.
+                let temp = tempfile::Builder::new()
+                    .prefix(".hush-run-")
+                    .tempfile_in(dir)
+                    .map_err(|e| {
+                        Failure::new(format!(
+                            "cannot create the output file in {}: {e}",
+                            dir.display()
+                        ))
+                    })?;
+                signals.set_temp(Some(temp.path().to_owned()));
+                Kind::Named {
+                    temp,
+                    path: path.to_owned(),
+                }
+            }
+            None => {
+                let direct = direct_regular_stdout(seal_stderr);
+                if stream || direct.is_some() {
+                    let file = stdout_file()
+                        .map_err(|e| Failure::new(format!("cannot use stdout: {e}")))?;
+                    Kind::Direct {
+                        file,
+                        restore_len: direct,
+                    }
+                } else {
+                    let file = tempfile::tempfile().map_err(|e| {
+                        Failure::new(format!(
+                            "cannot create a temporary file to hold the sealed output: {e}"
+                        ))
+                        .hint("set TMPDIR to a writable folder, or use -o FILE or --stream")
+                    })?;
+                    Kind::Held(file)
+                }
+            }
+        };
+        Ok(Self {
+            kind,
+            signals: signals.clone(),
+        })
+    }
+
+    /// A buffered, counting writer for the sealer.
+    pub fn writer(&self) -> Counting<BufWriter<&File>> {
+        let file = match &self.kind {
+            Kind::Held(f) | Kind::Direct { file: f, .. } => f,
+            Kind::Named { temp, .. } => temp.as_file(),
+        };
+        Counting {
+            inner: BufWriter::with_capacity(WRITE_BUF, file),
+            count: 0,
+        }
+    }
+
+    /// Delivers the sealed message. Returns where it went, for notes.
+    pub fn commit(self) -> io::Result<String> {
+        match self.kind {
+            Kind::Held(mut file) => {
+                file.seek(SeekFrom::Start(0))?;
+                let mut out = stdout_file()?;
+                // std turns this into copy_file_range/sendfile where the kernel allows.
+                io::copy(&mut file, &mut out)?;
+                Ok("stdout".to_owned())
+            }
+            Kind::Direct { .. } => Ok("stdout".to_owned()),
+            Kind::Named { temp, path } => {
+                temp.persist(&path).map_err(|e| e.error)?;
+                self.signals.set_temp(None);
+                Ok(path.display().to_string())
+            }
+        }
+    }
+
+    /// Throws the sealed message away (the command failed). Returns whether an unfinished
+    /// block was left on stdout (`--stream` to a pipe or terminal).
+    pub fn discard(self) -> bool {
+        match self.kind {
+            Kind::Held(_) => false,
+            Kind::Direct {
+                mut file,
+                restore_len: Some(len),
+            } => {
+                // The offset is shared with the shell's descriptor: put it back too.
+                let _ = file
+                    .set_len(len)
+                    .and_then(|()| file.seek(SeekFrom::Start(len)));
+                false
+            }
+            Kind::Direct {
+                restore_len: None, ..
+            } => true,
+            Kind::Named { temp, .. } => {
+                drop(temp);
+                self.signals.set_temp(None);
+                false
+            }
+        }
+    }
+}
