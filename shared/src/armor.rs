@@ -153,8 +153,20 @@ fn compact(marker: &str) -> Vec<u8> {
 }
 
 fn is_base64(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'='
+    ALPHABET[b as usize] || b == b'='
 }
+
+/// The standard base64 alphabet, without the padding character.
+static ALPHABET: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        table[i] = b.is_ascii_alphanumeric() || b == b'+' || b == b'/';
+        i += 1;
+    }
+    table
+};
 
 impl<R: BufRead> ArmorReader<R> {
     /// Wraps text input.
@@ -221,7 +233,21 @@ impl<R: BufRead> ArmorReader<R> {
             }
             let mut used = 0;
             let mut at_end = false;
-            for &b in buf {
+            while used < buf.len() {
+                // Fast path: a run of base64 alphabet characters (the bulk of every line)
+                // is copied in one go; everything else goes through the checks below.
+                if !self.padded && self.end_matched == 0 {
+                    let run = buf[used..]
+                        .iter()
+                        .take_while(|&&b| ALPHABET[b as usize])
+                        .count();
+                    self.quad.extend_from_slice(&buf[used..used + run]);
+                    used += run;
+                    if used == buf.len() {
+                        break;
+                    }
+                }
+                let b = buf[used];
                 used += 1;
                 if b == b'\n' {
                     self.line += 1;
