@@ -46,7 +46,7 @@ def read_key_file(path):
 
 
 def dearmor(data):
-    if data[:4] == b"HUSH" and len(data) > 4 and not (0x21 <= data[4] <= 0x7E):
+    if any(not (0x21 <= b <= 0x7E or b in b" \t\n\r\x0b\x0c") for b in data[:5]):
         return data
     compact = bytes(b for b in data if b not in b" \t\n\r\x0b\x0c").decode("ascii", "replace")
     begin, end = "".join(BEGIN.split()), "".join(END.split())

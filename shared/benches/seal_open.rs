@@ -4,40 +4,33 @@
 
 use std::hint::black_box;
 use std::io::Read;
+use std::sync::Arc;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use shared::{Credentials, Metadata, SealOptions, SealWriter, Stream, armor::SealedInput};
+use shared::{Credentials, Metadata, SealOptions, SealWriter, Stream};
 
 const SIZES: [(usize, &str); 2] = [(1 << 20, "1MiB"), (64 << 20, "64MiB")];
 
+/// Seals into memory the way hush-run seals a child's output: 64 KiB at a time, output
+/// (and armor) on the second thread.
 fn seal(creds: &Credentials, data: &[u8], armored: bool) -> Vec<u8> {
-    let mut out = Vec::with_capacity(data.len() * 4 / 3 + 4096);
-    let mut w = SealWriter::new(
-        &mut out,
-        creds,
-        &Metadata::default(),
-        armored,
-        SealOptions::default(),
-    )
-    .expect("seal");
-    // Feed it as a child's pipe would, 64 KiB at a time.
+    let out = Vec::with_capacity(data.len() * 4 / 3 + 4096);
+    let options = SealOptions::default();
+    let mut w = SealWriter::new_offloaded(out, creds, &Metadata::default(), armored, options)
+        .expect("seal");
     for part in data.chunks(64 * 1024) {
         w.write(Stream::Stdout, part).expect("write");
     }
-    w.finish(None).expect("finish");
-    out
+    w.finish(None).expect("finish")
 }
 
-/// Opens into a sink: the streaming path, as `hush open > file` uses it.
-fn open(creds: &Credentials, sealed: &[u8]) -> u64 {
-    let input = SealedInput::new(sealed).expect("input");
-    let (summary, _) = shared::open_stream(
-        input,
-        std::slice::from_ref(creds),
-        &mut std::io::sink(),
-        &mut std::io::sink(),
-    )
-    .expect("open");
+/// Opens into a sink: the streaming path, as `hush open > file` uses it (armor decoded
+/// on the second thread).
+fn open(creds: &Credentials, sealed: &Arc<[u8]>) -> u64 {
+    let input = std::io::Cursor::new(Arc::clone(sealed));
+    let (mut out, mut err) = (std::io::sink(), std::io::sink());
+    let (summary, _) =
+        shared::open_stream(input, std::slice::from_ref(creds), &mut out, &mut err).expect("open");
     summary.stdout_len
 }
 
@@ -57,7 +50,7 @@ fn benches(c: &mut Criterion) {
             group.bench_function(BenchmarkId::new("seal", label), |b| {
                 b.iter(|| black_box(seal(&creds, &data, armored)))
             });
-            let sealed = seal(&creds, &data, armored);
+            let sealed: Arc<[u8]> = seal(&creds, &data, armored).into();
             group.bench_function(BenchmarkId::new("open", label), |b| {
                 b.iter(|| black_box(open(&creds, &sealed)))
             });

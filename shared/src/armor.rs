@@ -354,9 +354,9 @@ impl<R: BufRead> Read for ArmorReader<R> {
     }
 }
 
-/// Armored or binary sealed input, told apart by the first bytes: binary sealed data starts
-/// with the magic `HUSH` and a version byte that is not a printable character, which no
-/// text does.
+/// Armored or binary sealed input, told apart by the first five bytes: all printable ASCII
+/// or white space means text (binary sealed data starts with `HUSH` and a version byte
+/// that is not printable).
 pub enum SealedInput<R: Read> {
     /// Binary sealed bytes.
     Binary(BufReader<Peeked<R>>),
@@ -380,9 +380,11 @@ impl<R: Read> SealedInput<R> {
                 Err(e) => return Err(e),
             }
         }
-        let binary = got == head.len()
-            && &head[..MAGIC.len()] == MAGIC
-            && !head[MAGIC.len()].is_ascii_graphic();
+        // Binary sealed data starts with "HUSH" and a non-printable version byte; any other
+        // input whose first bytes are not text is binary too (and then "not hush data"
+        // says more than "no sealed block found").
+        let is_text = |b: &u8| b.is_ascii_graphic() || b.is_ascii_whitespace();
+        let binary = !head[..got].iter().all(is_text);
         let reader = BufReader::with_capacity(
             64 * 1024,
             io::Cursor::new(head[..got].to_vec()).chain(inner),

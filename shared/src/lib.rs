@@ -16,6 +16,7 @@ pub mod error;
 pub mod hardening;
 pub mod keyfile;
 pub mod keys;
+pub mod offload;
 pub mod payload;
 
 use std::io::{self, Read, Write};
@@ -27,12 +28,17 @@ pub use error::{Error, Result, SecretKind};
 pub use keys::{Credentials, Fingerprint, Iv, Key, Passphrase};
 pub use payload::{Metadata, PayloadWriter, Stream, Summary};
 
-/// Where sealed bytes go: as they are, or armored.
+/// Where sealed bytes go: as they are or armored, written on this thread or on a second
+/// one (so that encryption and base64/output each get a core).
 pub enum SealedOutput<W: Write> {
     /// Raw sealed bytes.
     Binary(W),
     /// Armored text.
     Armored(armor::ArmorWriter<W>),
+    /// Raw sealed bytes, written by a second thread.
+    BinaryOffloaded(offload::OffloadWriter<W>),
+    /// Armored text, encoded and written by a second thread.
+    ArmoredOffloaded(offload::OffloadWriter<armor::ArmorWriter<W>>),
 }
 
 impl<W: Write> SealedOutput<W> {
@@ -45,36 +51,49 @@ impl<W: Write> SealedOutput<W> {
         })
     }
 
-    /// Ends the armor (if any) and returns the inner writer.
+    /// Ends the armor (if any) and returns the inner writer, flushed.
     pub fn finish(self) -> io::Result<W> {
+        let mut w = match self {
+            SealedOutput::Binary(w) => w,
+            SealedOutput::Armored(a) => a.finish()?,
+            SealedOutput::BinaryOffloaded(o) => o.finish()?,
+            SealedOutput::ArmoredOffloaded(o) => o.finish()?.finish()?,
+        };
+        w.flush()?;
+        Ok(w)
+    }
+
+    fn as_write(&mut self) -> &mut dyn Write {
         match self {
-            SealedOutput::Binary(mut w) => {
-                w.flush()?;
-                Ok(w)
-            }
-            SealedOutput::Armored(a) => a.finish(),
+            SealedOutput::Binary(w) => w,
+            SealedOutput::Armored(w) => w,
+            SealedOutput::BinaryOffloaded(w) => w,
+            SealedOutput::ArmoredOffloaded(w) => w,
         }
+    }
+}
+
+impl<W: Write + Send + 'static> SealedOutput<W> {
+    /// As [`SealedOutput::new`], with the output (and the armor) produced on a second thread.
+    pub fn offloaded(inner: W, armored: bool) -> io::Result<Self> {
+        Ok(if armored {
+            let armor = armor::ArmorWriter::new(inner)?;
+            SealedOutput::ArmoredOffloaded(offload::OffloadWriter::new(armor))
+        } else {
+            SealedOutput::BinaryOffloaded(offload::OffloadWriter::new(inner))
+        })
     }
 }
 
 impl<W: Write> Write for SealedOutput<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            SealedOutput::Binary(w) => w.write(buf),
-            SealedOutput::Armored(w) => w.write(buf),
-        }
+        self.as_write().write(buf)
     }
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        match self {
-            SealedOutput::Binary(w) => w.write_all(buf),
-            SealedOutput::Armored(w) => w.write_all(buf),
-        }
+        self.as_write().write_all(buf)
     }
     fn flush(&mut self) -> io::Result<()> {
-        match self {
-            SealedOutput::Binary(w) => w.flush(),
-            SealedOutput::Armored(w) => w.flush(),
-        }
+        self.as_write().flush()
     }
 }
 
@@ -92,7 +111,16 @@ impl<W: Write> SealWriter<W> {
         armored: bool,
         options: SealOptions,
     ) -> Result<Self> {
-        let sealer = Sealer::with_options(SealedOutput::new(inner, armored)?, creds, options)?;
+        Self::start(SealedOutput::new(inner, armored)?, creds, meta, options)
+    }
+
+    fn start(
+        output: SealedOutput<W>,
+        creds: &Credentials,
+        meta: &Metadata,
+        options: SealOptions,
+    ) -> Result<Self> {
+        let sealer = Sealer::with_options(output, creds, options)?;
         Ok(Self {
             payload: PayloadWriter::new(sealer, meta)?,
         })
@@ -107,6 +135,26 @@ impl<W: Write> SealWriter<W> {
     pub fn finish(self, exit_status: Option<i32>) -> Result<W> {
         let sealer = self.payload.finish(exit_status)?;
         Ok(sealer.finish()?.finish()?)
+    }
+}
+
+impl<W: Write + Send + 'static> SealWriter<W> {
+    /// As [`SealWriter::new`], with the output (and the armor) produced on a second thread,
+    /// so that encryption and base64/output each get a core. Only sealed bytes cross
+    /// threads; the plaintext stays on the caller's.
+    pub fn new_offloaded(
+        inner: W,
+        creds: &Credentials,
+        meta: &Metadata,
+        armored: bool,
+        options: SealOptions,
+    ) -> Result<Self> {
+        Self::start(
+            SealedOutput::offloaded(inner, armored)?,
+            creds,
+            meta,
+            options,
+        )
     }
 }
 
@@ -181,16 +229,21 @@ pub fn open(input: &[u8], candidates: &[Credentials]) -> Result<Opened> {
 
 /// Opens a message as a stream, writing stdout records to `stdout` and stderr records to
 /// `stderr` as each chunk authenticates. Returns the summary and the candidate's index.
+/// Armor is decoded on a second thread, so that base64 and AES-GCM each get a core.
 ///
 /// A failure can come after some authenticated plaintext was written; callers that must
 /// not release a partial message write to a temporary place and commit only on success.
-pub fn open_stream<R: Read>(
+pub fn open_stream<R: Read + Send + 'static>(
     input: R,
     candidates: &[Credentials],
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
 ) -> Result<(Summary, usize)> {
-    let opener = Opener::with_candidates(armor::SealedInput::new(input)?, candidates)?;
+    let input: Box<dyn Read> = match armor::SealedInput::new(input)? {
+        armor::SealedInput::Binary(binary) => Box::new(binary),
+        armored => Box::new(offload::OffloadReader::new(armored)),
+    };
+    let opener = Opener::with_candidates(input, candidates)?;
     let index = opener.index();
     let summary = payload::demux(opener, stdout, stderr)?;
     Ok((summary, index))

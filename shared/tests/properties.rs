@@ -65,7 +65,8 @@ fn kind(e: &Error) -> &'static str {
 fn expected_for_flip(pos: usize, new_mode: u8) -> &'static [&'static str] {
     match pos {
         0..=3 => &["not hush"],
-        4 => &["version"],
+        // A printable version byte makes the start look like text: no sealed block then.
+        4 => &["version", "no block"],
         // Turning the key+IV mode into the passphrase mode is a mode mismatch (or, with the
         // passphrase fields eating the salt, still a refusal); other values are unknown.
         5 if new_mode == 2 => &["mode mismatch", "truncated", "cap"],
@@ -78,6 +79,10 @@ fn expected_for_flip(pos: usize, new_mode: u8) -> &'static [&'static str] {
 /// What a key+IV message cut to `len` bytes must be reported as.
 fn expected_for_cut(len: usize) -> &'static str {
     let header = 6;
+    if len < 5 {
+        // Too short to be told from text, and no armor in it.
+        return "no block";
+    }
     if len < header + PREFIX_SIZE {
         return "truncated";
     }

@@ -1,1 +1,0 @@
-//! hush end-to-end tests.
