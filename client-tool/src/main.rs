@@ -1,2 +1,55 @@
-//! hush: placeholder until its issue lands.
-fn main() {}
+//! hush: the laptop side of Hush. A terminal UI that makes keys, opens sealed output and
+//! puts the plaintext on the clipboard (never on the screen), plus subcommands for scripts.
+
+mod app;
+mod cli;
+mod clipboard;
+mod creds;
+mod failure;
+mod keygen_cmd;
+mod keyring;
+mod open_cmd;
+mod output;
+mod seal_cmd;
+mod signals;
+mod tui;
+mod ui;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{CommandFactory, Parser};
+
+use crate::cli::{Cli, Command};
+use crate::failure::Failure;
+
+fn main() -> ExitCode {
+    // Before any secret is read: no core dumps, no ptrace attach.
+    if let Err(e) = shared::hardening::harden_process() {
+        eprintln!("hush: cannot protect the process memory (core dumps, ptrace): {e}");
+        return ExitCode::from(failure::code::OTHER);
+    }
+    let cli = Cli::parse();
+    tui::install_panic_hook();
+    let clear_after = (cli.clear_after > 0).then(|| Duration::from_secs(cli.clear_after));
+    let result = match &cli.command {
+        Some(Command::Keygen(args)) => keygen_cmd::run(args),
+        Some(Command::Open(args)) => open_cmd::run(args, clear_after),
+        Some(Command::Seal(args)) => seal_cmd::run(args),
+        Some(Command::Completions { shell }) => {
+            clap_complete::generate(*shell, &mut Cli::command(), "hush", &mut std::io::stdout());
+            Ok(())
+        }
+        None => tui::run(&cli.key_files, clear_after),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure {
+            broken_pipe: true, ..
+        }) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("{f}");
+            ExitCode::from(f.code)
+        }
+    }
+}

@@ -1,0 +1,879 @@
+//! The TUI's state machine, without a terminal: inputs (keys, pastes, clipboard answers,
+//! clipboard events) in, effects (copy, read, clear, quit) out. The screen is drawn from
+//! this state by `ui`, and nothing in it that the screen shows can hold a secret: keys
+//! appear as fingerprints, plaintext as a byte count.
+
+use std::time::{Duration, Instant};
+
+use shared::{Opened, Passphrase};
+use zeroize::Zeroizing;
+
+use crate::clipboard::{Outcome, Released};
+use crate::failure::hint_of;
+use crate::keyring::{self, Keyring};
+
+/// A key press, reduced to what hush uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Key {
+    /// A printable character.
+    Char(char),
+    /// Enter.
+    Enter,
+    /// Escape.
+    Esc,
+    /// Backspace.
+    Backspace,
+    /// Arrow up.
+    Up,
+    /// Arrow down.
+    Down,
+    /// Ctrl-C.
+    CtrlC,
+}
+
+/// Something that happened.
+pub enum Input {
+    /// A key press.
+    Key(Key),
+    /// Text pasted into the window (bracketed paste: one atomic input).
+    Paste(Zeroizing<String>),
+    /// The clipboard's text, read after [`Effect::ReadClipboard`].
+    ClipboardText(Result<Zeroizing<String>, String>),
+    /// The answer to [`Effect::Copy`]: when the copy will be cleared, or why it failed.
+    Copied(Result<Option<Instant>, String>),
+    /// A lease ended (by time, by `c`).
+    Released(Option<Released>),
+}
+
+/// What the app asks of the outside world.
+#[derive(PartialEq, Eq)]
+pub enum Effect {
+    /// Put secret text on the clipboard; answer with [`Input::Copied`].
+    Copy {
+        /// The text (key, IV or plaintext).
+        text: Zeroizing<String>,
+        /// What it is, for messages ("key 1 7F3A-…").
+        what: String,
+    },
+    /// Read the clipboard; answer with [`Input::ClipboardText`].
+    ReadClipboard,
+    /// Clear the clipboard now if it still holds ours; answer with [`Input::Released`].
+    ClearClipboard,
+    /// Leave (the caller clears the clipboard and restores the terminal).
+    Quit,
+}
+
+impl std::fmt::Debug for Effect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Effect::Copy { what, .. } => write!(f, "Copy({what}, <redacted>)"),
+            Effect::ReadClipboard => f.write_str("ReadClipboard"),
+            Effect::ClearClipboard => f.write_str("ClearClipboard"),
+            Effect::Quit => f.write_str("Quit"),
+        }
+    }
+}
+
+/// Which screen is up.
+pub enum Screen {
+    /// Keys, last opened message, clipboard.
+    Main,
+    /// The list of key bindings.
+    Help,
+    /// Typing a passphrase: never drawn, not even its length.
+    Passphrase(Zeroizing<String>),
+    /// Typing a label for the current key.
+    Label(String),
+}
+
+/// How a status message looks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tone {
+    /// Neutral.
+    Info,
+    /// It worked.
+    Good,
+    /// It failed.
+    Bad,
+}
+
+/// The one-line (or two-line) message under the keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    /// How it looks.
+    pub tone: Tone,
+    /// The message.
+    pub text: String,
+    /// What to do about it.
+    pub hint: Option<String>,
+}
+
+/// What hush has on the clipboard, for the countdown bar.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseView {
+    /// What it is.
+    pub what: String,
+    /// When it was copied.
+    pub since: Instant,
+    /// When it will be cleared (`None`: on exit only).
+    pub deadline: Option<Instant>,
+}
+
+impl LeaseView {
+    /// Seconds left (rounded up) and the fraction of time left, for the bar.
+    pub fn remaining(&self, now: Instant) -> Option<(u64, f64)> {
+        let deadline = self.deadline?;
+        let total = deadline.saturating_duration_since(self.since).as_secs_f64();
+        let left = deadline.saturating_duration_since(now).as_secs_f64();
+        let ratio = if total > 0.0 {
+            (left / total).clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        Some((left.ceil() as u64, ratio))
+    }
+}
+
+/// What the last opened message was, as the screen may show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenView {
+    /// Bytes of stdout.
+    pub stdout_len: u64,
+    /// Bytes of stderr.
+    pub stderr_len: u64,
+    /// Command, host, age, exit status (sanitized).
+    pub meta: String,
+    /// Which key opened it.
+    pub key: String,
+}
+
+const MAX_PASSPHRASE: usize = 1024;
+const MAX_LABEL: usize = 32;
+
+/// The TUI's state.
+pub struct App {
+    /// The session's keys.
+    pub keyring: Keyring,
+    /// The screen up.
+    pub screen: Screen,
+    /// The message under the keys.
+    pub status: Option<Status>,
+    /// What hush has on the clipboard.
+    pub lease: Option<LeaseView>,
+    /// The last opened message.
+    pub last_open: Option<OpenView>,
+    /// Why there is no clipboard, if there is none.
+    pub no_clipboard: Option<String>,
+    /// The clear-after setting, for the help screen.
+    pub clear_after: Option<Duration>,
+    /// The opened message's outputs, kept only while its plaintext is on the clipboard so
+    /// that `e`/`o` can switch between stderr and stdout.
+    held: Option<Opened>,
+    /// What the pending copy is and the status to show once it succeeded.
+    pending: Option<(String, Status)>,
+}
+
+impl App {
+    /// A new session.
+    pub fn new(clear_after: Option<Duration>, no_clipboard: Option<String>) -> Self {
+        let status = match &no_clipboard {
+            Some(_) => None,
+            None => Some(Status {
+                tone: Tone::Info,
+                text: "Press g for a new key, then k and i to copy its key and IV for hush-run."
+                    .into(),
+                hint: Some(
+                    "Paste a sealed block into this window (or copy it and press p) to open it."
+                        .into(),
+                ),
+            }),
+        };
+        Self {
+            keyring: Keyring::default(),
+            screen: Screen::Main,
+            status,
+            lease: None,
+            last_open: None,
+            no_clipboard,
+            clear_after,
+            held: None,
+            pending: None,
+        }
+    }
+
+    fn say(&mut self, tone: Tone, text: impl Into<String>, hint: Option<String>) {
+        self.status = Some(Status {
+            tone,
+            text: text.into(),
+            hint,
+        });
+    }
+
+    fn fail(&mut self, text: impl Into<String>, hint: Option<&str>) {
+        self.say(Tone::Bad, text, hint.map(str::to_owned));
+    }
+
+    /// Handles one input at time `now`.
+    pub fn handle(&mut self, input: Input, now: Instant) -> Vec<Effect> {
+        match input {
+            Input::Key(key) => self.key(key),
+            Input::Paste(text) => self.paste(text),
+            Input::ClipboardText(Ok(text)) => self.open(text.as_bytes()),
+            Input::ClipboardText(Err(e)) => {
+                self.fail(e, None);
+                vec![]
+            }
+            Input::Copied(result) => {
+                self.copied(result, now);
+                vec![]
+            }
+            Input::Released(released) => {
+                self.released(released);
+                vec![]
+            }
+        }
+    }
+
+    fn key(&mut self, key: Key) -> Vec<Effect> {
+        if key == Key::CtrlC {
+            return vec![Effect::Quit];
+        }
+        match &mut self.screen {
+            Screen::Passphrase(buf) => {
+                match key {
+                    Key::Char(c) if buf.len() + c.len_utf8() <= MAX_PASSPHRASE => buf.push(c),
+                    Key::Char(_) => {}
+                    Key::Backspace => {
+                        buf.pop();
+                    }
+                    Key::Esc => {
+                        self.screen = Screen::Main;
+                        self.say(Tone::Info, "Passphrase unchanged.", None);
+                    }
+                    Key::Enter => {
+                        let typed = std::mem::replace(buf, Zeroizing::new(String::new()));
+                        self.screen = Screen::Main;
+                        match Passphrase::new(typed) {
+                            Ok(p) => {
+                                self.keyring.set_passphrase(p);
+                                self.say(
+                                    Tone::Good,
+                                    "Passphrase set: messages sealed with it now open too.",
+                                    Some("hush-run --passphrase on the server uses the same passphrase.".into()),
+                                );
+                            }
+                            Err(e) => self.fail(format!("Passphrase not set: {e}"), None),
+                        }
+                    }
+                    _ => {}
+                }
+                return vec![];
+            }
+            Screen::Label(buf) => {
+                match key {
+                    Key::Char(c) if buf.chars().count() < MAX_LABEL && !c.is_control() => {
+                        buf.push(c)
+                    }
+                    Key::Char(_) => {}
+                    Key::Backspace => {
+                        buf.pop();
+                    }
+                    Key::Esc => self.screen = Screen::Main,
+                    Key::Enter => {
+                        let label = std::mem::take(buf).trim().to_owned();
+                        self.screen = Screen::Main;
+                        let label = (!label.is_empty()).then_some(label);
+                        if let Some(info) = self.keyring.set_label(label) {
+                            let text = format!("Now {}.", info.describe());
+                            self.say(Tone::Good, text, None);
+                        }
+                    }
+                    _ => {}
+                }
+                return vec![];
+            }
+            Screen::Help => {
+                self.screen = Screen::Main;
+                return if matches!(key, Key::Char('q')) {
+                    vec![Effect::Quit]
+                } else {
+                    vec![]
+                };
+            }
+            Screen::Main => {}
+        }
+        match key {
+            Key::Char('q') | Key::Esc => vec![Effect::Quit],
+            Key::Char('?') | Key::Char('h') => {
+                self.screen = Screen::Help;
+                vec![]
+            }
+            Key::Char('g') => {
+                match self.keyring.generate() {
+                    Ok(info) => self.say(
+                        Tone::Good,
+                        format!("New {} is current.", info.describe()),
+                        Some(
+                            "k copies its key, i its IV, for hush-run's Key: and IV: prompts."
+                                .into(),
+                        ),
+                    ),
+                    Err(e) => self.fail(format!("No key made: {e}"), None),
+                }
+                vec![]
+            }
+            Key::Char(c @ ('k' | 'i')) => self.copy_secret(c == 'i'),
+            Key::Char('p') => match &self.no_clipboard {
+                Some(why) => {
+                    let why = why.clone();
+                    self.fail(
+                        why,
+                        Some("You can paste the sealed block into this window instead."),
+                    );
+                    vec![]
+                }
+                None => vec![Effect::ReadClipboard],
+            },
+            Key::Char('c') => {
+                if self.lease.is_some() {
+                    vec![Effect::ClearClipboard]
+                } else {
+                    self.say(Tone::Info, "hush has nothing on the clipboard.", None);
+                    vec![]
+                }
+            }
+            Key::Char(c @ ('e' | 'o')) => self.copy_held(c == 'e'),
+            Key::Char('l') => {
+                match self.keyring.current() {
+                    Some(info) => {
+                        self.screen = Screen::Label(info.label.clone().unwrap_or_default())
+                    }
+                    None => self.fail("No key to label: press g first.", None),
+                }
+                vec![]
+            }
+            Key::Char('P') => {
+                self.screen =
+                    Screen::Passphrase(Zeroizing::new(String::with_capacity(MAX_PASSPHRASE)));
+                vec![]
+            }
+            Key::Up => {
+                self.keyring.select(-1);
+                vec![]
+            }
+            Key::Down => {
+                self.keyring.select(1);
+                vec![]
+            }
+            _ => vec![],
+        }
+    }
+
+    fn paste(&mut self, text: Zeroizing<String>) -> Vec<Effect> {
+        match &mut self.screen {
+            Screen::Passphrase(buf) => {
+                let t = text.trim_end_matches(['\r', '\n']);
+                if buf.len() + t.len() <= MAX_PASSPHRASE {
+                    buf.push_str(t);
+                }
+                vec![]
+            }
+            Screen::Label(buf) => {
+                buf.extend(
+                    text.chars()
+                        .filter(|c| !c.is_control())
+                        .take(MAX_LABEL.saturating_sub(buf.chars().count())),
+                );
+                vec![]
+            }
+            Screen::Help | Screen::Main => {
+                self.screen = Screen::Main;
+                self.open(text.as_bytes())
+            }
+        }
+    }
+
+    fn copy_secret(&mut self, iv: bool) -> Vec<Effect> {
+        if let Some(why) = &self.no_clipboard {
+            let why = why.clone();
+            self.fail(why, None);
+            return vec![];
+        }
+        let (Some(info), Some(text)) = (self.keyring.current(), self.keyring.current_secret(iv))
+        else {
+            self.fail("No key yet: press g to make one.", None);
+            return vec![];
+        };
+        let what = format!("{} of {}", if iv { "IV" } else { "key" }, info.describe());
+        let next = if iv {
+            "paste it at hush-run's IV: prompt"
+        } else {
+            "paste it at hush-run's Key: prompt, then press i"
+        };
+        let status = Status {
+            tone: Tone::Good,
+            text: format!("The {what} is on the clipboard."),
+            hint: Some(format!("Now {next}.")),
+        };
+        self.pending = Some((what.clone(), status));
+        vec![Effect::Copy { text, what }]
+    }
+
+    fn copy_held(&mut self, stderr: bool) -> Vec<Effect> {
+        let Some(opened) = &self.held else {
+            self.fail("Nothing opened is held: open a sealed block first.", None);
+            return vec![];
+        };
+        let bytes = if stderr {
+            &opened.stderr
+        } else {
+            &opened.stdout
+        };
+        let name = if stderr { "stderr" } else { "stdout" };
+        if bytes.is_empty() {
+            self.fail(format!("The message has no {name}."), None);
+            return vec![];
+        }
+        let Ok(text) = std::str::from_utf8(bytes) else {
+            self.fail(
+                format!(
+                    "Its {name} is binary ({} bytes): it cannot go on the clipboard as text.",
+                    bytes.len()
+                ),
+                Some("Use `hush open -o FILE` for binary output."),
+            );
+            return vec![];
+        };
+        let text = Zeroizing::new(text.to_owned());
+        let what = format!("{name} of the opened message");
+        let status = Status {
+            tone: Tone::Good,
+            text: format!(
+                "The {} bytes of {name} are on the clipboard (never shown here).",
+                bytes.len()
+            ),
+            hint: None,
+        };
+        self.pending = Some((what.clone(), status));
+        vec![Effect::Copy { text, what }]
+    }
+
+    /// Opens sealed text with every key of the session. On failure, the clipboard is left
+    /// as it was and the specific error shown.
+    fn open(&mut self, input: &[u8]) -> Vec<Effect> {
+        if self.keyring.candidates().is_empty() {
+            self.fail(
+                "No key or passphrase yet to open it with.",
+                Some("Press g and give its key and IV to hush-run, or P to set a passphrase."),
+            );
+            return vec![];
+        }
+        let opened = match shared::open(input, self.keyring.candidates()) {
+            Ok(o) => o,
+            Err(e) => {
+                let hint = hint_of(&e);
+                self.fail(format!("Not opened: {e}."), hint);
+                return vec![];
+            }
+        };
+        let key = self
+            .keyring
+            .info(opened.key_index)
+            .map(|i| i.describe())
+            .unwrap_or_else(|| "?".into());
+        let view = OpenView {
+            stdout_len: opened.summary.stdout_len,
+            stderr_len: opened.summary.stderr_len,
+            meta: keyring::describe_summary(&opened.summary),
+            key: key.clone(),
+        };
+        self.last_open = Some(view);
+        if let Some(why) = &self.no_clipboard {
+            let why = why.clone();
+            self.held = None;
+            self.fail(format!("Opened with {key}, but {why}"), None);
+            return vec![];
+        }
+        let stderr_note = (opened.summary.stderr_len > 0).then(|| {
+            format!(
+                "It also holds {} bytes of stderr: press e to copy them instead.",
+                opened.summary.stderr_len
+            )
+        });
+        let effect = if opened.stdout.is_empty() && !opened.stderr.is_empty() {
+            self.held = Some(opened);
+            self.say(
+                Tone::Info,
+                format!("Opened with {key}: no stdout."),
+                stderr_note,
+            );
+            return vec![];
+        } else {
+            match std::str::from_utf8(&opened.stdout) {
+                Ok(text) => {
+                    let text = Zeroizing::new(text.to_owned());
+                    let what = "plaintext".to_owned();
+                    let status = Status {
+                        tone: Tone::Good,
+                        text: format!(
+                            "Opened with {key}: {} bytes are on the clipboard (never shown here).",
+                            opened.summary.stdout_len
+                        ),
+                        hint: stderr_note,
+                    };
+                    self.pending = Some((what.clone(), status));
+                    Effect::Copy { text, what }
+                }
+                Err(_) => {
+                    self.fail(
+                        format!("Opened with {key}, but its output is binary: not copied."),
+                        Some("Use `hush open -o FILE` for binary output."),
+                    );
+                    return vec![];
+                }
+            }
+        };
+        self.held = Some(opened);
+        vec![effect]
+    }
+
+    fn copied(&mut self, result: Result<Option<Instant>, String>, now: Instant) {
+        let pending = self.pending.take();
+        match (result, pending) {
+            (Ok(deadline), Some((what, status))) => {
+                self.lease = Some(LeaseView {
+                    what,
+                    since: now,
+                    deadline,
+                });
+                self.status = Some(status);
+            }
+            (Ok(_), None) => {}
+            (Err(e), _) => self.fail(e, None),
+        }
+    }
+
+    fn released(&mut self, released: Option<Released>) {
+        self.lease = None;
+        self.held = None;
+        match released {
+            Some(Released {
+                what,
+                outcome: Outcome::Cleared,
+            }) => self.say(Tone::Info, format!("Clipboard cleared ({what})."), None),
+            Some(Released {
+                what,
+                outcome: Outcome::Replaced,
+            }) => self.say(
+                Tone::Info,
+                format!("The clipboard holds something else now: left alone ({what} is gone)."),
+                None,
+            ),
+            Some(Released {
+                outcome: Outcome::Failed(e),
+                ..
+            }) => self.fail(e, None),
+            None => self.say(Tone::Info, "hush has nothing on the clipboard.", None),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::{Credentials, Metadata, SealOptions};
+
+    fn app() -> App {
+        App::new(Some(Duration::from_secs(20)), None)
+    }
+
+    fn press(app: &mut App, c: char) -> Vec<Effect> {
+        app.handle(Input::Key(Key::Char(c)), Instant::now())
+    }
+
+    fn copied_text(effects: Vec<Effect>) -> Zeroizing<String> {
+        match effects.into_iter().next() {
+            Some(Effect::Copy { text, .. }) => text,
+            other => panic!("expected a copy, got {other:?}"),
+        }
+    }
+
+    fn status(app: &App) -> &Status {
+        app.status.as_ref().expect("a status")
+    }
+
+    /// Seals `plain` with the app's current key: the test reads it the way the user does,
+    /// through `k` and `i`.
+    fn seal_for(app: &mut App, plain: &[u8]) -> String {
+        let key = copied_text(press(app, 'k'));
+        let iv = copied_text(press(app, 'i'));
+        let creds = Credentials::KeyIv {
+            key: shared::Key::parse(&key).unwrap(),
+            iv: shared::Iv::parse(&iv).unwrap(),
+        };
+        let meta = Metadata {
+            command: Some("cat secret\x1b[2J".into()),
+            host: Some("vpn1".into()),
+            ..Default::default()
+        };
+        String::from_utf8(shared::seal(&creds, &meta, plain, true, SealOptions::default()).unwrap())
+            .unwrap()
+    }
+
+    #[test]
+    fn g_makes_a_key_and_k_i_copy_it() {
+        let mut a = app();
+        assert!(press(&mut a, 'k').is_empty());
+        assert_eq!(status(&a).tone, Tone::Bad);
+        assert!(press(&mut a, 'g').is_empty());
+        let fp = a
+            .keyring
+            .current()
+            .unwrap()
+            .fingerprint
+            .unwrap()
+            .to_string();
+        assert!(status(&a).text.contains(&fp));
+        let key = copied_text(press(&mut a, 'k'));
+        assert_eq!(key.len(), 44);
+        assert!(shared::Key::parse(&key).is_ok());
+        a.handle(
+            Input::Copied(Ok(Some(Instant::now() + Duration::from_secs(20)))),
+            Instant::now(),
+        );
+        assert!(a.lease.as_ref().unwrap().what.starts_with("key of key 1"));
+        // Nothing shown holds the key.
+        assert!(!status(&a).text.contains(key.as_str()));
+        let iv = copied_text(press(&mut a, 'i'));
+        assert_eq!(iv.len(), 16);
+        assert!(shared::Iv::parse(&iv).is_ok());
+    }
+
+    #[test]
+    fn opening_copies_exactly_the_plaintext_and_names_the_key() {
+        let mut a = app();
+        press(&mut a, 'g');
+        let sealed_old = seal_for(&mut a, b"old server secret\n");
+        press(&mut a, 'g');
+        press(&mut a, 'l');
+        for c in "vpn2".chars() {
+            press(&mut a, c);
+        }
+        a.handle(Input::Key(Key::Enter), Instant::now());
+        let sealed_new = seal_for(&mut a, b"new secret");
+        assert_eq!(press(&mut a, 'p'), vec![Effect::ReadClipboard]);
+        let effects = a.handle(
+            Input::ClipboardText(Ok(Zeroizing::new(sealed_new))),
+            Instant::now(),
+        );
+        assert_eq!(copied_text(effects).as_str(), "new secret");
+        a.handle(Input::Copied(Ok(None)), Instant::now());
+        assert!(status(&a).text.contains("key 2"), "{:?}", a.status);
+        assert!(status(&a).text.contains("(vpn2)"));
+        let view = a.last_open.clone().unwrap();
+        assert_eq!(view.stdout_len, 10);
+        assert!(
+            view.meta.contains("`cat secret?[2J`"),
+            "control characters are not drawn: {}",
+            view.meta
+        );
+        // An older key still opens its messages, by a paste this time.
+        let effects = a.handle(
+            Input::Paste(Zeroizing::new(format!("  junk\n{sealed_old}\r\n"))),
+            Instant::now(),
+        );
+        assert_eq!(copied_text(effects).as_str(), "old server secret\n");
+        a.handle(Input::Copied(Ok(None)), Instant::now());
+        assert!(status(&a).text.contains("key 1"));
+    }
+
+    #[test]
+    fn failures_say_what_is_wrong_and_copy_nothing() {
+        let mut a = app();
+        let none = a.handle(
+            Input::Paste(Zeroizing::new("whatever".into())),
+            Instant::now(),
+        );
+        assert!(none.is_empty());
+        assert!(status(&a).text.contains("No key"));
+        press(&mut a, 'g');
+        let sealed = seal_for(&mut a, b"secret");
+        let cases = [
+            ("hello".to_owned(), "no sealed block"),
+            (sealed[..sealed.len() - 40].to_owned(), "cut off"),
+            (sealed.replacen("-----\n", "-----\n*", 1), "damaged"),
+        ];
+        for (input, want) in cases {
+            let effects = a.handle(
+                Input::ClipboardText(Ok(Zeroizing::new(input))),
+                Instant::now(),
+            );
+            assert!(effects.is_empty());
+            assert_eq!(status(&a).tone, Tone::Bad);
+            assert!(
+                status(&a).text.contains(want),
+                "{:?} lacks {want}",
+                a.status
+            );
+        }
+        // A flipped bit in the body: corrupted.
+        let bytes = shared::armor::decode(sealed.as_bytes()).unwrap();
+        let mut bad = bytes.clone();
+        let last = bad.len() - 1;
+        bad[last] ^= 1;
+        let effects = a.handle(
+            Input::Paste(Zeroizing::new(shared::armor::armor(&bad))),
+            Instant::now(),
+        );
+        assert!(effects.is_empty());
+        assert!(status(&a).text.contains("corrupted"), "{:?}", a.status);
+        // Another key entirely: wrong key.
+        let mut other = app();
+        press(&mut other, 'g');
+        let foreign = seal_for(&mut other, b"x");
+        assert!(
+            a.handle(Input::Paste(Zeroizing::new(foreign)), Instant::now())
+                .is_empty()
+        );
+        assert!(status(&a).text.contains("wrong key"), "{:?}", a.status);
+    }
+
+    #[test]
+    fn passphrase_is_typed_hidden_and_opens_passphrase_messages() {
+        let mut a = app();
+        press(&mut a, 'P');
+        for c in "correct horse".chars() {
+            press(&mut a, c);
+        }
+        press(&mut a, 'x');
+        a.handle(Input::Key(Key::Backspace), Instant::now());
+        assert!(matches!(&a.screen, Screen::Passphrase(b) if b.as_str() == "correct horse"));
+        a.handle(Input::Key(Key::Enter), Instant::now());
+        assert!(matches!(a.screen, Screen::Main));
+        assert!(a.keyring.has_passphrase());
+        assert!(!status(&a).text.contains("horse"));
+        let creds = Credentials::Passphrase(
+            Passphrase::new(Zeroizing::new("correct horse".into())).unwrap(),
+        );
+        let fast = SealOptions {
+            argon2: shared::Argon2Params {
+                m_kib: 64,
+                t: 1,
+                p: 1,
+            },
+        };
+        let sealed = shared::seal(&creds, &Metadata::default(), b"pp secret", true, fast).unwrap();
+        let effects = a.handle(
+            Input::Paste(Zeroizing::new(String::from_utf8(sealed).unwrap())),
+            Instant::now(),
+        );
+        assert_eq!(copied_text(effects).as_str(), "pp secret");
+        a.handle(Input::Copied(Ok(None)), Instant::now());
+        assert!(status(&a).text.contains("passphrase"));
+        // Esc leaves the passphrase as it was; an empty one is refused.
+        press(&mut a, 'P');
+        a.handle(Input::Key(Key::Enter), Instant::now());
+        assert_eq!(status(&a).tone, Tone::Bad);
+    }
+
+    #[test]
+    fn stderr_is_offered_with_e_and_dropped_when_the_lease_ends() {
+        let mut a = app();
+        press(&mut a, 'g');
+        let key = copied_text(press(&mut a, 'k'));
+        let iv = copied_text(press(&mut a, 'i'));
+        let creds = Credentials::KeyIv {
+            key: shared::Key::parse(&key).unwrap(),
+            iv: shared::Iv::parse(&iv).unwrap(),
+        };
+        let mut w = shared::SealWriter::new(
+            Vec::new(),
+            &creds,
+            &Metadata::default(),
+            true,
+            SealOptions::default(),
+        )
+        .unwrap();
+        w.write(shared::Stream::Stdout, b"out").unwrap();
+        w.write(shared::Stream::Stderr, b"warning").unwrap();
+        let sealed = String::from_utf8(w.finish(Some(1)).unwrap()).unwrap();
+        let effects = a.handle(Input::Paste(Zeroizing::new(sealed)), Instant::now());
+        assert_eq!(copied_text(effects).as_str(), "out");
+        a.handle(Input::Copied(Ok(None)), Instant::now());
+        assert!(status(&a).hint.as_deref().unwrap_or("").contains("press e"));
+        assert_eq!(copied_text(press(&mut a, 'e')).as_str(), "warning");
+        a.handle(Input::Copied(Ok(None)), Instant::now());
+        assert_eq!(press(&mut a, 'c'), vec![Effect::ClearClipboard]);
+        a.handle(
+            Input::Released(Some(Released {
+                what: "stderr".into(),
+                outcome: Outcome::Cleared,
+            })),
+            Instant::now(),
+        );
+        assert!(a.lease.is_none());
+        assert!(press(&mut a, 'o').is_empty());
+        assert_eq!(status(&a).tone, Tone::Bad);
+    }
+
+    #[test]
+    fn quit_help_and_no_clipboard() {
+        let mut a = app();
+        assert_eq!(press(&mut a, 'q'), vec![Effect::Quit]);
+        assert_eq!(
+            a.handle(Input::Key(Key::Esc), Instant::now()),
+            vec![Effect::Quit]
+        );
+        assert_eq!(
+            a.handle(Input::Key(Key::CtrlC), Instant::now()),
+            vec![Effect::Quit]
+        );
+        press(&mut a, '?');
+        assert!(matches!(a.screen, Screen::Help));
+        press(&mut a, 'x');
+        assert!(matches!(a.screen, Screen::Main));
+        // Ctrl-C quits even while typing a passphrase.
+        press(&mut a, 'P');
+        assert_eq!(
+            a.handle(Input::Key(Key::CtrlC), Instant::now()),
+            vec![Effect::Quit]
+        );
+
+        let mut b = App::new(
+            None,
+            Some("no clipboard available: DISPLAY is not set".into()),
+        );
+        press(&mut b, 'g');
+        assert!(press(&mut b, 'k').is_empty());
+        assert!(status(&b).text.contains("no clipboard"));
+        assert!(press(&mut b, 'p').is_empty());
+        assert!(press(&mut b, 'c').is_empty());
+    }
+
+    #[test]
+    fn a_failed_copy_is_reported_and_leaves_no_lease() {
+        let mut a = app();
+        press(&mut a, 'g');
+        press(&mut a, 'k');
+        a.handle(
+            Input::Copied(Err("could not copy to the clipboard: x".into())),
+            Instant::now(),
+        );
+        assert!(a.lease.is_none());
+        assert_eq!(status(&a).tone, Tone::Bad);
+    }
+
+    #[test]
+    fn countdown_fraction() {
+        let t0 = Instant::now();
+        let v = LeaseView {
+            what: "k".into(),
+            since: t0,
+            deadline: Some(t0 + Duration::from_secs(20)),
+        };
+        let (secs, ratio) = v.remaining(t0 + Duration::from_secs(5)).unwrap();
+        assert_eq!(secs, 15);
+        assert!((ratio - 0.75).abs() < 1e-9);
+        assert_eq!(v.remaining(t0 + Duration::from_secs(30)).unwrap().0, 0);
+    }
+}

@@ -1,0 +1,135 @@
+//! Command line: the TUI by default, plain subcommands for scripts.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::failure::EXIT_CODES;
+
+/// Opens sealed output of hush-run onto the clipboard, never onto the screen.
+///
+/// Without a subcommand, hush starts its terminal UI: g makes a key, k and i copy the key
+/// and IV for hush-run's prompts, p (or pasting into the window) opens a sealed block and
+/// puts its plaintext on the clipboard, which is cleared after --clear-after seconds.
+#[derive(Debug, Parser)]
+#[command(name = "hush", version, after_help = EXIT_CODES, args_conflicts_with_subcommands = false)]
+pub struct Cli {
+    /// Seconds before hush clears what it put on the clipboard (0: never). The clipboard is
+    /// cleared only if it still holds what hush put there.
+    #[arg(long, global = true, value_name = "SECS", default_value_t = 20)]
+    pub clear_after: u64,
+
+    /// TUI: load keys from key files (repeatable) besides the ones generated with g.
+    #[arg(long = "key-file", value_name = "FILE")]
+    pub key_files: Vec<PathBuf>,
+
+    /// What to do; the TUI when absent.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Writes a new key file (mode 0600) and prints only its fingerprint.
+    Keygen(KeygenArgs),
+    /// Opens sealed data: onto the clipboard if stdout is a terminal, raw to a pipe or -o FILE.
+    Open(OpenArgs),
+    /// Seals data locally, in the same format as hush-run.
+    Seal(SealArgs),
+    /// Prints a shell completion script.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// `hush keygen`.
+#[derive(Debug, Args)]
+pub struct KeygenArgs {
+    /// The key file to write.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub out: PathBuf,
+    /// Replace an existing file.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Where the key material comes from.
+#[derive(Debug, Args)]
+pub struct CredentialArgs {
+    /// A key file (key and IV; mode 0600). `open` accepts several and tries each.
+    #[arg(long = "key-file", short = 'k', value_name = "FILE")]
+    pub key_files: Vec<PathBuf>,
+    /// Ask for a passphrase on the terminal (no echo).
+    #[arg(long, conflicts_with = "passphrase_file")]
+    pub passphrase: bool,
+    /// Read the passphrase from the first line of FILE (mode 0600; e.g. /dev/fd/3).
+    #[arg(long, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
+}
+
+/// `hush open`.
+#[derive(Debug, Args)]
+pub struct OpenArgs {
+    #[command(flatten)]
+    pub creds: CredentialArgs,
+    /// Sealed input, armored or binary (default: stdin).
+    pub input: Option<PathBuf>,
+    /// Write the plaintext to FILE (0600), only once the whole message authenticated.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Output the command's stderr records instead of its stdout.
+    #[arg(long)]
+    pub stderr: bool,
+}
+
+/// `hush seal`.
+#[derive(Debug, Args)]
+pub struct SealArgs {
+    #[command(flatten)]
+    pub creds: CredentialArgs,
+    /// Plaintext input (default: stdin; from a terminal it is read hidden, one line).
+    pub input: Option<PathBuf>,
+    /// Write the sealed data to FILE instead of stdout.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Binary sealed data instead of armored text.
+    #[arg(long)]
+    pub binary: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn defaults() {
+        let cli = Cli::try_parse_from(["hush"]).unwrap();
+        assert_eq!(cli.clear_after, 20);
+        assert!(cli.command.is_none());
+        let cli = Cli::try_parse_from([
+            "hush",
+            "open",
+            "--clear-after",
+            "5",
+            "-k",
+            "a",
+            "-k",
+            "b",
+            "in",
+        ])
+        .unwrap();
+        assert_eq!(cli.clear_after, 5);
+        let Some(Command::Open(o)) = cli.command else {
+            panic!()
+        };
+        assert_eq!(o.creds.key_files.len(), 2);
+    }
+}

@@ -1,0 +1,210 @@
+//! The terminal around the app: raw mode, alternate screen, bracketed paste, the event
+//! loop, and the guarantees on the way out: on q, Esc, Ctrl-C, SIGTERM, SIGHUP and panic,
+//! the clipboard is cleared (if it still holds hush's copy) and the terminal restored.
+
+use std::io::{self, IsTerminal};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crossterm::event::{
+    self, DisableBracketedPaste, EnableBracketedPaste, Event, KeyCode, KeyEventKind, KeyModifiers,
+};
+use crossterm::terminal::{self, EnterAlternateScreen, LeaveAlternateScreen};
+use crossterm::{cursor, execute};
+use ratatui::Terminal;
+use ratatui::backend::CrosstermBackend;
+use zeroize::Zeroizing;
+
+use crate::app::{App, Effect, Input, Key};
+use crate::clipboard::{self, ClipboardService};
+use crate::creds;
+use crate::failure::Failure;
+use crate::signals::{self, Signals};
+use crate::ui;
+
+/// Whether the terminal is in the TUI's mode (for the panic hook).
+static TERMINAL_TAKEN: AtomicBool = AtomicBool::new(false);
+
+/// Puts the terminal back as it was. Safe to call more than once, from anywhere.
+fn restore_terminal() {
+    if TERMINAL_TAKEN.swap(false, Ordering::SeqCst) {
+        let _ = execute!(
+            io::stdout(),
+            DisableBracketedPaste,
+            LeaveAlternateScreen,
+            cursor::Show
+        );
+        let _ = terminal::disable_raw_mode();
+    }
+}
+
+/// Restores the terminal and clears the clipboard before the panic message is printed.
+pub fn install_panic_hook() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        restore_terminal();
+        clipboard::emergency_release();
+        previous(info);
+    }));
+}
+
+/// Raw mode and the alternate screen for as long as it lives.
+struct TerminalGuard;
+
+impl TerminalGuard {
+    fn enter() -> io::Result<Self> {
+        terminal::enable_raw_mode()?;
+        TERMINAL_TAKEN.store(true, Ordering::SeqCst);
+        execute!(
+            io::stdout(),
+            EnterAlternateScreen,
+            EnableBracketedPaste,
+            cursor::Hide
+        )?;
+        Ok(Self)
+    }
+}
+
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        restore_terminal();
+    }
+}
+
+/// Runs the TUI until the user quits or a signal arrives.
+pub fn run(key_files: &[PathBuf], clear_after: Option<Duration>) -> Result<(), Failure> {
+    if !io::stdin().is_terminal() || !io::stdout().is_terminal() {
+        return Err(Failure::usage("the hush UI needs a terminal")
+            .hint("in scripts, use `hush keygen`, `hush open` or `hush seal` (see hush --help)"));
+    }
+    let mut loaded = Vec::new();
+    for path in key_files {
+        let label = path
+            .file_name()
+            .map(|n| crate::keyring::sanitize(&n.to_string_lossy(), 24));
+        loaded.push((creds::read_key_file(path)?, label));
+    }
+    let signals = Signals::install()?;
+    let (service, no_clipboard) = match ClipboardService::start(clear_after) {
+        Ok(s) => (Some(s), None),
+        Err(why) => (None, Some(why)),
+    };
+    let mut app = App::new(clear_after, no_clipboard);
+    for (creds, label) in loaded {
+        app.keyring.add(creds, label);
+    }
+
+    let guard = TerminalGuard::enter()?;
+    let result = Terminal::new(CrosstermBackend::new(io::stdout()))
+        .map_err(Failure::from)
+        .and_then(|mut terminal| event_loop(&mut terminal, &mut app, service.as_ref(), &signals));
+    // Whatever happened: clear the clipboard if it still holds ours, then restore.
+    if let Some(service) = service {
+        service.shutdown();
+    }
+    drop(guard);
+    result
+}
+
+type Term = Terminal<CrosstermBackend<io::Stdout>>;
+
+fn event_loop(
+    terminal: &mut Term,
+    app: &mut App,
+    service: Option<&ClipboardService>,
+    signals: &Signals,
+) -> Result<(), Failure> {
+    loop {
+        if let Some(sig) = signals.pending() {
+            return Err(Failure::new(
+                signals::exit_code(sig),
+                format!("stopped by signal {sig}; clipboard cleared"),
+            ));
+        }
+        if let Some(service) = service {
+            for released in service.ended() {
+                app.handle(Input::Released(Some(released)), Instant::now());
+            }
+        }
+        terminal.draw(|frame| ui::draw(frame, app, Instant::now()))?;
+        if !event::poll(Duration::from_millis(200))? {
+            continue;
+        }
+        let input = match event::read()? {
+            Event::Key(k) if k.kind != KeyEventKind::Release => {
+                match map_key(k.code, k.modifiers) {
+                    Some(key) => Input::Key(key),
+                    None => continue,
+                }
+            }
+            Event::Paste(text) => Input::Paste(Zeroizing::new(text)),
+            Event::Resize(..) => {
+                terminal.autoresize()?;
+                continue;
+            }
+            _ => continue,
+        };
+        if apply(app, service, input) {
+            return Ok(());
+        }
+    }
+}
+
+/// Feeds an input to the app and carries out its effects; `true` to quit.
+fn apply(app: &mut App, service: Option<&ClipboardService>, input: Input) -> bool {
+    let mut queue = app.handle(input, Instant::now());
+    while !queue.is_empty() {
+        let mut next = Vec::new();
+        for effect in queue {
+            let answer = match (effect, service) {
+                (Effect::Quit, _) => return true,
+                (Effect::Copy { text, what }, Some(s)) => Input::Copied(s.copy(text, what)),
+                (Effect::ReadClipboard, Some(s)) => Input::ClipboardText(s.read()),
+                (Effect::ClearClipboard, Some(s)) => match s.release() {
+                    Ok(released) => Input::Released(released),
+                    Err(e) => Input::Copied(Err(e)),
+                },
+                (_, None) => Input::Copied(Err("no clipboard available".into())),
+            };
+            next.extend(app.handle(answer, Instant::now()));
+        }
+        queue = next;
+    }
+    false
+}
+
+fn map_key(code: KeyCode, modifiers: KeyModifiers) -> Option<Key> {
+    if modifiers.contains(KeyModifiers::CONTROL) {
+        return matches!(code, KeyCode::Char('c') | KeyCode::Char('C')).then_some(Key::CtrlC);
+    }
+    Some(match code {
+        KeyCode::Char(c) => Key::Char(c),
+        KeyCode::Enter => Key::Enter,
+        KeyCode::Esc => Key::Esc,
+        KeyCode::Backspace => Key::Backspace,
+        KeyCode::Up => Key::Up,
+        KeyCode::Down => Key::Down,
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_map() {
+        assert_eq!(
+            map_key(KeyCode::Char('c'), KeyModifiers::CONTROL),
+            Some(Key::CtrlC)
+        );
+        assert_eq!(map_key(KeyCode::Char('x'), KeyModifiers::CONTROL), None);
+        assert_eq!(
+            map_key(KeyCode::Char('P'), KeyModifiers::SHIFT),
+            Some(Key::Char('P'))
+        );
+        assert_eq!(map_key(KeyCode::Esc, KeyModifiers::NONE), Some(Key::Esc));
+        assert_eq!(map_key(KeyCode::F(1), KeyModifiers::NONE), None);
+    }
+}

@@ -1,0 +1,581 @@
+//! The subcommands, as scripts use them: keygen, open, seal, completions, exit codes.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+
+use shared::{Credentials, Iv, Key, Metadata, SealOptions};
+
+use super::{hush, key_file, listing, write_mode};
+
+fn fast() -> SealOptions {
+    SealOptions {
+        argon2: shared::Argon2Params {
+            m_kib: 64,
+            t: 1,
+            p: 1,
+        },
+    }
+}
+
+fn stderr_of(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn keygen_writes_0600_prints_only_the_fingerprint_and_refuses_to_overwrite() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("laptop.key");
+    let out = hush()
+        .args(["keygen", "--out"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let printed = String::from_utf8(out.stdout.clone()).unwrap();
+    let creds = shared::keyfile::read(&path).unwrap();
+    assert_eq!(printed, format!("{}\n", creds.fingerprint().unwrap()));
+    let Credentials::KeyIv { key, iv } = &creds else {
+        panic!("key+IV expected")
+    };
+    for secret in [key.to_base64(), iv.to_base64()] {
+        assert!(!printed.contains(secret.as_str()) && !stderr_of(&out).contains(secret.as_str()));
+    }
+    assert_eq!(
+        fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    let before = fs::read(&path).unwrap();
+    let out = hush()
+        .args(["keygen", "--out"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(8));
+    assert!(
+        stderr_of(&out).contains("already exists (use --force"),
+        "{}",
+        stderr_of(&out)
+    );
+    assert_eq!(
+        fs::read(&path).unwrap(),
+        before,
+        "the old key file is untouched"
+    );
+
+    let out = hush()
+        .args(["keygen", "--force", "--out"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_ne!(fs::read(&path).unwrap(), before);
+    assert_eq!(
+        listing(dir.path()),
+        ["laptop.key"],
+        "no temporary file left behind"
+    );
+}
+
+#[test]
+fn seal_and_open_round_trip_through_pipes_and_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = dir.path().join("k");
+    hush().args(["keygen", "--out"]).arg(&k).assert().success();
+    // Several chunks (16 KiB each), and bytes that are not text.
+    let plain: Vec<u8> = (0..200_000u32).map(|i| (i * 31 % 251) as u8).collect();
+    fs::write(dir.path().join("plain"), &plain).unwrap();
+
+    // Armored through a pipe.
+    let sealed = hush()
+        .args(["seal", "--key-file"])
+        .arg(&k)
+        .write_stdin(plain.clone())
+        .output()
+        .unwrap();
+    assert!(sealed.status.success(), "{}", stderr_of(&sealed));
+    assert!(sealed.stdout.starts_with(shared::armor::BEGIN.as_bytes()));
+    let opened = hush()
+        .args(["open", "--key-file"])
+        .arg(&k)
+        .write_stdin(sealed.stdout.clone())
+        .output()
+        .unwrap();
+    assert!(opened.status.success(), "{}", stderr_of(&opened));
+    assert!(opened.stdout == plain, "exact plaintext on the pipe");
+
+    // Binary, files in and out.
+    let sealed_path = dir.path().join("sealed.bin");
+    hush()
+        .args(["seal", "--binary", "-k"])
+        .arg(&k)
+        .arg(dir.path().join("plain"))
+        .arg("-o")
+        .arg(&sealed_path)
+        .assert()
+        .success();
+    assert!(fs::read(&sealed_path).unwrap().starts_with(b"HUSH"));
+    let out_path = dir.path().join("out");
+    let opened = hush()
+        .args(["open", "-k"])
+        .arg(&k)
+        .arg(&sealed_path)
+        .arg("-o")
+        .arg(&out_path)
+        .output()
+        .unwrap();
+    assert!(opened.status.success(), "{}", stderr_of(&opened));
+    assert!(opened.stdout.is_empty(), "nothing on stdout with -o");
+    assert!(fs::read(&out_path).unwrap() == plain);
+    assert_eq!(
+        fs::metadata(&out_path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert!(
+        stderr_of(&opened).contains("200000 bytes"),
+        "{}",
+        stderr_of(&opened)
+    );
+}
+
+#[test]
+fn open_reads_what_hush_run_seals_and_offers_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, iv) = (Key::generate().unwrap(), Iv::generate().unwrap());
+    let k = key_file(dir.path(), "k", &key, &iv);
+    let creds = Credentials::KeyIv { key, iv };
+    let meta = Metadata {
+        command: Some("wg genkey".into()),
+        host: Some("vpn1".into()),
+        ..Default::default()
+    };
+    let mut w =
+        shared::SealWriter::new(Vec::new(), &creds, &meta, true, SealOptions::default()).unwrap();
+    w.write(shared::Stream::Stdout, b"private key\n").unwrap();
+    w.write(shared::Stream::Stderr, b"a warning\n").unwrap();
+    let sealed = w.finish(Some(0)).unwrap();
+    // Pasted through a terminal: CRs, indentation, surrounding text.
+    let pasted = format!(
+        "$ hush-run -- wg genkey\n{}\n$ ",
+        String::from_utf8(sealed).unwrap().replace('\n', "\r\n   ")
+    );
+    let out = hush()
+        .args(["open", "-k"])
+        .arg(&k)
+        .write_stdin(pasted.clone())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(out.stdout, b"private key\n");
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("`wg genkey`") && err.contains("vpn1") && err.contains("--stderr"),
+        "{err}"
+    );
+    let out = hush()
+        .args(["open", "--stderr", "-k"])
+        .arg(&k)
+        .write_stdin(pasted)
+        .output()
+        .unwrap();
+    assert_eq!(out.stdout, b"a warning\n");
+}
+
+#[test]
+fn several_key_files_and_the_one_that_fits_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    let fp_a = String::from_utf8(
+        hush()
+            .args(["keygen", "-o"])
+            .arg(&a)
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    hush().args(["keygen", "-o"]).arg(&b).assert().success();
+    let sealed = hush()
+        .args(["seal", "-k"])
+        .arg(&a)
+        .write_stdin("x")
+        .output()
+        .unwrap()
+        .stdout;
+    let out = hush()
+        .args(["open", "-k"])
+        .arg(&b)
+        .arg("-k")
+        .arg(&a)
+        .write_stdin(sealed)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(
+        stderr_of(&out).contains(&format!("key {}", fp_a.trim())),
+        "{}",
+        stderr_of(&out)
+    );
+}
+
+#[test]
+fn passphrase_file_round_trip_and_its_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let pw = dir.path().join("pw");
+    write_mode(&pw, b"correct horse battery\n", 0o600);
+    let sealed = hush()
+        .args(["seal", "--passphrase-file"])
+        .arg(&pw)
+        .write_stdin("pp secret")
+        .output()
+        .unwrap();
+    assert!(sealed.status.success(), "{}", stderr_of(&sealed));
+    let out = hush()
+        .args(["open", "--passphrase-file"])
+        .arg(&pw)
+        .write_stdin(sealed.stdout.clone())
+        .output()
+        .unwrap();
+    assert_eq!(out.stdout, b"pp secret", "{}", stderr_of(&out));
+
+    let wrong = dir.path().join("wrong");
+    write_mode(&wrong, b"incorrect horse\n", 0o600);
+    let out = hush()
+        .args(["open", "--passphrase-file"])
+        .arg(&wrong)
+        .write_stdin(sealed.stdout.clone())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(5));
+    assert!(stderr_of(&out).contains("wrong passphrase"));
+    assert!(out.stdout.is_empty());
+
+    // Key given for a passphrase message: mode mismatch, exit 5.
+    let k = dir.path().join("k");
+    hush().args(["keygen", "-o"]).arg(&k).assert().success();
+    let out = hush()
+        .args(["open", "-k"])
+        .arg(&k)
+        .write_stdin(sealed.stdout)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(5));
+    assert!(
+        stderr_of(&out).contains("sealed with a passphrase"),
+        "{}",
+        stderr_of(&out)
+    );
+
+    let loose = dir.path().join("loose");
+    write_mode(&loose, b"pw\n", 0o644);
+    let out = hush()
+        .args(["seal", "--passphrase-file"])
+        .arg(&loose)
+        .write_stdin("x")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(8));
+    assert!(stderr_of(&out).contains("chmod 600"));
+    let empty = dir.path().join("empty");
+    write_mode(&empty, b"\n", 0o600);
+    let out = hush()
+        .args(["seal", "--passphrase-file"])
+        .arg(&empty)
+        .write_stdin("x")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr_of(&out).contains("empty"));
+    // --passphrase without a terminal: a clear usage error, not a hang. setsid drops any
+    // controlling terminal of the test run.
+    let out = std::process::Command::new("setsid")
+        .arg(hush_tests::bin("hush"))
+        .args(["open", "--passphrase"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains("no terminal"),
+        "{}",
+        stderr_of(&out)
+    );
+}
+
+/// Every kind of bad input: its exit code, its message, and nothing on stdout.
+#[test]
+fn every_error_kind_has_its_exit_code_and_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, iv) = (Key::generate().unwrap(), Iv::generate().unwrap());
+    let k = key_file(dir.path(), "k", &key, &iv);
+    let creds = Credentials::KeyIv { key, iv };
+    // Three chunks of 16 KiB: a cut at a chunk boundary is a truncation, a cut inside a
+    // chunk fails its authentication.
+    let plain = vec![b'p'; 40_000];
+    let header = 4 + 1 + 1 + 24 + 32;
+    let cut = header + 16 * 1024 + 16;
+    let armored = String::from_utf8(
+        shared::seal(&creds, &Metadata::default(), &plain, true, fast()).unwrap(),
+    )
+    .unwrap();
+    let binary = shared::seal(&creds, &Metadata::default(), &plain, false, fast()).unwrap();
+    let other = key_file(
+        dir.path(),
+        "other",
+        &Key::generate().unwrap(),
+        &Iv::generate().unwrap(),
+    );
+
+    // A base64 character changed well inside the body (past header, salt and commitment).
+    let mut lines: Vec<String> = armored.lines().map(str::to_owned).collect();
+    let line = &mut lines[10];
+    let c = if line.as_bytes()[20] == b'A' {
+        "B"
+    } else {
+        "A"
+    };
+    line.replace_range(20..21, c);
+    let corrupted = lines.join("\n");
+    let mut newer = binary.clone();
+    newer[4] = 2;
+    let mut unknown_mode = binary.clone();
+    unknown_mode[5] = 0x7f;
+
+    let cases: Vec<(&str, Vec<u8>, &std::path::Path, i32, &str)> = vec![
+        (
+            "no block",
+            b"just some text\n".to_vec(),
+            &k,
+            3,
+            "no sealed block found",
+        ),
+        (
+            "invalid base64",
+            armored.replacen("\n", "\n*", 2).into_bytes(),
+            &k,
+            3,
+            "damaged",
+        ),
+        (
+            "not hush data",
+            shared::armor::armor(b"GIF89a this is not hush data at all").into_bytes(),
+            &k,
+            3,
+            "not hush sealed data",
+        ),
+        (
+            "armor cut",
+            armored.as_bytes()[..armored.len() / 2].to_vec(),
+            &k,
+            4,
+            "cut off",
+        ),
+        ("binary cut", binary[..cut].to_vec(), &k, 4, "truncated"),
+        (
+            "binary cut mid-chunk",
+            binary[..binary.len() - 100].to_vec(),
+            &k,
+            6,
+            "corrupted",
+        ),
+        (
+            "wrong key",
+            armored.clone().into_bytes(),
+            &other,
+            5,
+            "wrong key or IV",
+        ),
+        ("corrupted", corrupted.into_bytes(), &k, 6, "corrupted"),
+        (
+            "newer version",
+            newer,
+            &k,
+            7,
+            "unsupported format version 2",
+        ),
+        ("unknown mode", unknown_mode, &k, 7, "unsupported key mode"),
+    ];
+    for (name, input, key_path, code, message) in cases {
+        let out = hush()
+            .args(["open", "-k"])
+            .arg(key_path)
+            .write_stdin(input.clone())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(code), "{name}: {}", stderr_of(&out));
+        assert!(
+            stderr_of(&out).contains(message),
+            "{name}: {}",
+            stderr_of(&out)
+        );
+        // Streaming to a pipe releases each chunk once it authenticated; never a bad one.
+        assert!(
+            out.stdout.iter().all(|&b| b == b'p'),
+            "{name}: stdout holds something unauthenticated"
+        );
+
+        // -o: nothing left behind, not even a partial file.
+        let target = dir.path().join("out.txt");
+        let out = hush()
+            .args(["open", "-k"])
+            .arg(key_path)
+            .arg("-o")
+            .arg(&target)
+            .write_stdin(input)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(code), "{name} with -o");
+        assert!(!target.exists(), "{name}: -o left a file");
+        assert_eq!(
+            listing(dir.path()),
+            ["k", "other"],
+            "{name}: temporary file left behind"
+        );
+    }
+}
+
+#[test]
+fn a_corrupted_late_chunk_leaves_no_output_file() {
+    // Several chunks: the first ones authenticate and are written to the temporary file
+    // before the bad one is found; the target must still never appear.
+    let dir = tempfile::tempdir().unwrap();
+    let (key, iv) = (Key::generate().unwrap(), Iv::generate().unwrap());
+    let k = key_file(dir.path(), "k", &key, &iv);
+    let creds = Credentials::KeyIv { key, iv };
+    let mut sealed = shared::seal(
+        &creds,
+        &Metadata::default(),
+        &vec![7u8; 100_000],
+        false,
+        fast(),
+    )
+    .unwrap();
+    let at = sealed.len() - 50;
+    sealed[at] ^= 0x40;
+    let target = dir.path().join("secret.out");
+    let out = hush()
+        .args(["open", "-k"])
+        .arg(&k)
+        .arg("-o")
+        .arg(&target)
+        .write_stdin(sealed)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(6), "{}", stderr_of(&out));
+    assert!(!target.exists());
+    assert_eq!(listing(dir.path()), ["k"]);
+}
+
+#[test]
+fn key_file_problems_exit_8() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = dir.path().join("k");
+    hush().args(["keygen", "-o"]).arg(&k).assert().success();
+    fs::set_permissions(&k, fs::Permissions::from_mode(0o644)).unwrap();
+    let out = hush()
+        .args(["open", "-k"])
+        .arg(&k)
+        .write_stdin("x")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(8));
+    assert!(stderr_of(&out).contains("chmod 600"));
+    let out = hush()
+        .args(["open", "-k"])
+        .arg(dir.path().join("missing"))
+        .write_stdin("x")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(8));
+    assert!(stderr_of(&out).contains("missing"), "{}", stderr_of(&out));
+    let bad = dir.path().join("bad");
+    write_mode(&bad, b"key = nope\niv = nope\n", 0o600);
+    let out = hush()
+        .args(["seal", "-k"])
+        .arg(&bad)
+        .write_stdin("x")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(8));
+    assert!(stderr_of(&out).contains("line 1"), "{}", stderr_of(&out));
+}
+
+#[test]
+fn usage_errors_exit_2_and_help_documents_the_exit_codes() {
+    hush().args(["open"]).write_stdin("x").assert().code(2);
+    hush().args(["open", "--bogus"]).assert().code(2);
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    hush().args(["keygen", "-o"]).arg(&a).assert().success();
+    hush().args(["keygen", "-o"]).arg(&b).assert().success();
+    let out = hush()
+        .args(["seal", "-k"])
+        .arg(&a)
+        .arg("-k")
+        .arg(&b)
+        .write_stdin("x")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let help = hush().arg("--help").output().unwrap();
+    assert!(help.status.success());
+    let text = String::from_utf8(help.stdout).unwrap();
+    for line in [
+        "Exit codes:",
+        "3    input is not hush data",
+        "5    wrong key",
+        "9    no clipboard",
+    ] {
+        assert!(text.contains(line), "--help lacks {line:?}");
+    }
+    let version = hush().arg("--version").output().unwrap();
+    assert!(
+        String::from_utf8(version.stdout)
+            .unwrap()
+            .starts_with("hush ")
+    );
+    let completions = hush().args(["completions", "bash"]).output().unwrap();
+    assert!(completions.status.success());
+    assert!(
+        String::from_utf8(completions.stdout)
+            .unwrap()
+            .contains("keygen")
+    );
+    // The TUI refuses to start without a terminal, with a pointer to the subcommands.
+    let out = hush().write_stdin("").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr_of(&out).contains("needs a terminal"));
+}
+
+#[test]
+fn a_closed_pipe_is_not_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = dir.path().join("k");
+    hush().args(["keygen", "-o"]).arg(&k).assert().success();
+    let sealed = hush()
+        .args(["seal", "-k"])
+        .arg(&k)
+        .write_stdin(vec![b'y'; 2_000_000])
+        .output()
+        .unwrap()
+        .stdout;
+    let sealed_path = dir.path().join("s");
+    fs::write(&sealed_path, sealed).unwrap();
+    let script = format!(
+        "{} open -k {} {} | head -c 10",
+        hush_tests::bin("hush").display(),
+        k.display(),
+        sealed_path.display()
+    );
+    let out = std::process::Command::new("bash")
+        .args(["-o", "pipefail", "-c", &script])
+        .output()
+        .unwrap();
+    assert_eq!(out.stdout, b"yyyyyyyyyy");
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert!(
+        !stderr_of(&out).contains("Broken pipe"),
+        "{}",
+        stderr_of(&out)
+    );
+}

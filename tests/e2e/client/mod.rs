@@ -1,0 +1,43 @@
+//! hush end-to-end tests: subcommands with assert_cmd (`cli`), the TUI under Xvfb driven by
+//! tmux with xclip reading the real X clipboard (`tui`).
+// Test helpers: a failure here is a test failure.
+#![allow(clippy::unwrap_used)]
+
+mod cli;
+mod tui;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+
+/// `hush` as a command, with no display (tests that want one set it).
+pub fn hush() -> Command {
+    let mut cmd = Command::new(hush_tests::bin("hush"));
+    cmd.env_remove("DISPLAY").env_remove("WAYLAND_DISPLAY");
+    cmd
+}
+
+/// Writes a key file with the library (mode 0600) and returns its path.
+pub fn key_file(dir: &Path, name: &str, key: &shared::Key, iv: &shared::Iv) -> PathBuf {
+    let path = dir.join(name);
+    shared::keyfile::write(&path, key, iv, true).unwrap();
+    path
+}
+
+/// Writes a file with the given mode.
+pub fn write_mode(path: &Path, data: &[u8], mode: u32) {
+    fs::write(path, data).unwrap();
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// The files in a folder, sorted.
+pub fn listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}

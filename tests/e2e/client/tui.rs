@@ -1,0 +1,1 @@
+//! The TUI under Xvfb, driven by tmux; xclip reads the X clipboard.
