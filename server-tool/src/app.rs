@@ -44,7 +44,7 @@ impl Sink for Sealing<'_> {
 }
 
 /// Runs the invocation; returns the exit code.
-pub fn run(cli: Cli) -> Result<i32> {
+pub fn run(cli: Cli) -> Result<Ended> {
     if cli.binary && cli.output.is_none() && std::io::stdout().is_terminal() {
         return Err(
             Failure::new("refusing to write binary sealed data to a terminal")
@@ -107,14 +107,14 @@ pub fn run(cli: Cli) -> Result<i32> {
     match (spec, tty) {
         (Some(spec), _) => session.run(&spec),
         (None, Ok(mut tty)) => session.interactive(&mut tty),
-        (None, Err(_)) => Ok(EXIT_USAGE),
+        (None, Err(_)) => Ok(Ended::code(EXIT_USAGE)),
     }
 }
 
 impl Session {
-    /// Prompts for commands until an empty line or Ctrl-D. Returns the last command's code.
-    fn interactive(&mut self, tty: &mut Tty) -> Result<i32> {
-        let mut last = 0;
+    /// Prompts for commands until an empty line or Ctrl-D. Returns how the last one ended.
+    fn interactive(&mut self, tty: &mut Tty) -> Result<Ended> {
+        let mut last = Ended::code(0);
         loop {
             let line = tty
                 .read_line("hush-run> ")
@@ -127,18 +127,20 @@ impl Session {
                 return Ok(last);
             }
             last = match self.run(&Spec::Shell(line)) {
-                Ok(code) => code,
+                // A command stopped by Ctrl-C ends only itself, as in a shell: the session
+                // goes on, and its status is reported as a plain 128+N at the end.
+                Ok(ended) => Ended::code(ended.exit_code()),
                 // One failed command does not end the session: report it and go on.
                 Err(f) => {
                     eprintln!("{f}");
-                    f.code
+                    Ended::code(f.code)
                 }
             };
         }
     }
 
-    /// Runs one command and delivers its sealed output. Returns the exit code.
-    fn run(&mut self, spec: &Spec) -> Result<i32> {
+    /// Runs one command and delivers its sealed output. Returns how the command ended.
+    fn run(&mut self, spec: &Spec) -> Result<Ended> {
         let Settings {
             binary,
             seal_stderr,
@@ -211,7 +213,7 @@ impl Session {
             if !quiet {
                 eprintln!("hint: --seal-on-error seals the output of a failed command too");
             }
-            return Ok(code);
+            return Ok(outcome.ended);
         }
         let sealed = sealer
             .finish(Some(code))
@@ -255,7 +257,7 @@ impl Session {
                 outcome.stdout_bytes + outcome.stderr_bytes
             );
         }
-        Ok(code)
+        Ok(outcome.ended)
     }
 
     fn log(&mut self, command: &str, exit: i32, sealed_bytes: u64, output: &'static str) {

@@ -47,6 +47,11 @@ impl Ended {
         }
     }
 
+    /// hush-run's own failures and plain exit codes.
+    pub fn code(code: i32) -> Self {
+        Ended::Exited(code)
+    }
+
     /// hush-run's exit code for it, as a shell computes `$?`.
     pub fn exit_code(self) -> i32 {
         match self {

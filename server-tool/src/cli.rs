@@ -109,6 +109,30 @@ pub struct Cli {
 }
 
 impl Cli {
+    /// Parses the command line; exits with 2 and clap's message on bad usage.
+    pub fn parse_checked() -> Self {
+        match Self::try_parse().and_then(Self::check) {
+            Ok(cli) => cli,
+            Err(e) => e.exit(),
+        }
+    }
+
+    /// Rejects what clap lets through: with a trailing command, clap takes a mistyped option
+    /// (`--key-fil k`) as the command to run. No real command starts with '-'.
+    fn check(self) -> Result<Self, clap::Error> {
+        use clap::CommandFactory;
+        match self.command.first() {
+            Some(first) if first.to_string_lossy().starts_with('-') => Err(Cli::command().error(
+                clap::error::ErrorKind::UnknownArgument,
+                format!(
+                    "unknown option '{}' (the command goes after `--`)",
+                    first.to_string_lossy()
+                ),
+            )),
+            _ => Ok(self),
+        }
+    }
+
     /// Prints the completion script for `shell` on stdout.
     pub fn print_completions(shell: Shell) {
         use clap::CommandFactory;
@@ -134,6 +158,11 @@ mod tests {
         assert_eq!(cli.command, ["ls", "-l", "--", "-x"]);
         let cli = Cli::try_parse_from(["hush-run", "wg", "genkey"]).unwrap();
         assert_eq!(cli.command, ["wg", "genkey"]);
+        let cli = Cli::try_parse_from(["hush-run", "ls", "-l", "--color"]).unwrap();
+        assert_eq!(cli.command, ["ls", "-l", "--color"]);
+        // A mistyped option is an error, not a command to run.
+        let typo = Cli::try_parse_from(["hush-run", "--key-fil", "k", "--", "true"]);
+        assert!(typo.and_then(Cli::check).is_err());
     }
 
     #[test]

@@ -15,25 +15,24 @@ mod signals;
 mod tty;
 mod user;
 
-use clap::Parser;
-
 fn main() {
     if let Err(e) = shared::hardening::harden_process() {
         // Without it a core dump or a debugger could read the key: refuse rather than risk it.
         eprintln!("hush-run: cannot disable core dumps and ptrace attach: {e}");
         std::process::exit(failure::EXIT_OWN_FAILURE);
     }
-    let cli = cli::Cli::parse();
+    let cli = cli::Cli::parse_checked();
     if let Some(shell) = cli.completions {
         cli::Cli::print_completions(shell);
         return;
     }
-    let code = match app::run(cli) {
-        Ok(code) => code,
+    match app::run(cli) {
+        Ok(child::Ended::Exited(code)) => std::process::exit(code),
+        // The command was killed by a signal: end the same way, as `timeout` and `env` do.
+        Ok(child::Ended::Signaled(signal)) => signals::die_by(signal),
         Err(failure) => {
             eprintln!("{failure}");
-            failure.code
+            std::process::exit(failure.code);
         }
-    };
-    std::process::exit(code);
+    }
 }

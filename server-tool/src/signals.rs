@@ -111,5 +111,17 @@ fn handle(state: &Mutex<State>, signal: i32, from_terminal: bool) {
     if let Some(path) = &state.temp {
         let _ = fs::remove_file(path);
     }
+    die_by(signal);
+}
+
+/// Ends hush-run the way the signal would have: a shell running hush-run in a script sees
+/// that it was interrupted (and stops the script, as it would for any program) rather
+/// than a plain exit status. For other signals, or if that fails, exit with 128+N.
+pub fn die_by(signal: i32) -> ! {
+    use std::io::Write;
+    let _ = std::io::stderr().flush();
+    if [SIGINT, SIGTERM, SIGHUP, signal_hook::consts::SIGPIPE].contains(&signal) {
+        let _ = signal_hook::low_level::emulate_default_handler(signal);
+    }
     std::process::exit(128 + signal);
 }

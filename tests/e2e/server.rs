@@ -1,1 +1,203 @@
 //! hush-run end-to-end tests.
+//!
+//! - `server::cli`: automation paths (key file, key descriptor), outputs, exit codes,
+//!   streams, audit, the dependency tree, and the real WireGuard key round trip;
+//! - `server::pty`: a user at a real terminal (rexpect pty): hidden prompts, re-prompts,
+//!   Ctrl-C, secrets absent from /proc, interactive mode.
+//!
+//! Round trips are opened with the library (`shared::open`), and once through
+//! `hush open --key-file` when the client is built.
+
+#![allow(clippy::unwrap_used)]
+
+mod cli;
+mod pty;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use hush_tests::bin;
+use shared::{Credentials, Iv, Key};
+
+/// A fresh key and IV, with a 0600 key file holding them.
+pub struct Keys {
+    pub dir: tempfile::TempDir,
+    pub file: PathBuf,
+    pub key_text: String,
+    pub iv_text: String,
+    pub key_raw: Vec<u8>,
+    pub iv_raw: Vec<u8>,
+}
+
+impl Keys {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("key");
+        let (key, iv) = (Key::generate().unwrap(), Iv::generate().unwrap());
+        shared::keyfile::write(&file, &key, &iv, false).unwrap();
+        Self {
+            file,
+            key_text: key.to_base64().to_string(),
+            iv_text: iv.to_base64().to_string(),
+            key_raw: key.expose().to_vec(),
+            iv_raw: iv.expose().to_vec(),
+            dir,
+        }
+    }
+
+    pub fn creds(&self) -> Credentials {
+        Credentials::KeyIv {
+            key: Key::parse(&self.key_text).unwrap(),
+            iv: Iv::parse(&self.iv_text).unwrap(),
+        }
+    }
+
+    /// Opens sealed output (armored or binary) with the library; panics with the error.
+    pub fn open(&self, sealed: &[u8]) -> shared::Opened {
+        shared::open(sealed, &[self.creds()]).unwrap_or_else(|e| panic!("does not open: {e}"))
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Asserts that no form of the key or IV occurs in `haystack`.
+    pub fn assert_absent(&self, haystack: &[u8], what: &str) {
+        for (name, needle) in [
+            ("key", self.key_text.as_bytes()),
+            ("IV", self.iv_text.as_bytes()),
+            ("raw key", &self.key_raw[..]),
+            ("raw IV", &self.iv_raw[..]),
+            // A fragment too, in case of wrapping or partial echo.
+            ("key fragment", &self.key_text.as_bytes()[..12]),
+            ("IV fragment", &self.iv_text.as_bytes()[..10]),
+        ] {
+            assert!(!contains(haystack, needle), "the {name} appears in {what}");
+        }
+    }
+}
+
+pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// `hush-run --key-file K ARGS...` with stdin closed.
+pub fn hush_run(keys: &Keys, args: &[&str]) -> Command {
+    let mut cmd = Command::new(bin("hush-run"));
+    cmd.arg("--key-file")
+        .arg(&keys.file)
+        .args(args)
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// Runs a command to completion within `limit`, collecting its output; kills it and fails
+/// the test if it takes longer (a deadlock must fail, not hang the suite).
+pub fn output_within(mut cmd: impl std::borrow::BorrowMut<Command>, limit: Duration) -> Output {
+    let child = cmd
+        .borrow_mut()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let waiter = std::thread::spawn(move || {
+        let out = child.wait_with_output();
+        let _ = tx.send(());
+        out
+    });
+    if rx.recv_timeout(limit).is_err() {
+        let _ = Command::new("kill")
+            .arg("-KILL")
+            .arg(pid.to_string())
+            .status();
+        panic!("timed out after {limit:?} (deadlock?)");
+    }
+    waiter.join().unwrap().unwrap()
+}
+
+/// The status code, or 128+signal as a shell reports it.
+pub fn code(out: &Output) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    out.status
+        .code()
+        .unwrap_or_else(|| 128 + out.status.signal().unwrap_or(0))
+}
+
+/// Direct children of `pid`, from /proc.
+pub fn children_of(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(child) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) else {
+            continue;
+        };
+        // The command name is in parentheses and may hold spaces: fields follow the last ')'.
+        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+            continue;
+        };
+        let ppid = rest
+            .split_whitespace()
+            .nth(1)
+            .and_then(|p| p.parse::<u32>().ok());
+        if ppid == Some(pid) {
+            out.push(child);
+        }
+    }
+    out
+}
+
+/// Waits until `pid` has a child, and returns it.
+pub fn wait_for_child(pid: u32) -> u32 {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(&child) = children_of(pid).first() {
+            return child;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "process {pid} never started its command"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Whether a process exists and is not a zombie.
+pub fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !matches!(
+            stat.rsplit_once(')')
+                .and_then(|(_, r)| r.split_whitespace().next()),
+            Some("Z")
+        ),
+        Err(_) => false,
+    }
+}
+
+/// Quotes for sh.
+pub fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+pub fn hush_run_path() -> String {
+    bin("hush-run").display().to_string()
+}
+
+/// Files in a folder, for "nothing left behind" checks.
+pub fn listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}

@@ -1,0 +1,383 @@
+//! hush-run at a real terminal: a pty driven by rexpect, as a user at 2 a.m. would.
+//!
+//! rexpect turns echo off on the pty it creates; every session here runs `stty echo` first,
+//! so that a prompt that forgot to hide the entry would show it (`harness_terminal_echoes`
+//! proves the harness can see such a leak).
+
+use std::fs;
+use std::process::Command;
+use std::time::Duration;
+
+use rexpect::process::WaitStatus;
+use rexpect::session::PtySession;
+use shared::{Credentials, Passphrase};
+
+use super::*;
+
+struct Term {
+    session: PtySession,
+    transcript: String,
+    pid: u32,
+}
+
+impl Term {
+    /// Runs `script` with sh in a fresh pty whose echo is on.
+    fn start(script: &str) -> Self {
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(format!("echo PID=$$; stty echo; {script}"));
+        let mut session = rexpect::session::spawn_command(cmd, Some(60_000)).unwrap();
+        let (before, matched) = session.exp_regex(r"PID=\d+").unwrap();
+        let pid = matched[4..].parse().unwrap();
+        Self {
+            session,
+            transcript: before + &matched,
+            pid,
+        }
+    }
+
+    /// Runs hush-run with `args` (already quoted for sh) in place of the shell.
+    fn hush_run(args: &str) -> Self {
+        Self::start(&format!("exec {} {args}", sh_quote(&hush_run_path())))
+    }
+
+    fn expect(&mut self, needle: &str) {
+        match self.session.exp_string(needle) {
+            Ok(before) => {
+                self.transcript.push_str(&before);
+                self.transcript.push_str(needle);
+            }
+            Err(e) => panic!(
+                "expected {needle:?}: {e}\n--- transcript ---\n{}",
+                self.transcript
+            ),
+        }
+    }
+
+    fn send_line(&mut self, line: &str) {
+        self.session.send_line(line).unwrap();
+        self.session.flush().unwrap();
+    }
+
+    fn enter_keys(&mut self, keys: &Keys) {
+        self.expect("Key: ");
+        self.send_line(&keys.key_text);
+        self.expect("IV: ");
+        self.send_line(&keys.iv_text);
+    }
+
+    /// Reads to the end; returns the exit code (128+N for a signal) and the transcript.
+    fn finish(mut self) -> (i32, String) {
+        match self.session.exp_eof() {
+            Ok(rest) => self.transcript.push_str(&rest),
+            Err(e) => panic!(
+                "no end of output: {e}\n--- transcript ---\n{}",
+                self.transcript
+            ),
+        }
+        let code = match self.session.process().wait().unwrap() {
+            WaitStatus::Exited(_, code) => code,
+            WaitStatus::Signaled(_, sig, _) => 128 + sig as i32,
+            other => panic!("unexpected wait status {other:?}"),
+        };
+        (code, self.transcript)
+    }
+}
+
+/// The sealed blocks shown on the terminal, as a user would select them.
+fn blocks(transcript: &str) -> Vec<String> {
+    let begin = "-----BEGIN HUSH SEALED MESSAGE-----";
+    let end = "-----END HUSH SEALED MESSAGE-----";
+    let mut out = Vec::new();
+    let mut rest = transcript;
+    while let Some(start) = rest.find(begin) {
+        let Some(stop) = rest[start..].find(end) else {
+            break;
+        };
+        out.push(rest[start..start + stop + end.len()].to_owned());
+        rest = &rest[start + stop + end.len()..];
+    }
+    out
+}
+
+#[test]
+fn harness_terminal_echoes() {
+    // Without this, "the key is not on the screen" could pass only because the harness
+    // never echoes anything.
+    let mut term = Term::start("read line; echo read-done");
+    term.send_line("typed-and-visible");
+    term.expect("read-done");
+    let (code, transcript) = term.finish();
+    assert_eq!(code, 0);
+    assert!(transcript.contains("typed-and-visible"), "{transcript}");
+}
+
+#[test]
+fn key_and_iv_are_hidden_and_the_block_on_screen_opens() {
+    let keys = Keys::new();
+    let mut term = Term::hush_run("-- printf 'pty secret\\n'");
+    term.enter_keys(&keys);
+    let (code, transcript) = term.finish();
+    assert_eq!(code, 0, "{transcript}");
+    keys.assert_absent(transcript.as_bytes(), "the terminal");
+    assert!(
+        !transcript.contains("pty secret"),
+        "the output was shown:\n{transcript}"
+    );
+    let fingerprint = keys.creds().fingerprint().unwrap().to_string();
+    assert!(
+        transcript.contains(&format!("hush-run: key fingerprint {fingerprint}")),
+        "{transcript}"
+    );
+    let found = blocks(&transcript);
+    assert_eq!(found.len(), 1, "{transcript}");
+    // The terminal turned \n into \r\n: the block opens anyway, as pasted.
+    assert_eq!(&keys.open(found[0].as_bytes()).stdout[..], b"pty secret\n");
+}
+
+#[test]
+fn bad_entries_are_explained_and_asked_again() {
+    let keys = Keys::new();
+    let mut term = Term::hush_run("-- echo accepted");
+    term.expect("Key: ");
+    term.send_line(&keys.iv_text);
+    term.expect("swapped");
+    term.expect("Key: ");
+    term.send_line("QUJD");
+    term.expect("wrong length");
+    term.expect("Key: ");
+    term.send_line(&keys.key_text);
+    term.expect("IV: ");
+    term.send_line(&keys.key_text);
+    term.expect("swapped");
+    term.expect("IV: ");
+    term.send_line("AAAA*AAAAAAAAAAA");
+    term.expect("not valid base64");
+    term.expect("IV: ");
+    term.send_line(&keys.iv_text);
+    let (code, transcript) = term.finish();
+    assert_eq!(code, 0, "{transcript}");
+    keys.assert_absent(transcript.as_bytes(), "the terminal");
+    assert!(
+        !transcript.contains("QUJD") && !transcript.contains("AAAA*"),
+        "a wrong entry was echoed"
+    );
+    assert_eq!(
+        &keys.open(blocks(&transcript)[0].as_bytes()).stdout[..],
+        b"accepted\n"
+    );
+}
+
+#[test]
+fn three_bad_entries_give_up_with_125() {
+    let mut term = Term::hush_run("-- echo never");
+    for _ in 0..3 {
+        term.expect("Key: ");
+        term.send_line("not-a-key");
+    }
+    let (code, transcript) = term.finish();
+    assert_eq!(code, 125, "{transcript}");
+    assert!(
+        transcript.contains("no valid key after 3 tries"),
+        "{transcript}"
+    );
+    assert!(!transcript.contains("not-a-key"));
+    assert!(blocks(&transcript).is_empty());
+}
+
+#[test]
+fn exit_status_passes_through_at_a_terminal() {
+    let keys = Keys::new();
+    for (args, expected) in [
+        ("-- true", 0),
+        ("--shell 'exit 3'", 3),
+        ("-- /nonexistent/hush-test-command", 127),
+        ("--shell 'kill -TERM $$'", 143),
+    ] {
+        let mut term = Term::hush_run(args);
+        term.enter_keys(&keys);
+        let (code, transcript) = term.finish();
+        assert_eq!(code, expected, "{args}:\n{transcript}");
+        assert_eq!(
+            blocks(&transcript).len(),
+            usize::from(expected == 0),
+            "{args}:\n{transcript}"
+        );
+    }
+}
+
+#[test]
+fn stderr_is_shown_and_stdout_is_not() {
+    let keys = Keys::new();
+    let mut term = Term::hush_run("--shell 'echo visible-error >&2; echo hidden-output'");
+    term.enter_keys(&keys);
+    let (code, transcript) = term.finish();
+    assert_eq!(code, 0);
+    assert!(transcript.contains("visible-error"), "{transcript}");
+    assert!(!transcript.contains("hidden-output"), "{transcript}");
+    assert_eq!(
+        &keys.open(blocks(&transcript)[0].as_bytes()).stdout[..],
+        b"hidden-output\n"
+    );
+}
+
+#[test]
+fn fifty_mib_binary_output_opens_exactly() {
+    let keys = Keys::new();
+    let data = keys.path("data");
+    let sealed = keys.path("sealed");
+    let made = Command::new("head")
+        .args(["-c", "52428800", "/dev/urandom"])
+        .stdout(fs::File::create(&data).unwrap())
+        .status();
+    assert!(made.unwrap().success());
+    // Through a pipe, so hush-run holds the sealed output until the command has succeeded.
+    let mut term = Term::start(&format!(
+        "{{ {} -- cat {}; echo RC=$? >&2; }} | cat > {}",
+        sh_quote(&hush_run_path()),
+        sh_quote(data.to_str().unwrap()),
+        sh_quote(sealed.to_str().unwrap())
+    ));
+    term.enter_keys(&keys);
+    term.expect("RC=0");
+    let (code, transcript) = term.finish();
+    assert_eq!(code, 0, "{transcript}");
+    keys.assert_absent(transcript.as_bytes(), "the terminal");
+    let opened = keys.open(&fs::read(&sealed).unwrap());
+    assert!(
+        opened.stdout[..] == fs::read(&data).unwrap()[..],
+        "50 MiB did not round trip"
+    );
+}
+
+#[test]
+fn key_and_iv_are_absent_from_proc_of_hush_run_and_the_command() {
+    let keys = Keys::new();
+    let mut term = Term::hush_run("-- sleep 3");
+    term.enter_keys(&keys);
+    term.expect("key fingerprint");
+    let child = wait_for_child(term.pid);
+    for pid in [term.pid, child] {
+        for file in ["cmdline", "environ"] {
+            let path = format!("/proc/{pid}/{file}");
+            // hush-run is non-dumpable: only root reads its environ (the suite runs as root in CI).
+            let content =
+                fs::read(&path).unwrap_or_else(|e| panic!("cannot read {path}: {e} (run as root)"));
+            assert!(
+                !content.is_empty(),
+                "{path} is empty: the check would prove nothing"
+            );
+            keys.assert_absent(&content, &path);
+        }
+        let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+        assert!(contains(&cmdline, b"sleep"), "pid {pid} is not ours");
+    }
+    let (code, transcript) = term.finish();
+    assert_eq!(code, 0, "{transcript}");
+}
+
+#[test]
+fn ctrl_c_during_a_long_command_ends_both() {
+    let keys = Keys::new();
+    let mut term = Term::hush_run("-- sleep 100");
+    term.enter_keys(&keys);
+    term.expect("key fingerprint");
+    let child = wait_for_child(term.pid);
+    std::thread::sleep(Duration::from_millis(200));
+    term.session.send_control('c').unwrap();
+    let (code, transcript) = term.finish();
+    assert_eq!(code, 130, "{transcript}");
+    assert!(
+        transcript.contains("killed by signal 2 (SIGINT)"),
+        "{transcript}"
+    );
+    assert!(!alive(child), "the command survived Ctrl-C");
+    assert!(blocks(&transcript).is_empty());
+}
+
+#[test]
+fn ctrl_c_at_the_key_prompt_restores_the_terminal() {
+    let mut term = Term::start(&format!(
+        "trap : INT; {} -- true; echo RC=$?; stty -a",
+        sh_quote(&hush_run_path())
+    ));
+    term.expect("Key: ");
+    std::thread::sleep(Duration::from_millis(100));
+    term.session.send_control('c').unwrap();
+    term.expect("RC=130");
+    let (code, transcript) = term.finish();
+    assert_eq!(code, 0);
+    let after = &transcript[transcript.rfind("RC=130").unwrap()..];
+    let flags: Vec<&str> = after.split_whitespace().collect();
+    assert!(
+        flags.contains(&"echo") && !flags.contains(&"-echo"),
+        "echo left off:\n{after}"
+    );
+}
+
+#[test]
+fn interactive_mode_seals_each_command_with_one_key_entry() {
+    let keys = Keys::new();
+    let mut term = Term::hush_run("");
+    term.enter_keys(&keys);
+    term.expect("hush-run> ");
+    term.send_line("printf 'out-%s\\n' one");
+    term.expect("hush-run> ");
+    term.send_line("printf 'out-%s\\n' two >&1; exit 0");
+    term.expect("hush-run> ");
+    term.send_line("");
+    let (code, transcript) = term.finish();
+    assert_eq!(code, 0, "{transcript}");
+    assert!(
+        !transcript.contains("out-one") && !transcript.contains("out-two"),
+        "{transcript}"
+    );
+    let found = blocks(&transcript);
+    assert_eq!(found.len(), 2, "{transcript}");
+    assert_eq!(&keys.open(found[0].as_bytes()).stdout[..], b"out-one\n");
+    assert_eq!(&keys.open(found[1].as_bytes()).stdout[..], b"out-two\n");
+    keys.assert_absent(transcript.as_bytes(), "the terminal");
+}
+
+#[test]
+fn passphrase_is_asked_twice_and_never_shown() {
+    let mut term = Term::hush_run("--passphrase -- echo pass-secret");
+    term.expect("Passphrase: ");
+    term.send_line("correct horse");
+    term.expect("Passphrase (again): ");
+    term.send_line("battery staple");
+    term.expect("do not match");
+    term.expect("Passphrase: ");
+    term.send_line("correct horse");
+    term.expect("Passphrase (again): ");
+    term.send_line("correct horse");
+    let (code, transcript) = term.finish();
+    assert_eq!(code, 0, "{transcript}");
+    assert!(
+        !transcript.contains("correct horse") && !transcript.contains("battery"),
+        "{transcript}"
+    );
+    assert!(!transcript.contains("pass-secret\r"), "{transcript}");
+    let passphrase = Passphrase::new(zeroize::Zeroizing::new("correct horse".to_owned())).unwrap();
+    let opened = shared::open(
+        blocks(&transcript)[0].as_bytes(),
+        &[Credentials::Passphrase(passphrase)],
+    )
+    .unwrap();
+    assert_eq!(&opened.stdout[..], b"pass-secret\n");
+}
+
+#[test]
+fn binary_output_is_refused_on_a_terminal() {
+    let keys = Keys::new();
+    let term = Term::hush_run(&format!(
+        "--binary --key-file {} -- echo x",
+        sh_quote(keys.file.to_str().unwrap())
+    ));
+    let (code, transcript) = term.finish();
+    assert_eq!(code, 2, "{transcript}");
+    assert!(
+        transcript.contains("refusing to write binary"),
+        "{transcript}"
+    );
+}
