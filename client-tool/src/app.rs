@@ -404,7 +404,11 @@ impl App {
             self.fail("No key yet: press g to make one.", None);
             return vec![];
         };
-        let what = format!("{} of {}", if iv { "IV" } else { "key" }, info.describe());
+        let what = format!(
+            "{} of {}",
+            if iv { "IV" } else { "key" },
+            info.describe().replacen("key ", "", 1)
+        );
         let next = if iv {
             "paste it at hush-run's IV: prompt"
         } else {
@@ -641,7 +645,7 @@ mod tests {
             Input::Copied(Ok(Some(Instant::now() + Duration::from_secs(20)))),
             Instant::now(),
         );
-        assert!(a.lease.as_ref().unwrap().what.starts_with("key of key 1"));
+        assert!(a.lease.as_ref().unwrap().what.starts_with("key of #1"));
         // Nothing shown holds the key.
         assert!(!status(&a).text.contains(key.as_str()));
         let iv = copied_text(press(&mut a, 'i'));
@@ -668,7 +672,7 @@ mod tests {
         );
         assert_eq!(copied_text(effects).as_str(), "new secret");
         a.handle(Input::Copied(Ok(None)), Instant::now());
-        assert!(status(&a).text.contains("key 2"), "{:?}", a.status);
+        assert!(status(&a).text.contains("key #2"), "{:?}", a.status);
         assert!(status(&a).text.contains("(vpn2)"));
         let view = a.last_open.clone().unwrap();
         assert_eq!(view.stdout_len, 10);
@@ -684,7 +688,7 @@ mod tests {
         );
         assert_eq!(copied_text(effects).as_str(), "old server secret\n");
         a.handle(Input::Copied(Ok(None)), Instant::now());
-        assert!(status(&a).text.contains("key 1"));
+        assert!(status(&a).text.contains("key #1"));
     }
 
     #[test]

@@ -22,7 +22,7 @@ impl EntryInfo {
     /// "key 2 7F3A-91C2-0B4D (vpn1)" or "passphrase".
     pub fn describe(&self) -> String {
         let mut s = match self.fingerprint {
-            Some(fp) => format!("key {} {fp}", self.number),
+            Some(fp) => format!("key #{} {fp}", self.number),
             None => "passphrase".to_owned(),
         };
         if let Some(l) = &self.label {

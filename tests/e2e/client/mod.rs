@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod cli;
+mod desk;
 mod tui;
 
 use std::fs;

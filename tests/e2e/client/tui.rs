@@ -1,1 +1,394 @@
-//! The TUI under Xvfb, driven by tmux; xclip reads the X clipboard.
+//! The TUI under Xvfb, driven by tmux; xclip reads the X clipboard. The pane is 80x24.
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use shared::{Credentials, Iv, Key, Metadata, SealOptions};
+
+use super::desk::{Tmux, Xvfb, wait_until};
+use super::write_mode;
+
+const SHORT: Duration = Duration::from_secs(5);
+
+fn hush_path() -> String {
+    hush_tests::bin("hush").display().to_string()
+}
+
+/// Starts `hush --clear-after N` in a fresh pane and waits for its first screen.
+fn start_tui(dir: &Path, x: &Xvfb, clear_after: u32) -> Tmux {
+    let tmux = Tmux::start(
+        dir,
+        Some(&x.display),
+        &format!("{} --clear-after {clear_after}", hush_path()),
+    );
+    tmux.wait_for("q quit", SHORT);
+    tmux
+}
+
+/// Waits for the clipboard to hold something other than `not`, and returns it.
+fn clipboard_change(x: &Xvfb, not: Option<&[u8]>) -> Vec<u8> {
+    let mut got = None;
+    wait_until(SHORT, "the clipboard to change", || {
+        got = x.clipboard();
+        got.is_some() && got.as_deref() != not
+    });
+    got.unwrap_or_default()
+}
+
+/// `g`, `k`, `i`: returns the key and IV text read back from the clipboard.
+fn new_key(tmux: &Tmux, x: &Xvfb) -> (String, String) {
+    let before = x.clipboard();
+    tmux.keys(&["g"]);
+    tmux.wait_for("(current)", SHORT);
+    tmux.keys(&["k"]);
+    let key = String::from_utf8(clipboard_change(x, before.as_deref())).unwrap();
+    tmux.keys(&["i"]);
+    let iv = String::from_utf8(clipboard_change(x, Some(key.as_bytes()))).unwrap();
+    (key, iv)
+}
+
+fn creds(key: &str, iv: &str) -> Credentials {
+    Credentials::KeyIv {
+        key: Key::parse(key).unwrap(),
+        iv: Iv::parse(iv).unwrap(),
+    }
+}
+
+fn assert_never_shown(tmux: &Tmux, secrets: &[&str]) {
+    let history = tmux.history();
+    for s in secrets {
+        // Even a part of it: the first 12 characters of a key or IV, or of a plaintext.
+        let probe: String = s.chars().take(12).collect();
+        assert!(
+            !history.contains(&probe),
+            "the pane showed a secret ({probe:?}):\n{history}"
+        );
+    }
+}
+
+#[test]
+fn keys_are_copied_and_cleared_after_the_timeout_and_a_new_copy_replaces_the_timer() {
+    let dir = tempfile::tempdir().unwrap();
+    let x = Xvfb::start();
+    let tmux = start_tui(dir.path(), &x, 4);
+    tmux.keys(&["g"]);
+    let screen = tmux.wait_for("(current)", SHORT);
+    tmux.keys(&["k"]);
+    let key = String::from_utf8(clipboard_change(&x, None)).unwrap();
+    let copied_key_at = Instant::now();
+    assert_eq!(key.len(), 44, "32 bytes in base64: {key:?}");
+    assert_eq!(Key::parse(&key).unwrap().expose().len(), 32);
+    assert!(screen.contains("key #1 "), "{screen}");
+
+    // After 3 of the 4 seconds, copy the IV: its own 4 seconds start now.
+    std::thread::sleep(Duration::from_secs(3).saturating_sub(copied_key_at.elapsed()));
+    tmux.keys(&["i"]);
+    let iv = String::from_utf8(clipboard_change(&x, Some(key.as_bytes()))).unwrap();
+    let copied_iv_at = Instant::now();
+    assert_eq!(iv.len(), 16, "12 bytes in base64: {iv:?}");
+    assert_eq!(Iv::parse(&iv).unwrap().expose().len(), 12);
+    let fingerprint = creds(&key, &iv).fingerprint().unwrap().to_string();
+    assert!(
+        tmux.screen().contains(&fingerprint),
+        "the fingerprint of the copied pair is shown"
+    );
+    tmux.wait_for("clears in", SHORT);
+
+    // The key's deadline passes: the IV stays (its timer replaced the key's).
+    std::thread::sleep(Duration::from_millis(2500).saturating_sub(copied_iv_at.elapsed()));
+    assert!(copied_key_at.elapsed() > Duration::from_secs(5));
+    assert_eq!(
+        x.clipboard().as_deref(),
+        Some(iv.as_bytes()),
+        "cleared on the old timer"
+    );
+
+    // Then it is gone, a little after 4 seconds.
+    wait_until(Duration::from_secs(4), "the IV to be cleared", || {
+        x.clipboard().is_none_or(|c| c.is_empty())
+    });
+    let cleared_after = copied_iv_at.elapsed();
+    assert!(
+        cleared_after >= Duration::from_millis(3800),
+        "cleared too early: {cleared_after:?}"
+    );
+    tmux.wait_for("Clipboard cleared", SHORT);
+    assert_never_shown(&tmux, &[&key, &iv]);
+
+    tmux.keys(&["q"]);
+    let screen = tmux.wait_exit(SHORT);
+    assert!(screen.contains("EXITED rc=0"), "{screen}");
+    assert!(!tmux.alternate_on(), "alternate screen left");
+    assert!(
+        screen.contains("\nicanon"),
+        "terminal back in canonical mode:\n{screen}"
+    );
+    assert!(
+        !screen.contains("q quit"),
+        "the TUI is gone from the screen:\n{screen}"
+    );
+}
+
+#[test]
+fn p_opens_the_clipboard_and_paste_opens_pasted_text_never_showing_the_plaintext() {
+    let dir = tempfile::tempdir().unwrap();
+    let x = Xvfb::start();
+    let tmux = start_tui(dir.path(), &x, 4);
+    let (key, iv) = new_key(&tmux, &x);
+    // Seal as hush-run would, with the key read back from the clipboard: through
+    // `hush seal --key-file` (a 0600 key file) and through the library.
+    let key_path = dir.path().join("k");
+    write_mode(
+        &key_path,
+        format!("key = {key}\niv = {iv}\n").as_bytes(),
+        0o600,
+    );
+    let plaintext = "PRITUNL-SETUP-KEY-3f9a1c0e77d24b6c\n";
+    let sealed = Command::new(hush_path())
+        .args(["seal", "--key-file"])
+        .arg(&key_path)
+        .stdin(
+            fs::File::open({
+                let p = dir.path().join("plain");
+                fs::write(&p, plaintext).unwrap();
+                p
+            })
+            .unwrap(),
+        )
+        .output()
+        .unwrap();
+    assert!(sealed.status.success());
+    x.copy(&sealed.stdout);
+
+    let pressed = Instant::now();
+    tmux.keys(&["p"]);
+    wait_until(SHORT, "the plaintext on the clipboard", || {
+        x.clipboard().as_deref() == Some(plaintext.as_bytes())
+    });
+    let latency = pressed.elapsed();
+    println!(
+        "p to plaintext on the clipboard: {} ms",
+        latency.as_millis()
+    );
+    let screen = tmux.wait_for("Opened with key #1", SHORT);
+    println!("screen after opening with p:\n{screen}");
+    assert!(
+        screen.contains(&format!("{} bytes", plaintext.len())),
+        "{screen}"
+    );
+    assert!(screen.contains("clears in"), "{screen}");
+
+    // A bracketed paste of another block (hush-run's metadata this time) opens at once.
+    let meta = Metadata {
+        command: Some("wg genkey".into()),
+        host: Some("vpn1".into()),
+        user: Some("root".into()),
+        ..Default::default()
+    };
+    let second = "WG-PRIVATE-KEY-aGVsbG8gd29ybGQ=";
+    let sealed2 = shared::seal(
+        &creds(&key, &iv),
+        &meta,
+        second.as_bytes(),
+        true,
+        SealOptions::default(),
+    )
+    .unwrap();
+    // A terminal selection: CRLF line ends, indentation and text around the block.
+    let pasted = format!(
+        "$ hush-run -- wg genkey\r\n  {}\r\n$ ",
+        String::from_utf8(sealed2).unwrap().replace('\n', "\r\n  ")
+    );
+    tmux.paste(pasted.as_bytes());
+    wait_until(SHORT, "the pasted block's plaintext", || {
+        x.clipboard().as_deref() == Some(second.as_bytes())
+    });
+    let screen = tmux.wait_for("root@vpn1", SHORT);
+    assert!(screen.contains("`wg genkey`"), "{screen}");
+    assert_never_shown(&tmux, &[&key, &iv, plaintext, second]);
+
+    // Cleared after the timeout.
+    wait_until(
+        Duration::from_secs(7),
+        "the plaintext to be cleared",
+        || x.clipboard().is_none_or(|c| c.is_empty()),
+    );
+    tmux.keys(&["q"]);
+    assert!(tmux.wait_exit(SHORT).contains("EXITED rc=0"));
+}
+
+#[test]
+fn bad_blocks_show_their_error_and_the_users_copy_is_never_cleared() {
+    let dir = tempfile::tempdir().unwrap();
+    let x = Xvfb::start();
+    let tmux = start_tui(dir.path(), &x, 4);
+    let (key, iv) = new_key(&tmux, &x);
+    let sealed = shared::seal(
+        &creds(&key, &iv),
+        &Metadata::default(),
+        &[b's'; 5000],
+        false,
+        SealOptions::default(),
+    )
+    .unwrap();
+    // Flip one bit deep in the body: still valid armor, but a chunk fails authentication.
+    let mut bad = sealed.clone();
+    let at = bad.len() - 30;
+    bad[at] ^= 0x01;
+    let corrupted = shared::armor::armor(&bad);
+
+    // The user copies the corrupted block: hush's IV on the clipboard is replaced.
+    x.copy(corrupted.as_bytes());
+    let copied_at = Instant::now();
+    tmux.keys(&["p"]);
+    let screen = tmux.wait_for("corrupted", SHORT);
+    assert!(screen.contains("Not opened"), "{screen}");
+    assert_eq!(
+        x.clipboard().as_deref(),
+        Some(corrupted.as_bytes()),
+        "the clipboard is left as it was"
+    );
+
+    // Other failures, each with its own message, the clipboard untouched.
+    let cases = [
+        (corrupted[..corrupted.len() / 2].to_owned(), "cut off"),
+        ("just some text".to_owned(), "no sealed block"),
+        (
+            String::from_utf8(
+                shared::seal(
+                    &Credentials::generate().unwrap(),
+                    &Metadata::default(),
+                    b"x",
+                    true,
+                    SealOptions::default(),
+                )
+                .unwrap(),
+            )
+            .unwrap(),
+            "wrong key",
+        ),
+    ];
+    for (text, message) in cases {
+        x.copy(text.as_bytes());
+        tmux.keys(&["p"]);
+        tmux.wait_for(message, SHORT);
+        assert_eq!(
+            x.clipboard().as_deref(),
+            Some(text.as_bytes()),
+            "clipboard changed after {message}"
+        );
+    }
+    // What the user copied is still there after hush's timer ran out.
+    std::thread::sleep(Duration::from_secs(5).saturating_sub(copied_at.elapsed()));
+    tmux.wait_for("holds something else now", SHORT);
+    assert!(
+        x.clipboard().is_some_and(|c| !c.is_empty()),
+        "the user's copy was cleared"
+    );
+    assert_never_shown(&tmux, &[&key, &iv, &"s".repeat(12)]);
+    tmux.keys(&["Escape"]);
+    assert!(tmux.wait_exit(SHORT).contains("EXITED rc=0"));
+}
+
+#[test]
+fn quitting_and_signals_clear_the_clipboard_and_restore_the_terminal() {
+    for (how, rc) in [("q", 0), ("C-c", 0), ("TERM", 143), ("HUP", 129)] {
+        let dir = tempfile::tempdir().unwrap();
+        let x = Xvfb::start();
+        // A long timeout: whatever clears the clipboard here is the way out, not the timer.
+        let tmux = start_tui(dir.path(), &x, 600);
+        let (_key, iv) = new_key(&tmux, &x);
+        assert_eq!(x.clipboard().as_deref(), Some(iv.as_bytes()));
+        if how.len() == 1 || how.starts_with("C-") {
+            tmux.keys(&[how]);
+        } else {
+            let shell = tmux.pane_pid();
+            let out = Command::new("pkill")
+                .args([&format!("-{how}"), "-P", &shell.to_string(), "-x", "hush"])
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "pkill found no hush");
+        }
+        let screen = tmux.wait_exit(SHORT);
+        assert!(
+            screen.contains(&format!("EXITED rc={rc}")),
+            "{how}: {screen}"
+        );
+        assert!(
+            screen.contains("\nicanon"),
+            "{how}: terminal not restored:\n{screen}"
+        );
+        assert!(!tmux.alternate_on(), "{how}: still on the alternate screen");
+        assert!(
+            x.clipboard().is_none_or(|c| c.is_empty()),
+            "{how}: clipboard not cleared"
+        );
+    }
+}
+
+#[test]
+fn open_subcommand_on_a_terminal_uses_the_clipboard_with_a_countdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let x = Xvfb::start();
+    let key_path = dir.path().join("k");
+    let (key, iv) = (Key::generate().unwrap(), Iv::generate().unwrap());
+    shared::keyfile::write(&key_path, &key, &iv, false).unwrap();
+    let secret = "db-password-Zx81-never-on-screen";
+    let sealed = shared::seal(
+        &Credentials::KeyIv { key, iv },
+        &Metadata::default(),
+        secret.as_bytes(),
+        true,
+        SealOptions::default(),
+    )
+    .unwrap();
+    let sealed_path = dir.path().join("sealed.txt");
+    fs::write(&sealed_path, sealed).unwrap();
+    let cmd = format!(
+        "{} open --clear-after 3 -k {} {}",
+        hush_path(),
+        key_path.display(),
+        sealed_path.display()
+    );
+    let tmux = Tmux::start(dir.path(), Some(&x.display), &cmd);
+    wait_until(SHORT, "the plaintext on the clipboard", || {
+        x.clipboard().as_deref() == Some(secret.as_bytes())
+    });
+    tmux.wait_for("clears in", SHORT);
+    let screen = tmux.wait_exit(Duration::from_secs(8));
+    assert!(screen.contains("EXITED rc=0"), "{screen}");
+    assert!(screen.contains("clipboard cleared"), "{screen}");
+    assert!(x.clipboard().is_none_or(|c| c.is_empty()));
+    assert_never_shown(&tmux, &[secret]);
+}
+
+#[test]
+fn without_a_display_hush_says_there_is_no_clipboard_and_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let tmux = Tmux::start(dir.path(), None, &hush_path());
+    let screen = tmux.wait_for("No clipboard", SHORT);
+    assert!(screen.contains("not over SSH"), "{screen}");
+    tmux.keys(&["g"]);
+    tmux.wait_for("(current)", SHORT);
+    tmux.keys(&["k"]);
+    tmux.wait_for("no clipboard available", SHORT);
+    tmux.keys(&["q"]);
+    assert!(tmux.wait_exit(SHORT).contains("EXITED rc=0"));
+
+    // `hush open` with a terminal for stdout and no clipboard: exit 9 and the advice.
+    let dir = tempfile::tempdir().unwrap();
+    let key_path = dir.path().join("k");
+    let status = Command::new(hush_path())
+        .args(["keygen", "-o"])
+        .arg(&key_path)
+        .output()
+        .unwrap();
+    assert!(status.status.success());
+    let cmd = format!("echo x | {} open -k {}", hush_path(), key_path.display());
+    let tmux = Tmux::start(dir.path(), None, &cmd);
+    let screen = tmux.wait_exit(SHORT);
+    assert!(screen.contains("EXITED rc=9"), "{screen}");
+    assert!(screen.contains("-o FILE"), "{screen}");
+}
