@@ -129,7 +129,8 @@ impl Lease {
         now: Instant,
     ) -> Result<Option<Instant>, String> {
         backend.set_secret(&text)?;
-        let deadline = clear_after.map(|d| now + d);
+        // A timeout too far away to represent is no timeout at all.
+        let deadline = clear_after.and_then(|d| now.checked_add(d));
         self.held = Some(Held {
             text,
             what,
@@ -539,6 +540,20 @@ mod tests {
         assert_eq!(lease.release(&mut cb).unwrap().outcome, Outcome::Cleared);
         assert_eq!(cb.text(), "");
         assert_eq!(lease.release(&mut cb), None);
+    }
+
+    #[test]
+    fn an_absurd_timeout_does_not_panic() {
+        let mut cb = Fake::default();
+        let mut lease = Lease::default();
+        let huge = Some(Duration::from_secs(u64::MAX));
+        assert_eq!(
+            lease
+                .copy(&mut cb, z("s"), "key".into(), huge, Instant::now())
+                .unwrap(),
+            None
+        );
+        assert_eq!(lease.release(&mut cb).unwrap().outcome, Outcome::Cleared);
     }
 
     #[test]

@@ -392,3 +392,86 @@ fn without_a_display_hush_says_there_is_no_clipboard_and_what_to_do() {
     assert!(screen.contains("EXITED rc=9"), "{screen}");
     assert!(screen.contains("-o FILE"), "{screen}");
 }
+
+#[test]
+fn passphrase_typed_hidden_key_files_loaded_and_resizing() {
+    let dir = tempfile::tempdir().unwrap();
+    let x = Xvfb::start();
+    let key_path = dir.path().join("vpn1.key");
+    let (key, iv) = (Key::generate().unwrap(), Iv::generate().unwrap());
+    shared::keyfile::write(&key_path, &key, &iv, false).unwrap();
+    let fingerprint = shared::Fingerprint::of(&key, &iv).to_string();
+    let by_key = shared::seal(
+        &Credentials::KeyIv { key, iv },
+        &Metadata::default(),
+        b"from the key file",
+        true,
+        SealOptions::default(),
+    )
+    .unwrap();
+    let pass_path = dir.path().join("pw");
+    let passphrase = "tr0ub4dor and 3 horses";
+    write_mode(&pass_path, format!("{passphrase}\n").as_bytes(), 0o600);
+    let by_pass = Command::new(hush_path())
+        .args(["seal", "--passphrase-file"])
+        .arg(&pass_path)
+        .arg(&pass_path)
+        .output()
+        .unwrap();
+    assert!(by_pass.status.success());
+
+    let cmd = format!(
+        "{} --clear-after 4 --key-file {}",
+        hush_path(),
+        key_path.display()
+    );
+    let tmux = Tmux::start(dir.path(), Some(&x.display), &cmd);
+    let screen = tmux.wait_for("q quit", SHORT);
+    assert!(
+        screen.contains(&format!("key #1 {fingerprint} (vpn1.key)")),
+        "{screen}"
+    );
+
+    tmux.paste(&by_key);
+    wait_until(SHORT, "the key file's message opened", || {
+        x.clipboard().as_deref() == Some(&b"from the key file"[..])
+    });
+    tmux.wait_for("Opened with key #1", SHORT);
+
+    // P: the passphrase is typed into a prompt that shows nothing of it.
+    tmux.keys(&["P"]);
+    tmux.wait_for("not shown", SHORT);
+    tmux.keys(&["-l", passphrase]);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!tmux.screen().contains("horses"));
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("Passphrase set", SHORT);
+    tmux.paste(&by_pass.stdout);
+    wait_until(
+        Duration::from_secs(10),
+        "the passphrase message opened",
+        || x.clipboard().as_deref() == Some(format!("{passphrase}\n").as_bytes()),
+    );
+    tmux.wait_for("Opened with passphrase", SHORT);
+    assert_never_shown(&tmux, &[passphrase, "from the key file"]);
+
+    // Resizing redraws at the new size, the hint line still at the bottom.
+    for (w, h) in [("100", "30"), ("60", "20"), ("80", "24")] {
+        let out = Command::new("tmux")
+            .arg("-S")
+            .arg(dir.path().join("tmux.sock"))
+            .args(["resize-window", "-t", "0", "-x", w, "-y", h])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let rows: usize = h.parse().unwrap();
+        wait_until(SHORT, "a redraw at the new size", || {
+            let screen = tmux.screen();
+            let lines: Vec<&str> = screen.lines().collect();
+            lines.len() == rows && lines[rows - 1].starts_with("g new key")
+        });
+    }
+    tmux.keys(&["q"]);
+    let screen = tmux.wait_exit(SHORT);
+    assert!(screen.contains("EXITED rc=0"), "{screen}");
+}
