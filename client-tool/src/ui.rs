@@ -7,7 +7,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Clear, Gauge, List, ListItem, Paragraph, Wrap};
+use ratatui::widgets::{Block, Clear, Gauge, List, ListItem, ListState, Paragraph, Wrap};
 
 use crate::app::{App, Screen, Tone};
 
@@ -76,10 +76,15 @@ pub fn draw(frame: &mut Frame, app: &App, now: Instant) {
 fn draw_main(frame: &mut Frame, app: &App, area: Rect) {
     let [keys_area, opened_area] =
         Layout::vertical([Constraint::Min(3), Constraint::Length(4)]).areas(area);
+    let mut selected = None;
     let mut items: Vec<ListItem> = app
         .keyring
         .keys()
-        .map(|(info, current)| {
+        .enumerate()
+        .map(|(n, (info, current))| {
+            if current {
+                selected = Some(n);
+            }
             let text = if current {
                 format!("▶ {}  (current)", info.describe())
             } else {
@@ -101,17 +106,16 @@ fn draw_main(frame: &mut Frame, app: &App, area: Rect) {
     if app.keyring.has_passphrase() {
         items.push(ListItem::new("  passphrase set (P replaces it)"));
     }
-    // Show the newest entries when the list is longer than the space.
-    let visible = keys_area.height.saturating_sub(2) as usize;
-    let skip = items.len().saturating_sub(visible);
-    let items: Vec<ListItem> = items.into_iter().skip(skip).collect();
     let title = format!(
         " Keys ({}; newest is current; ↑↓ choose, l label) ",
         app.keyring.key_count()
     );
-    frame.render_widget(
+    // The list scrolls to keep the current key in view.
+    let mut state = ListState::default().with_selected(selected);
+    frame.render_stateful_widget(
         List::new(items).block(Block::bordered().title(title)),
         keys_area,
+        &mut state,
     );
 
     let lines = match &app.last_open {

@@ -477,3 +477,40 @@ fn passphrase_typed_hidden_key_files_loaded_and_resizing() {
     let screen = tmux.wait_exit(SHORT);
     assert!(screen.contains("EXITED rc=0"), "{screen}");
 }
+
+#[test]
+fn subcommand_prompts_read_the_terminal_without_echo() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    let h = hush_path();
+    fs::write(dir.path().join("plain"), "prompted secret").unwrap();
+    let passphrase = "purple-elephant-71";
+    // seal asks twice (confirmation), open once; then open reads a block pasted into the
+    // terminal and stops at its END line, without Ctrl-D.
+    let cmd = format!(
+        "{h} seal --passphrase -o {d}/sealed {d}/plain && {h} open --passphrase -o {d}/out {d}/sealed \
+         && {h} keygen -o {d}/k >/dev/null && {h} seal -k {d}/k {d}/plain > {d}/sealed2 \
+         && {h} open -k {d}/k -o {d}/out2"
+    );
+    let tmux = Tmux::start(dir.path(), None, &cmd);
+    for prompts in 1..=3 {
+        wait_until(SHORT, "a passphrase prompt", || {
+            tmux.screen().matches("Passphrase").count() == prompts
+        });
+        tmux.keys(&["-l", passphrase]);
+        tmux.keys(&["Enter"]);
+    }
+    tmux.wait_for("Paste the sealed block", Duration::from_secs(10));
+    tmux.paste(&fs::read(dir.path().join("sealed2")).unwrap());
+    let screen = tmux.wait_exit(SHORT);
+    assert!(screen.contains("EXITED rc=0"), "{screen}");
+    assert_eq!(
+        fs::read(dir.path().join("out")).unwrap(),
+        b"prompted secret"
+    );
+    assert_eq!(
+        fs::read(dir.path().join("out2")).unwrap(),
+        b"prompted secret"
+    );
+    assert_never_shown(&tmux, &[passphrase, "prompted secret"]);
+}
