@@ -201,6 +201,15 @@ impl App {
         }
     }
 
+    /// Warns that hush runs in an SSH session: its keys and the plaintext it opens live on
+    /// the remote machine, and its clipboard is the forwarded display's, if any.
+    pub fn warn_remote(&mut self) {
+        self.fail(
+            "hush is running over SSH: keys and plaintext would live on the remote machine.",
+            Some("Run hush on your own computer; only hush-run belongs on the server."),
+        );
+    }
+
     fn say(&mut self, tone: Tone, text: impl Into<String>, hint: Option<String>) {
         self.status = Some(Status {
             tone,

@@ -91,6 +91,9 @@ pub fn run(key_files: &[PathBuf], clear_after: Option<Duration>) -> Result<(), F
         Err(why) => (None, Some(why)),
     };
     let mut app = App::new(clear_after, no_clipboard);
+    if std::env::var_os("SSH_CONNECTION").is_some() || std::env::var_os("SSH_TTY").is_some() {
+        app.warn_remote();
+    }
     for (creds, label) in loaded {
         app.keyring.add(creds, label);
     }
