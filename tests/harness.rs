@@ -9,12 +9,19 @@ pub fn bin_dir() -> PathBuf {
     }
     // The test executable lives in target/<profile>/deps/.
     let exe = std::env::current_exe().unwrap_or_else(|e| panic!("no current exe: {e}"));
-    exe.parent().and_then(|d| d.parent()).map(PathBuf::from).unwrap_or_else(|| panic!("odd test path {exe:?}"))
+    exe.parent()
+        .and_then(|d| d.parent())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| panic!("odd test path {exe:?}"))
 }
 
 /// The path of a built binary, with a clear failure if it was not built.
 pub fn bin(name: &str) -> PathBuf {
     let path = bin_dir().join(name);
-    assert!(path.exists(), "{} not built: run `cargo build --workspace --bins` first", path.display());
+    assert!(
+        path.exists(),
+        "{} not built: run `cargo build --workspace --bins` first",
+        path.display()
+    );
     path
 }
