@@ -1,8 +1,7 @@
 //! One invocation of hush-run: get the key once, then run one command (or several, in
 //! interactive mode), each output sealed as its own message.
 
-use std::fs::File;
-use std::io::{BufWriter, IsTerminal};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use shared::{Credentials, SealOptions, SealWriter, Stream};
@@ -13,7 +12,8 @@ use crate::cli::Cli;
 use crate::command::{self, Spec};
 use crate::credentials;
 use crate::failure::{EXIT_CANNOT_EXECUTE, EXIT_NOT_FOUND, EXIT_USAGE, Failure, Result};
-use crate::output::{Counting, Output};
+use crate::output::Output;
+use crate::pipeline::{self, ChannelWriter};
 use crate::signals::Signals;
 use crate::tty::Tty;
 
@@ -35,9 +35,7 @@ struct Session {
     audit: Option<Audit>,
 }
 
-type Sealing<'a> = SealWriter<Counting<BufWriter<&'a File>>>;
-
-impl Sink for Sealing<'_> {
+impl Sink for SealWriter<ChannelWriter> {
     fn take(&mut self, stream: Stream, data: &[u8]) -> shared::Result<()> {
         self.write(stream, data)
     }
@@ -156,14 +154,13 @@ impl Session {
             &self.signals,
         )?;
         let meta = command::metadata(spec);
-        let mut sealer = SealWriter::new(
-            output.writer(),
-            &self.creds,
-            &meta,
-            !binary,
-            SealOptions::default(),
-        )
-        .map_err(|e| Failure::new(format!("cannot start the sealed output: {e}")))?;
+        // Armor is added by the writer thread (see `pipeline`): the sealer writes binary.
+        let writer = output
+            .file()
+            .and_then(|file| pipeline::start(file, binary))
+            .map_err(|e| Failure::new(format!("cannot start the sealed output: {e}")))?;
+        let mut sealer = SealWriter::new(writer, &self.creds, &meta, false, SealOptions::default())
+            .map_err(|e| Failure::new(format!("cannot start the sealed output: {e}")))?;
         let shown = spec.display();
         let outcome = match child::run(spec, seal_stderr, &self.signals, &mut sealer) {
             Ok(outcome) => outcome,
@@ -217,7 +214,7 @@ impl Session {
         }
         let sealed = sealer
             .finish(Some(code))
-            .and_then(|w| w.done().map_err(shared::Error::Io));
+            .and_then(|w| w.close().map_err(shared::Error::Io));
         let delivered = sealed.map_err(|e| e.to_string()).and_then(|bytes| {
             output
                 .commit()

@@ -11,6 +11,7 @@ mod command;
 mod credentials;
 mod failure;
 mod output;
+mod pipeline;
 mod signals;
 mod tty;
 mod user;

@@ -11,7 +11,7 @@
 //!   (no final chunk, no END line), which `hush` refuses to open.
 
 use std::fs::File;
-use std::io::{self, BufWriter, Seek, SeekFrom, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
@@ -20,9 +20,6 @@ use tempfile::NamedTempFile;
 
 use crate::failure::{Failure, Result};
 use crate::signals::Signals;
-
-/// Output buffer: sealed chunks are 16 KiB; batching them cuts system calls 16-fold.
-const WRITE_BUF: usize = 256 * 1024;
 
 enum Kind {
     /// Anonymous temporary file, copied to stdout on success.
@@ -40,37 +37,6 @@ enum Kind {
 pub struct Output {
     kind: Kind,
     signals: Signals,
-}
-
-/// Counts bytes on their way to the file (for notes and the audit line).
-pub struct Counting<W: Write> {
-    inner: W,
-    /// Bytes written so far.
-    pub count: u64,
-}
-
-impl<W: Write> Write for Counting<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.count += n as u64;
-        Ok(n)
-    }
-    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        self.inner.write_all(buf)?;
-        self.count += buf.len() as u64;
-        Ok(())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
-
-impl<W: Write> Counting<W> {
-    /// Flushes and hands back the byte count.
-    pub fn done(mut self) -> io::Result<u64> {
-        self.inner.flush()?;
-        Ok(self.count)
-    }
 }
 
 /// A duplicate of descriptor 1 as a `File`, for unbuffered large writes.
@@ -99,6 +65,38 @@ fn direct_regular_stdout(seal_stderr: bool) -> Option<u64> {
         .contains(OFlags::APPEND);
     let offset = rustix::fs::seek(io::stdout(), rustix::fs::SeekFrom::Current(0)).ok()?;
     (append || offset == len).then_some(len)
+}
+
+/// Copies a whole file to `out`: sendfile (the kernel moves the pages, no copy through
+/// user space), or large reads and writes where sendfile does not apply.
+fn copy_all(file: &mut File, out: &mut File) -> io::Result<()> {
+    let len = file.metadata()?.len();
+    let mut offset = 0u64;
+    while offset < len {
+        let want = usize::try_from(len - offset)
+            .unwrap_or(usize::MAX)
+            .min(1 << 30);
+        match rustix::fs::sendfile(&*out, &*file, Some(&mut offset), want) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(rustix::io::Errno::INTR) | Err(rustix::io::Errno::AGAIN) => {}
+            Err(rustix::io::Errno::INVAL) | Err(rustix::io::Errno::NOSYS) => {
+                file.seek(SeekFrom::Start(offset))?;
+                let mut buf = vec![0u8; 256 * 1024];
+                loop {
+                    let n = match file.read(&mut buf) {
+                        Ok(0) => return Ok(()),
+                        Ok(n) => n,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        Err(e) => return Err(e),
+                    };
+                    out.write_all(&buf[..n])?;
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
 }
 
 impl Output {
@@ -158,15 +156,11 @@ impl Output {
         })
     }
 
-    /// A buffered, counting writer for the sealer.
-    pub fn writer(&self) -> Counting<BufWriter<&File>> {
-        let file = match &self.kind {
-            Kind::Held(f) | Kind::Direct { file: f, .. } => f,
-            Kind::Named { temp, .. } => temp.as_file(),
-        };
-        Counting {
-            inner: BufWriter::with_capacity(WRITE_BUF, file),
-            count: 0,
+    /// A descriptor for the writer thread (same open file, same offset).
+    pub fn file(&self) -> io::Result<File> {
+        match &self.kind {
+            Kind::Held(f) | Kind::Direct { file: f, .. } => f.try_clone(),
+            Kind::Named { temp, .. } => temp.as_file().try_clone(),
         }
     }
 
@@ -174,10 +168,8 @@ impl Output {
     pub fn commit(self) -> io::Result<String> {
         match self.kind {
             Kind::Held(mut file) => {
-                file.seek(SeekFrom::Start(0))?;
                 let mut out = stdout_file()?;
-                // std turns this into copy_file_range/sendfile where the kernel allows.
-                io::copy(&mut file, &mut out)?;
+                copy_all(&mut file, &mut out)?;
                 Ok("stdout".to_owned())
             }
             Kind::Direct { .. } => Ok("stdout".to_owned()),
