@@ -73,7 +73,21 @@ pub fn run(cli: Cli) -> Result<Ended> {
             .code(EXIT_USAGE));
         }
     }
-    // Before the key is asked: an unreachable log is reported without wasting the entry.
+    // Before the key is asked: a bad output folder or an unreachable log is reported
+    // without wasting the entry.
+    if let Some(path) = &cli.output {
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => std::path::Path::new("."),
+        };
+        if !dir.is_dir() {
+            return Err(Failure::new(format!(
+                "-o {}: the folder {} does not exist",
+                path.display(),
+                dir.display()
+            )));
+        }
+    }
     let audit = if cli.audit {
         Some(Audit::connect(&cli.audit_socket)?)
     } else {
@@ -198,18 +212,17 @@ impl Session {
             drop(sealer);
             let unfinished = output.discard();
             self.log(&shown, code, 0, "withheld");
-            let mut msg = format!(
-                "{shown}: {}; its output ({} bytes) was withheld",
-                outcome.ended.describe(),
-                outcome.stdout_bytes + outcome.stderr_bytes
+            // One line: what ended how, and that nothing was shown.
+            let withheld = outcome.stdout_bytes + outcome.stderr_bytes;
+            let note = if unfinished {
+                "the sealed block above is unfinished and cannot be opened"
+            } else {
+                "--seal-on-error seals it anyway"
+            };
+            eprintln!(
+                "hush-run: {shown}: {}; its output ({withheld} bytes) was withheld ({note})",
+                outcome.ended.describe()
             );
-            if unfinished {
-                msg.push_str(" (the sealed block above is unfinished and cannot be opened)");
-            }
-            eprintln!("hush-run: {msg}");
-            if !quiet {
-                eprintln!("hint: --seal-on-error seals the output of a failed command too");
-            }
             return Ok(outcome.ended);
         }
         let sealed = sealer

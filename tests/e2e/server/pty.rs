@@ -253,7 +253,8 @@ fn fifty_mib_binary_output_opens_exactly() {
 #[test]
 fn key_and_iv_are_absent_from_proc_of_hush_run_and_the_command() {
     let keys = Keys::new();
-    let mut term = Term::hush_run("-- sleep 3");
+    // Long enough to be inspected on a loaded machine; ended below.
+    let mut term = Term::hush_run("-- sleep 60");
     term.enter_keys(&keys);
     term.expect("key fingerprint");
     let child = wait_for_child(term.pid);
@@ -272,8 +273,13 @@ fn key_and_iv_are_absent_from_proc_of_hush_run_and_the_command() {
         let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap();
         assert!(contains(&cmdline, b"sleep"), "pid {pid} is not ours");
     }
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
     let (code, transcript) = term.finish();
-    assert_eq!(code, 0, "{transcript}");
+    assert_eq!(code, 143, "{transcript}");
 }
 
 #[test]
@@ -379,5 +385,24 @@ fn binary_output_is_refused_on_a_terminal() {
     assert!(
         transcript.contains("refusing to write binary"),
         "{transcript}"
+    );
+}
+
+#[test]
+fn the_commands_own_prompts_work() {
+    // stdin is inherited: a command that asks something gets the user's answer.
+    let keys = Keys::new();
+    let mut term = Term::hush_run(
+        "--shell 'printf \"Continue? \" >&2; read answer; echo \"answered-$answer\"'",
+    );
+    term.enter_keys(&keys);
+    term.expect("Continue? ");
+    term.send_line("yes");
+    let (code, transcript) = term.finish();
+    assert_eq!(code, 0, "{transcript}");
+    assert!(!transcript.contains("answered-"), "{transcript}");
+    assert_eq!(
+        &keys.open(blocks(&transcript)[0].as_bytes()).stdout[..],
+        b"answered-yes\n"
     );
 }
