@@ -474,6 +474,15 @@ impl App {
     /// Opens sealed text with every key of the session. On failure, the clipboard is left
     /// as it was and the specific error shown.
     fn open(&mut self, input: &[u8]) -> Vec<Effect> {
+        if let Some(why) = &self.no_clipboard {
+            // Nowhere to put the plaintext: do not even decrypt it.
+            let why = why.clone();
+            self.fail(
+                format!("Not opened: {why}"),
+                Some("`hush open -o FILE` writes the plaintext to a file instead."),
+            );
+            return vec![];
+        }
         if self.keyring.candidates().is_empty() {
             self.fail(
                 "No key or passphrase yet to open it with.",
@@ -501,12 +510,6 @@ impl App {
             key: key.clone(),
         };
         self.last_open = Some(view);
-        if let Some(why) = &self.no_clipboard {
-            let why = why.clone();
-            self.held = None;
-            self.fail(format!("Opened with {key}, but {why}"), None);
-            return vec![];
-        }
         let stderr_note = (opened.summary.stderr_len > 0).then(|| {
             format!(
                 "It also holds {} bytes of stderr: press e to copy them instead.",
@@ -580,6 +583,14 @@ impl App {
             }) => self.say(
                 Tone::Info,
                 format!("The clipboard holds something else now: left alone ({what} is gone)."),
+                None,
+            ),
+            Some(Released {
+                what,
+                outcome: Outcome::Unreadable(e),
+            }) => self.say(
+                Tone::Info,
+                format!("{e}: another program holds the clipboard, left alone ({what} is gone)."),
                 None,
             ),
             Some(Released {
@@ -861,6 +872,16 @@ mod tests {
         assert!(status(&b).text.contains("no clipboard"));
         assert!(press(&mut b, 'p').is_empty());
         assert!(press(&mut b, 'c').is_empty());
+        let pasted = b.handle(
+            Input::Paste(Zeroizing::new("-----BEGIN HUSH".into())),
+            Instant::now(),
+        );
+        assert!(pasted.is_empty());
+        assert!(
+            status(&b).text.starts_with("Not opened: no clipboard"),
+            "{:?}",
+            b.status
+        );
     }
 
     #[test]

@@ -91,6 +91,8 @@ pub enum Outcome {
     Cleared,
     /// The clipboard held something else by then: left alone.
     Replaced,
+    /// The clipboard could not be read, so it is not hush's (see [`Lease::release`]): left alone.
+    Unreadable(String),
     /// Clearing failed.
     Failed(String),
 }
@@ -179,11 +181,9 @@ impl Lease {
                 }
             }
             Ok(_) => Outcome::Replaced,
-            // Unreadable: we cannot tell, and clearing would be the safe side for a secret.
-            Err(_) => match backend.clear() {
-                Ok(()) => Outcome::Cleared,
-                Err(e) => Outcome::Failed(e),
-            },
+            // Unreadable. While hush owns the clipboard, reading it is served from hush's own
+            // memory and cannot fail, so another program owns it: leave that alone.
+            Err(e) => Outcome::Unreadable(e),
         };
         Some(Released {
             what: held.what.clone(),
@@ -409,6 +409,8 @@ pub mod fake {
         pub secret_sets: usize,
         /// Clears.
         pub clears: usize,
+        /// Reads fail (another program owns the clipboard and does not answer).
+        pub unreadable: bool,
     }
 
     /// A fake clipboard; clones share the state.
@@ -434,7 +436,11 @@ pub mod fake {
             Ok(())
         }
         fn get_text(&mut self) -> Result<Zeroizing<String>, String> {
-            Ok(Zeroizing::new(self.0.lock().unwrap().text.clone()))
+            let s = self.0.lock().unwrap();
+            if s.unreadable {
+                return Err("could not read the clipboard: timeout".into());
+            }
+            Ok(Zeroizing::new(s.text.clone()))
         }
         fn clear(&mut self) -> Result<(), String> {
             let mut s = self.0.lock().unwrap();
@@ -492,6 +498,20 @@ mod tests {
         let r = lease.tick(&mut cb, t0 + Duration::from_secs(11)).unwrap();
         assert_eq!(r.outcome, Outcome::Replaced);
         assert_eq!(cb.text(), "user's own text");
+        assert_eq!(cb.0.lock().unwrap().clears, 0);
+    }
+
+    #[test]
+    fn an_unreadable_clipboard_is_not_ours_and_left_alone() {
+        let mut cb = Fake::default();
+        let mut lease = Lease::default();
+        lease
+            .copy(&mut cb, z("secret"), "key".into(), SECS, Instant::now())
+            .unwrap();
+        cb.other_copy("another program's");
+        cb.0.lock().unwrap().unreadable = true;
+        let r = lease.release(&mut cb).unwrap();
+        assert!(matches!(r.outcome, Outcome::Unreadable(ref e) if e.contains("timeout")));
         assert_eq!(cb.0.lock().unwrap().clears, 0);
     }
 

@@ -226,6 +226,7 @@ fn describe(outcome: &Outcome) -> String {
     match outcome {
         Outcome::Cleared => "clipboard cleared".into(),
         Outcome::Replaced => "the clipboard holds something else now: left alone".into(),
+        Outcome::Unreadable(e) => format!("{e}: another program holds the clipboard; left alone"),
         Outcome::Failed(e) => e.clone(),
     }
 }
