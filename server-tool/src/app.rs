@@ -278,8 +278,9 @@ impl Session {
                 sealed_bytes,
                 fingerprint: self.fingerprint.clone(),
                 output,
+                behind: String::new(),
             };
-            if let Err(e) = audit.log(&record) {
+            if let Err(e) = audit.log(record) {
                 eprintln!("hush-run: warning: --audit: cannot write to the system log: {e}");
             }
         }

@@ -36,6 +36,8 @@ pub struct Record<'a> {
     pub fingerprint: Option<String>,
     /// `delivered`, `withheld`, `not-started` or `failed`.
     pub output: &'static str,
+    /// Login uid and sudo user, from [`behind`] (empty in tests).
+    pub behind: String,
 }
 
 impl Audit {
@@ -58,9 +60,13 @@ impl Audit {
     }
 
     /// Sends one line.
-    pub fn log(&mut self, record: &Record<'_>) -> io::Result<()> {
+    pub fn log(&mut self, record: Record<'_>) -> io::Result<()> {
+        let record = Record {
+            behind: behind(),
+            ..record
+        };
         let line = format_line(
-            record,
+            &record,
             std::process::id(),
             crate::user::uid(),
             &crate::user::name(),
@@ -73,10 +79,34 @@ impl Audit {
     }
 }
 
+/// Who is behind the account: the kernel's login uid (set at SSH or console login, kept
+/// across `sudo` and `su`, and not changeable by the user), and sudo's SUDO_USER for root.
+fn behind() -> String {
+    let mut out = String::new();
+    if let Ok(text) = std::fs::read_to_string("/proc/self/loginuid") {
+        // 4294967295 means "not set" (e.g. a daemon started at boot).
+        if let Ok(id) = text.trim().parse::<u32>() {
+            if id != u32::MAX {
+                out.push_str(&format!(" login_uid={id}"));
+            }
+        }
+    }
+    if crate::user::uid() == 0 {
+        if let Some(sudo_user) = std::env::var_os("SUDO_USER") {
+            out.push_str(&format!(
+                " sudo_user={}",
+                escape(&sudo_user.to_string_lossy())
+            ));
+        }
+    }
+    out
+}
+
 fn format_line(r: &Record<'_>, pid: u32, uid: u32, user: &str) -> String {
     format!(
-        "<{PRIORITY}>hush-run[{pid}]: user={} uid={uid} command={} exit={} sealed_bytes={} fingerprint={} output={}",
+        "<{PRIORITY}>hush-run[{pid}]: user={} uid={uid}{} command={} exit={} sealed_bytes={} fingerprint={} output={}",
         escape(user),
+        r.behind,
         escape(r.command),
         r.exit,
         r.sealed_bytes,
@@ -113,11 +143,12 @@ mod tests {
             sealed_bytes: 10,
             fingerprint: Some("AAAA-BBBB-CCCC".into()),
             output: "delivered",
+            behind: " login_uid=1000".into(),
         };
         let line = format_line(&r, 7, 0, "root");
         assert_eq!(
             line,
-            "<86>hush-run[7]: user=\"root\" uid=0 command=\"echo \\\"x\\\"\\x0afake=1\" exit=0 sealed_bytes=10 \
+            "<86>hush-run[7]: user=\"root\" uid=0 login_uid=1000 command=\"echo \\\"x\\\"\\x0afake=1\" exit=0 sealed_bytes=10 \
              fingerprint=AAAA-BBBB-CCCC output=delivered"
         );
     }

@@ -22,6 +22,12 @@ Examples:
     hush-run --key-file ~/.config/hush/key -o secret.hush -- cat /root/initial-password
     hush-run --key-fd 3 -- vault read -field=token secret/x 3< key-file
 
+Notes:
+  The command's stdout is sealed, so a program that prompts on stdout shows no prompt
+  (type the answer anyway: stdin is the command's).
+  The sealed block is held (encrypted, in an unlinked file in TMPDIR) until the command ends,
+  and shown only if it succeeded; `--stream` and `-o FILE` avoid the extra copy.
+
 Exit status:
   0        the command succeeded and its sealed output was written
   1-124    the command failed with this status (its output is withheld)
