@@ -147,6 +147,19 @@ pub fn run(
             let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
         }
     }
+    // Wait for the end without reaping, stop forwarding signals, then reap: once reaped,
+    // the pid may be reused, and a forwarded signal must never reach a stranger.
+    if let Some(pid) = i32::try_from(child.id())
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    {
+        let options =
+            rustix::process::WaitIdOptions::EXITED | rustix::process::WaitIdOptions::NOWAIT;
+        while let Err(rustix::io::Errno::INTR) =
+            rustix::process::waitid(rustix::process::WaitId::Pid(pid), options)
+        {}
+    }
+    signals.clear_child();
     let status = loop {
         match child.wait() {
             Ok(status) => break Ok(status),
@@ -154,7 +167,6 @@ pub fn run(
             Err(e) => break Err(e),
         }
     };
-    signals.clear_child();
     pumped.map_err(RunError::Output)?;
     let status = status.map_err(|e| RunError::Output(shared::Error::Io(e)))?;
     Ok(Outcome {
