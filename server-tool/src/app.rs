@@ -3,6 +3,7 @@
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
+use std::sync::atomic::Ordering;
 
 use shared::{Credentials, SealOptions, SealWriter, Stream};
 
@@ -173,6 +174,7 @@ impl Session {
             .file()
             .and_then(|file| pipeline::start(file, binary))
             .map_err(|e| Failure::new(format!("cannot start the sealed output: {e}")))?;
+        let written = writer.written();
         let mut sealer = SealWriter::new(writer, &self.creds, &meta, false, SealOptions::default())
             .map_err(|e| Failure::new(format!("cannot start the sealed output: {e}")))?;
         let shown = spec.display();
@@ -210,7 +212,8 @@ impl Session {
         let succeeded = outcome.ended == Ended::Exited(0);
         if !succeeded && !seal_on_error {
             drop(sealer);
-            let unfinished = output.discard();
+            // An unfinished block is on stdout only if some of it was written before the end.
+            let unfinished = output.discard() && written.load(Ordering::Relaxed) > 0;
             self.log(&shown, code, 0, "withheld");
             // One line: what ended how, and that nothing was shown.
             let withheld = outcome.stdout_bytes + outcome.stderr_bytes;

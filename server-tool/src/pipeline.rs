@@ -8,6 +8,8 @@
 
 use std::fs::File;
 use std::io::{self, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
@@ -32,6 +34,7 @@ pub struct ChannelWriter {
     back: Receiver<Vec<u8>>,
     buf: Vec<u8>,
     worker: Option<JoinHandle<io::Result<u64>>>,
+    written: Arc<AtomicU64>,
 }
 
 /// Starts the writer thread, writing to `file` (armored unless `binary`).
@@ -42,32 +45,42 @@ pub fn start(file: File, binary: bool) -> io::Result<ChannelWriter> {
         // Cannot fail: the channel has room for all of them.
         let _ = back_tx.send(Vec::with_capacity(BUF));
     }
+    let written = Arc::new(AtomicU64::new(0));
+    let shared = Arc::clone(&written);
     let worker = std::thread::Builder::new()
         .name("output".into())
-        .spawn(move || write_out(file, binary, &rx, &back_tx))?;
+        .spawn(move || write_out(file, binary, &rx, &back_tx, shared))?;
     Ok(ChannelWriter {
         tx: Some(tx),
         back,
         buf: Vec::with_capacity(BUF),
         worker: Some(worker),
+        written,
     })
 }
 
-/// Counts bytes on their way to the file.
+/// Counts bytes on their way to the file, also for the sealer's side to see.
 struct Counting {
     file: File,
     count: u64,
+    shared: Arc<AtomicU64>,
 }
 
 impl Write for Counting {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.file.write(buf)?;
         self.count += n as u64;
+        self.shared.store(self.count, Ordering::Relaxed);
         Ok(n)
     }
     fn flush(&mut self) -> io::Result<()> {
         self.file.flush()
     }
+}
+
+enum Out {
+    Binary(Counting),
+    Armored(ArmorWriter<Counting>),
 }
 
 /// The writer thread: returns the bytes written once the message is finished.
@@ -76,33 +89,41 @@ fn write_out(
     binary: bool,
     rx: &Receiver<Msg>,
     back: &SyncSender<Vec<u8>>,
+    shared: Arc<AtomicU64>,
 ) -> io::Result<u64> {
+    // Nothing is written before the first sealed bytes arrive: a command that cannot start,
+    // or fails before a buffer fills, leaves nothing at all on a streamed stdout.
+    let Ok(mut msg) = rx.recv() else { return Ok(0) };
     // Writes go straight to the file: buffers are already large, another layer would only copy.
-    let out = Counting { file, count: 0 };
-    if binary {
-        let mut out = out;
-        loop {
-            match rx.recv() {
-                Ok(Msg::Data(buf)) => {
-                    out.write_all(&buf)?;
-                    recycle(back, buf);
-                }
-                Ok(Msg::Finish) => return Ok(out.count),
-                // Dropped without finishing: the command failed; stop writing.
-                Err(_) => return Ok(out.count),
-            }
-        }
-    }
-    let mut armor = ArmorWriter::new(out)?;
+    let counting = Counting {
+        file,
+        count: 0,
+        shared,
+    };
+    let mut out = if binary {
+        Out::Binary(counting)
+    } else {
+        Out::Armored(ArmorWriter::new(counting)?)
+    };
     loop {
-        match rx.recv() {
-            Ok(Msg::Data(buf)) => {
-                armor.write_all(&buf)?;
+        match msg {
+            Msg::Data(buf) => {
+                match &mut out {
+                    Out::Binary(w) => w.write_all(&buf)?,
+                    Out::Armored(w) => w.write_all(&buf)?,
+                }
                 recycle(back, buf);
             }
-            Ok(Msg::Finish) => return Ok(armor.finish()?.count),
-            Err(_) => return Ok(0),
+            Msg::Finish => {
+                return Ok(match out {
+                    Out::Binary(w) => w.count,
+                    Out::Armored(w) => w.finish()?.count,
+                });
+            }
         }
+        // Dropped without finishing: the command failed; stop writing.
+        let Ok(next) = rx.recv() else { return Ok(0) };
+        msg = next;
     }
 }
 
@@ -113,6 +134,11 @@ fn recycle(back: &SyncSender<Vec<u8>>, mut buf: Vec<u8>) {
 }
 
 impl ChannelWriter {
+    /// Bytes written to the file so far (readable after the writer is gone).
+    pub fn written(&self) -> Arc<AtomicU64> {
+        Arc::clone(&self.written)
+    }
+
     fn send(&mut self, msg: Msg) -> io::Result<()> {
         let sent = self
             .tx
@@ -215,6 +241,12 @@ mod tests {
         assert_eq!(run(true, &data, true), data);
         let armored = run(false, &data, true);
         assert_eq!(shared::armor::decode(&armored).unwrap(), data);
+    }
+
+    #[test]
+    fn dropping_before_a_buffer_fills_writes_nothing() {
+        assert!(run(false, &[1u8; 1000], false).is_empty());
+        assert!(run(true, &[1u8; 1000], false).is_empty());
     }
 
     #[test]

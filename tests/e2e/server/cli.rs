@@ -273,7 +273,7 @@ fn stream_leaves_an_unopenable_block_on_failure() {
     let out = output_within(
         hush_run(
             &keys,
-            &["--stream", "--shell", "head -c 100000 /dev/zero; exit 7"],
+            &["--stream", "--shell", "head -c 3000000 /dev/zero; exit 7"],
         ),
         LIMIT,
     );
@@ -293,6 +293,25 @@ fn stream_leaves_an_unopenable_block_on_failure() {
     );
     assert_eq!(code(&out), 0);
     assert_eq!(&keys.open(&out.stdout).stdout[..], b"streamed\n");
+    // A small output of a failed command never reaches stdout at all.
+    let out = output_within(
+        hush_run(&keys, &["--stream", "--shell", "echo small; exit 7"]),
+        LIMIT,
+    );
+    assert_eq!(code(&out), 7);
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("unfinished"));
+    // Nor does anything of a command that cannot start.
+    let out = output_within(
+        hush_run(&keys, &["--stream", "--", "/nonexistent/hush-test-command"]),
+        LIMIT,
+    );
+    assert_eq!(code(&out), 127);
+    assert!(out.stdout.is_empty());
 }
 
 #[test]
