@@ -74,6 +74,14 @@ pub fn run(cli: Cli) -> Result<Ended> {
             .code(EXIT_USAGE));
         }
     }
+    if spec.is_none() && cli.output.is_some() {
+        // Each command would replace the previous one's file.
+        return Err(Failure::new(
+            "-o FILE takes the output of one command, not of an interactive session",
+        )
+        .hint("give the command: hush-run -o FILE -- CMD [ARGS...]")
+        .code(EXIT_USAGE));
+    }
     // Before the key is asked: a bad output folder or an unreachable log is reported
     // without wasting the entry.
     if let Some(path) = &cli.output {

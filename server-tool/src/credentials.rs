@@ -48,7 +48,7 @@ pub fn obtain(source: Source, tty: &mut io::Result<Tty>) -> Result<Credentials> 
 fn usable(tty: &mut io::Result<Tty>) -> Result<&mut Tty> {
     tty.as_mut().map_err(|e| {
         Failure::new(format!("no terminal to ask for the key on (/dev/tty: {e})"))
-            .hint("use --key-file FILE (mode 0600) or --key-fd N for automation")
+            .hint("over ssh, ask for a terminal with `ssh -t`; for automation use --key-file FILE (mode 0600) or --key-fd N")
     })
 }
 

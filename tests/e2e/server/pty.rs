@@ -406,3 +406,16 @@ fn the_commands_own_prompts_work() {
         b"answered-yes\n"
     );
 }
+
+#[test]
+fn interactive_mode_refuses_an_output_file() {
+    let keys = Keys::new();
+    let term = Term::hush_run(&format!(
+        "-o {} --key-file {}",
+        sh_quote(keys.path("out").to_str().unwrap()),
+        sh_quote(keys.file.to_str().unwrap())
+    ));
+    let (code, transcript) = term.finish();
+    assert_eq!(code, 2, "{transcript}");
+    assert!(transcript.contains("interactive session"), "{transcript}");
+}
