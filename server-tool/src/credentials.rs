@@ -37,8 +37,9 @@ pub fn obtain(source: Source, tty: &mut io::Result<Tty>) -> Result<Credentials> 
         Source::Fd(fd) => from_fd(fd),
         Source::Prompt => {
             let tty = usable(tty)?;
-            let key = ask(tty, "Key: ", "key", Key::parse)?;
-            let iv = ask(tty, "IV: ", "IV", Iv::parse)?;
+            let key = ask(tty, "Key: ", "key", Key::parse, true)?;
+            // The IV may already be waiting: pasted together with the key, with echo off.
+            let iv = ask(tty, "IV: ", "IV", Iv::parse, false)?;
             Ok(Credentials::KeyIv { key, iv })
         }
         Source::Passphrase => ask_passphrase(usable(tty)?).map(Credentials::Passphrase),
@@ -100,9 +101,11 @@ fn ask<T>(
     prompt: &str,
     what: &str,
     parse: fn(&str) -> shared::Result<T>,
+    discard_pending: bool,
 ) -> Result<T> {
     for attempt in 1..=TRIES {
-        let entry = read_hidden(tty, prompt)?;
+        // After a bad entry, whatever else was pasted with it goes too.
+        let entry = read_hidden(tty, prompt, discard_pending || attempt > 1)?;
         let problem = if entry.trim().is_empty() {
             format!("nothing entered: paste the {what} from `hush` on your laptop")
         } else {
@@ -124,11 +127,11 @@ fn ask<T>(
 
 fn ask_passphrase(tty: &mut Tty) -> Result<Passphrase> {
     for attempt in 1..=TRIES {
-        let first = read_hidden(tty, "Passphrase: ")?;
+        let first = read_hidden(tty, "Passphrase: ", true)?;
         let problem = match Passphrase::new(first) {
             Err(e) => e.to_string(),
             Ok(passphrase) => {
-                let again = read_hidden(tty, "Passphrase (again): ")?;
+                let again = read_hidden(tty, "Passphrase (again): ", false)?;
                 if again.as_bytes() == passphrase.expose() {
                     return Ok(passphrase);
                 }
@@ -144,8 +147,8 @@ fn ask_passphrase(tty: &mut Tty) -> Result<Passphrase> {
     Err(Failure::new(format!("no passphrase after {TRIES} tries")))
 }
 
-fn read_hidden(tty: &mut Tty, prompt: &str) -> Result<Zeroizing<String>> {
-    match tty.read_hidden(prompt) {
+fn read_hidden(tty: &mut Tty, prompt: &str, discard_pending: bool) -> Result<Zeroizing<String>> {
+    match tty.read_hidden(prompt, discard_pending) {
         Ok(Some(entry)) => Ok(entry),
         Ok(None) => Err(Failure::new("no key entered (end of input)")),
         Err(e) => Err(Failure::new(format!("cannot read from the terminal: {e}"))),

@@ -44,7 +44,16 @@ impl Tty {
     }
 
     /// Asks for a secret with echo off. `None` on end of input (Ctrl-D).
-    pub fn read_hidden(&mut self, prompt: &str) -> io::Result<Option<Zeroizing<String>>> {
+    ///
+    /// With `discard_pending`, input typed before the prompt is thrown away: it was typed with
+    /// echo on, so it has been seen, and must not become the secret. Without it, a line that
+    /// arrived while echo was already off is kept: key and IV pasted together at the `Key:`
+    /// prompt fill both prompts.
+    pub fn read_hidden(
+        &mut self,
+        prompt: &str,
+        discard_pending: bool,
+    ) -> io::Result<Option<Zeroizing<String>>> {
         let saved = termios::tcgetattr(&self.file)?;
         let mut hidden = saved.clone();
         // No echo of characters, erase or kill; but echo the final newline so that the next
@@ -59,9 +68,12 @@ impl Tty {
             self.file.as_fd().try_clone_to_owned()?,
             saved.clone(),
         )));
-        // Flush: anything typed before echo went off has been seen anyway, and must not be
-        // taken as the secret.
-        let result = termios::tcsetattr(&self.file, OptionalActions::Flush, &hidden)
+        let when = if discard_pending {
+            OptionalActions::Flush
+        } else {
+            OptionalActions::Now
+        };
+        let result = termios::tcsetattr(&self.file, when, &hidden)
             .map_err(io::Error::from)
             .and_then(|()| {
                 self.file.write_all(prompt.as_bytes())?;

@@ -419,3 +419,22 @@ fn interactive_mode_refuses_an_output_file() {
     assert_eq!(code, 2, "{transcript}");
     assert!(transcript.contains("interactive session"), "{transcript}");
 }
+
+#[test]
+fn key_and_iv_pasted_together_fill_both_prompts() {
+    let keys = Keys::new();
+    let mut term = Term::hush_run("-- echo together");
+    term.expect("Key: ");
+    // One paste of two lines, as copied from a key file's two values.
+    term.session
+        .send(&format!("{}\n{}\n", keys.key_text, keys.iv_text))
+        .unwrap();
+    term.session.flush().unwrap();
+    let (code, transcript) = term.finish();
+    assert_eq!(code, 0, "{transcript}");
+    keys.assert_absent(transcript.as_bytes(), "the terminal");
+    assert_eq!(
+        &keys.open(blocks(&transcript)[0].as_bytes()).stdout[..],
+        b"together\n"
+    );
+}
