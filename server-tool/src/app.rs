@@ -11,7 +11,7 @@ use crate::audit::{Audit, Record};
 use crate::child::{self, Ended, RunError, Sink};
 use crate::cli::Cli;
 use crate::command::{self, Spec};
-use crate::credentials;
+use crate::credentials::{self, Source};
 use crate::failure::{EXIT_CANNOT_EXECUTE, EXIT_NOT_FOUND, EXIT_USAGE, Failure, Result};
 use crate::output::Output;
 use crate::pipeline::{self, ChannelWriter};
@@ -51,6 +51,13 @@ pub fn run(cli: Cli) -> Result<Ended> {
                 .code(EXIT_USAGE),
         );
     }
+    let source = credentials::source(cli.key_file, cli.key_fd, cli.passphrase);
+    // A key descriptor is read first, before hush-run opens descriptors of its own: a number
+    // the caller forgot to open must be an error, not one of ours taken by mistake.
+    let from_fd = match source {
+        Source::Fd(fd) => Some(credentials::from_fd(fd)?),
+        _ => None,
+    };
     let signals = Signals::install()
         .map_err(|e| Failure::new(format!("cannot set up signal handling: {e}")))?;
     let spec = match (cli.shell, cli.command.is_empty()) {
@@ -58,7 +65,6 @@ pub fn run(cli: Cli) -> Result<Ended> {
         (None, false) => Some(Spec::Argv(cli.command)),
         (None, true) => None,
     };
-    let source = credentials::source(cli.key_file, cli.key_fd, cli.passphrase);
     // Opened only if needed: automation without a terminal must not fail for lack of one.
     let mut tty = if credentials::needs_tty(&source) || spec.is_none() {
         Tty::open(&signals)
@@ -102,7 +108,10 @@ pub fn run(cli: Cli) -> Result<Ended> {
     } else {
         None
     };
-    let creds = credentials::obtain(source, &mut tty)?;
+    let creds = match from_fd {
+        Some(creds) => creds,
+        None => credentials::obtain(source, &mut tty)?,
+    };
     let fingerprint = creds.fingerprint().map(|f| f.to_string());
     if !cli.quiet {
         match &fingerprint {

@@ -65,7 +65,7 @@ fn key_file_failure(path: &Path, e: shared::Error) -> Failure {
 /// Reads key file text from an inherited descriptor, then closes it so that the command
 /// cannot read it again.
 #[allow(unsafe_code)]
-fn from_fd(fd: i32) -> Result<Credentials> {
+pub fn from_fd(fd: i32) -> Result<Credentials> {
     let bad = |e: io::Error| {
         Failure::new(format!("cannot read the key from descriptor {fd}: {e}")).hint(format!(
             "open it for hush-run, e.g. `hush-run --key-fd {fd} -- CMD {fd}< key-file`"

@@ -372,6 +372,27 @@ fn key_descriptor_is_read_then_closed_before_the_command() {
     );
     assert_eq!(code(&out), 125);
     assert!(String::from_utf8_lossy(&out.stderr).contains("descriptor 9"));
+    // Nor is a low number hush-run would otherwise use for itself taken by mistake.
+    for fd in ["3", "4", "5"] {
+        let script = format!(
+            "exec 3<&- 4<&- 5<&-; exec {} --key-fd {fd} -- true",
+            sh_quote(&hush_run_path())
+        );
+        let out = output_within(
+            Command::new("sh")
+                .arg("-c")
+                .arg(script)
+                .stdin(Stdio::null()),
+            LIMIT,
+        );
+        assert_eq!(
+            code(&out),
+            125,
+            "fd {fd}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(String::from_utf8_lossy(&out.stderr).contains("Bad file descriptor"));
+    }
 }
 
 #[test]
