@@ -258,6 +258,15 @@ fn key_and_iv_are_absent_from_proc_of_hush_run_and_the_command() {
     term.enter_keys(&keys);
     term.expect("key fingerprint");
     let child = wait_for_child(term.pid);
+    // Inspect the command itself, not hush-run's fork before it became `sleep`.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while fs::read_to_string(format!("/proc/{child}/comm")).unwrap_or_default() != "sleep\n" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the command never became sleep"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
     for pid in [term.pid, child] {
         for file in ["cmdline", "environ"] {
             let path = format!("/proc/{pid}/{file}");
