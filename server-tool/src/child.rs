@@ -149,17 +149,22 @@ pub fn run(
     }
     // Wait for the end without reaping, stop forwarding signals, then reap: once reaped,
     // the pid may be reused, and a forwarded signal must never reach a stranger.
+    let mut killed_by = None;
     if let Some(pid) = i32::try_from(child.id())
         .ok()
         .and_then(rustix::process::Pid::from_raw)
     {
         let options =
             rustix::process::WaitIdOptions::EXITED | rustix::process::WaitIdOptions::NOWAIT;
-        while let Err(rustix::io::Errno::INTR) =
-            rustix::process::waitid(rustix::process::WaitId::Pid(pid), options)
-        {}
+        killed_by = loop {
+            match rustix::process::waitid(rustix::process::WaitId::Pid(pid), options) {
+                Err(rustix::io::Errno::INTR) => continue,
+                Ok(Some(status)) => break status.terminating_signal(),
+                _ => break None,
+            }
+        };
     }
-    signals.clear_child();
+    signals.clear_child(killed_by);
     let status = loop {
         match child.wait() {
             Ok(status) => break Ok(status),

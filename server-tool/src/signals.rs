@@ -14,6 +14,7 @@ use std::fs;
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use rustix::termios::{OptionalActions, Termios};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
@@ -21,10 +22,18 @@ use signal_hook::iterator::SignalsInfo;
 use signal_hook::iterator::exfiltrator::WithOrigin;
 use signal_hook::low_level::siginfo::Cause;
 
+/// How long a terminal signal that also killed the command may arrive late.
+const LATE: Duration = Duration::from_secs(2);
+
 #[derive(Default)]
 struct State {
     /// The running command's pid.
     child: Option<i32>,
+    /// Signals from the terminal seen while the command ran (bit N for signal N).
+    seen: u64,
+    /// A terminal signal that killed the command but has not reached our thread yet: when it
+    /// does, it was meant for the command, not for a prompt that follows.
+    late: Option<(i32, Instant)>,
     /// A terminal whose settings a hidden prompt changed, and the settings to put back.
     tty: Option<(OwnedFd, Termios)>,
     /// An unfinished output file to remove.
@@ -71,12 +80,21 @@ impl Signals {
         let mut state = self.lock();
         let (value, pid) = spawn()?;
         state.child = i32::try_from(pid).ok();
+        state.seen = 0;
+        state.late = None;
         Ok(value)
     }
 
-    /// The command has been reaped: signals now stop hush-run itself.
-    pub fn clear_child(&self) {
-        self.lock().child = None;
+    /// The command has ended (killed by `signal`, if so): signals now stop hush-run itself.
+    ///
+    /// Ctrl-C reaches the command and hush-run at once, but our thread may read it only after
+    /// the command is gone; that late copy must not stop an interactive session.
+    pub fn clear_child(&self, signal: Option<i32>) {
+        let mut state = self.lock();
+        state.child = None;
+        state.late = signal
+            .filter(|&sig| (0..64).contains(&sig) && state.seen & (1 << sig) == 0)
+            .map(|sig| (sig, Instant::now()));
     }
 
     /// Remembers terminal settings to restore if hush-run is stopped at a hidden prompt.
@@ -91,7 +109,18 @@ impl Signals {
 }
 
 fn handle(state: &Mutex<State>, signal: i32, from_terminal: bool) {
-    let state = state.lock().unwrap_or_else(|e| e.into_inner());
+    let mut state = state.lock().unwrap_or_else(|e| e.into_inner());
+    if from_terminal {
+        if state.child.is_some() && (0..64).contains(&signal) {
+            state.seen |= 1 << signal;
+        }
+        if let Some((late, when)) = state.late {
+            if state.child.is_none() && late == signal && when.elapsed() < LATE {
+                state.late = None;
+                return;
+            }
+        }
+    }
     if let Some(pid) = state.child {
         if !from_terminal {
             if let (Some(pid), Some(sig)) = (

@@ -447,3 +447,27 @@ fn key_and_iv_pasted_together_fill_both_prompts() {
         b"together\n"
     );
 }
+
+#[test]
+fn ctrl_c_in_interactive_mode_stops_only_the_command() {
+    let keys = Keys::new();
+    let mut term = Term::hush_run("");
+    term.enter_keys(&keys);
+    term.expect("hush-run> ");
+    term.send_line("sleep 100");
+    let child = wait_for_child(term.pid);
+    std::thread::sleep(Duration::from_millis(200));
+    term.session.send_control('c').unwrap();
+    term.expect("killed by signal 2 (SIGINT)");
+    term.expect("hush-run> ");
+    assert!(!alive(child), "the command survived Ctrl-C");
+    term.send_line("echo still-here");
+    term.expect("hush-run> ");
+    term.send_line("");
+    let (code, transcript) = term.finish();
+    assert_eq!(code, 0, "{transcript}");
+    assert_eq!(
+        &keys.open(blocks(&transcript)[0].as_bytes()).stdout[..],
+        b"still-here\n"
+    );
+}
