@@ -7,8 +7,8 @@
 //! delivered it to the whole foreground process group, command included, and a second copy
 //! would make programs that count Ctrl-C presses misbehave. With no command running
 //! (at a prompt, or while writing output) hush-run stops at once: it restores the terminal
-//! if a hidden prompt had turned echo off, removes its unfinished output file, and exits
-//! with 128+N.
+//! if a hidden prompt had turned echo off, removes its unfinished output file, and ends by
+//! the same signal (a shell reports 128+N), so that a script running it stops too.
 
 use std::fs;
 use std::os::fd::OwnedFd;
