@@ -693,3 +693,33 @@ fn round_trip_through_hush_open() {
     );
     assert_eq!(result.stdout, b"via hush open\0\n");
 }
+
+#[test]
+fn a_full_disk_is_hush_runs_own_failure() {
+    let keys = Keys::new();
+    for args in [
+        // Streamed: the writer fails while the command runs; the command is stopped.
+        "--stream -- head -c 5000000 /dev/zero",
+        // Held: the final copy to stdout fails.
+        "-- echo small",
+    ] {
+        let script = format!(
+            "exec {} --key-file {} {args} > /dev/full",
+            sh_quote(&hush_run_path()),
+            sh_quote(keys.file.to_str().unwrap())
+        );
+        let out = output_within(
+            Command::new("sh")
+                .arg("-c")
+                .arg(script)
+                .stdin(Stdio::null()),
+            LIMIT,
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(code(&out), 125, "{args}: {stderr}");
+        assert!(
+            stderr.contains("No space left on device"),
+            "{args}: {stderr}"
+        );
+    }
+}
