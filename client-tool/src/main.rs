@@ -1,6 +1,19 @@
 //! hush: the laptop side of Hush. A terminal UI that makes keys, opens sealed output and
 //! puts the plaintext on the clipboard (never on the screen), plus subcommands for scripts.
 
+/// `eprintln!` that does not panic when stderr is gone (a closed terminal): hush must still
+/// clear the clipboard and exit with its own code then.
+macro_rules! note {
+    () => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr());
+    }};
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 mod app;
 mod cli;
 mod clipboard;
@@ -26,7 +39,7 @@ use crate::failure::Failure;
 fn main() -> ExitCode {
     // Before any secret is read: no core dumps, no ptrace attach.
     if let Err(e) = shared::hardening::harden_process() {
-        eprintln!("hush: cannot protect the process memory (core dumps, ptrace): {e}");
+        note!("hush: cannot protect the process memory (core dumps, ptrace): {e}");
         return ExitCode::from(failure::code::OTHER);
     }
     let cli = Cli::parse();
@@ -48,7 +61,7 @@ fn main() -> ExitCode {
             broken_pipe: true, ..
         }) => ExitCode::SUCCESS,
         Err(f) => {
-            eprintln!("{f}");
+            note!("{f}");
             ExitCode::from(f.code)
         }
     }

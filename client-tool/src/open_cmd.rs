@@ -85,9 +85,7 @@ fn input_reader(args: &OpenArgs) -> Result<Box<dyn Read + Send>, Failure> {
             Failure::new(code::OTHER, format!("cannot read {}: {e}", path.display()))
         })?)),
         None if io::stdin().is_terminal() => {
-            eprintln!(
-                "Paste the sealed block (reading stops at its END line; Ctrl-D to end early):"
-            );
+            note!("Paste the sealed block (reading stops at its END line; Ctrl-D to end early):");
             let end: String = shared::armor::END
                 .chars()
                 .filter(|c| !c.is_ascii_whitespace())
@@ -170,18 +168,27 @@ fn onto_clipboard(
         if let Some(sig) = signals.pending() {
             let released = service.shutdown();
             if interactive {
-                eprintln!();
+                note!();
             }
             if let Some(r) = released {
-                eprintln!("hush: {}", describe(&r.outcome));
+                note!("hush: {}", describe(&r.outcome));
             }
             return Err(Failure::new(signals::exit_code(sig), "interrupted"));
         }
+        // stdout was a terminal when hush started; once it is hung up (window closed, SSH
+        // gone) it no longer is, whether or not a SIGHUP reached hush.
+        if !io::stdout().is_terminal() {
+            service.shutdown();
+            return Err(Failure::new(
+                signals::exit_code(signal_hook::consts::signal::SIGHUP),
+                "the terminal went away; clipboard cleared",
+            ));
+        }
         if let Some(released) = service.wait_ended(Duration::from_millis(200)) {
             if interactive {
-                eprint!("\r\x1b[K");
+                let _ = write!(io::stderr(), "\r\x1b[K");
             }
-            eprintln!("hush: {}", describe(&released.outcome));
+            note!("hush: {}", describe(&released.outcome));
             return match released.outcome {
                 Outcome::Failed(e) => Err(Failure::new(code::NO_CLIPBOARD, e)),
                 _ => Ok(()),
@@ -201,10 +208,18 @@ fn onto_clipboard(
                     "hush: {len} bytes on the clipboard until you copy something else (Ctrl-C clears)"
                 ),
             };
-            if interactive {
-                eprint!("\r\x1b[K{line}");
+            let shown = if interactive {
+                write!(io::stderr(), "\r\x1b[K{line}").and_then(|()| io::stderr().flush())
             } else {
-                eprintln!("{line}");
+                writeln!(io::stderr(), "{line}")
+            };
+            if let Err(e) = shown {
+                // The terminal went away (window closed, SSH gone): clear and leave.
+                service.shutdown();
+                return Err(Failure::new(
+                    signals::exit_code(signal_hook::consts::signal::SIGHUP),
+                    format!("the terminal went away ({e}); clipboard cleared"),
+                ));
             }
             last_shown = Some(left);
         }
@@ -213,9 +228,9 @@ fn onto_clipboard(
             next_check = Instant::now() + Duration::from_secs(1);
             if !service.still_ours().unwrap_or(false) {
                 if interactive {
-                    eprintln!();
+                    note!();
                 }
-                eprintln!("hush: the clipboard holds something else now; exiting");
+                note!("hush: the clipboard holds something else now; exiting");
                 return Ok(());
             }
         }
@@ -253,9 +268,9 @@ fn report(
     if !meta.is_empty() {
         line.push_str(&format!(" ({meta})"));
     }
-    eprintln!("{line}");
+    note!("{line}");
     if !want_stderr && summary.stderr_len > 0 {
-        eprintln!(
+        note!(
             "hush: the message also holds {} bytes of stderr (use --stderr for them)",
             summary.stderr_len
         );

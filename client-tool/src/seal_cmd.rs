@@ -77,7 +77,7 @@ pub fn run(args: &SealArgs) -> Result<(), Failure> {
         }
     };
     if result.is_ok() {
-        eprintln!("{done}");
+        note!("{done}");
     }
     result
 }

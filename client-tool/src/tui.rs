@@ -5,6 +5,7 @@
 use std::io::{self, IsTerminal};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use crossterm::event::{
@@ -19,7 +20,7 @@ use zeroize::Zeroizing;
 use crate::app::{App, Effect, Input, Key};
 use crate::clipboard::{self, ClipboardService};
 use crate::creds;
-use crate::failure::Failure;
+use crate::failure::{self, Failure};
 use crate::signals::{self, Signals};
 use crate::ui;
 
@@ -102,6 +103,14 @@ pub fn run(key_files: &[PathBuf], clear_after: Option<Duration>) -> Result<(), F
     let result = Terminal::new(CrosstermBackend::new(io::stdout()))
         .map_err(Failure::from)
         .and_then(|mut terminal| event_loop(&mut terminal, &mut app, service.as_ref(), &signals));
+    // A terminal error once the terminal is gone is the terminal going away.
+    let result = result.map_err(|f| {
+        if f.code == failure::code::OTHER && !io::stdout().is_terminal() {
+            terminal_gone()
+        } else {
+            f
+        }
+    });
     // Whatever happened: clear the clipboard if it still holds ours, then restore.
     if let Some(service) = service {
         service.shutdown();
@@ -112,12 +121,42 @@ pub fn run(key_files: &[PathBuf], clear_after: Option<Duration>) -> Result<(), F
 
 type Term = Terminal<CrosstermBackend<io::Stdout>>;
 
+/// The terminal was hung up: exit as SIGHUP would have made hush exit.
+fn terminal_gone() -> Failure {
+    Failure::new(
+        signals::exit_code(signal_hook::consts::signal::SIGHUP),
+        "the terminal went away; clipboard cleared",
+    )
+}
+
+/// Reads terminal events on a thread of its own. crossterm spins forever inside `read`
+/// once the terminal is hung up (it retries a read that returns end-of-file), so the
+/// main loop must never wait inside crossterm: it waits on this channel, where it can
+/// also notice signals and a dead terminal, and leave (ending the process ends this
+/// thread too).
+fn spawn_input_thread() -> io::Result<Receiver<io::Result<Event>>> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::Builder::new()
+        .name("input".into())
+        .spawn(move || {
+            loop {
+                let event = event::read();
+                let failed = event.is_err();
+                if tx.send(event).is_err() || failed {
+                    return;
+                }
+            }
+        })?;
+    Ok(rx)
+}
+
 fn event_loop(
     terminal: &mut Term,
     app: &mut App,
     service: Option<&ClipboardService>,
     signals: &Signals,
 ) -> Result<(), Failure> {
+    let events = spawn_input_thread()?;
     loop {
         if let Some(sig) = signals.pending() {
             return Err(Failure::new(
@@ -131,10 +170,21 @@ fn event_loop(
             }
         }
         terminal.draw(|frame| ui::draw(frame, app, Instant::now()))?;
-        if !event::poll(Duration::from_millis(200))? {
-            continue;
+        // A redraw writes only what changed, often nothing: write a harmless sequence on
+        // every tick, so that a hung-up terminal (window closed, SSH gone) is noticed
+        // even when no SIGHUP reaches hush.
+        let alive = execute!(io::stdout(), cursor::Hide).is_ok() && io::stdout().is_terminal();
+        if !alive {
+            return Err(terminal_gone());
         }
-        let input = match event::read()? {
+        let event = match events.recv_timeout(Duration::from_millis(200)) {
+            Ok(event) => event?,
+            Err(RecvTimeoutError::Timeout) => continue,
+            Err(RecvTimeoutError::Disconnected) => {
+                return Err(Failure::new(failure::code::OTHER, "terminal input closed"));
+            }
+        };
+        let input = match event {
             Event::Key(k) if k.kind != KeyEventKind::Release => {
                 match map_key(k.code, k.modifiers) {
                     Some(key) => Input::Key(key),

@@ -514,3 +514,60 @@ fn subcommand_prompts_read_the_terminal_without_echo() {
     );
     assert_never_shown(&tmux, &[passphrase, "prompted secret"]);
 }
+
+/// The terminal goes away (window closed, SSH connection lost) and, as happens when hush
+/// runs under a shell that ignores SIGHUP, no signal reaches hush: it must notice by
+/// itself, clear the clipboard and exit, not spin on the dead terminal.
+#[test]
+fn a_terminal_that_goes_away_without_sighup_ends_hush() {
+    for mode in ["tui", "open"] {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().display();
+        let x = Xvfb::start();
+        let key_path = dir.path().join("k");
+        let (key, iv) = (Key::generate().unwrap(), Iv::generate().unwrap());
+        shared::keyfile::write(&key_path, &key, &iv, false).unwrap();
+        let secret = "still-secret-after-hangup";
+        let sealed = shared::seal(
+            &Credentials::KeyIv { key, iv },
+            &Metadata::default(),
+            secret.as_bytes(),
+            true,
+            SealOptions::default(),
+        )
+        .unwrap();
+        fs::write(dir.path().join("sealed"), sealed).unwrap();
+        let h = hush_path();
+        let run = match mode {
+            "tui" => format!("{h} --clear-after 600 --key-file {d}/k 2>{d}/err"),
+            _ => format!("{h} open --clear-after 600 -k {d}/k {d}/sealed"),
+        };
+        let tmux = Tmux::start(
+            dir.path(),
+            Some(&x.display),
+            &format!("trap '' HUP; {run}; echo $? > {d}/rc"),
+        );
+        if mode == "tui" {
+            tmux.wait_for("q quit", SHORT);
+            tmux.paste(&fs::read(dir.path().join("sealed")).unwrap());
+        }
+        wait_until(SHORT, "the plaintext on the clipboard", || {
+            x.clipboard().as_deref() == Some(secret.as_bytes())
+        });
+        drop(tmux);
+        let rc_path = dir.path().join("rc");
+        wait_until(SHORT, "hush to exit after its terminal went away", || {
+            fs::read_to_string(&rc_path).is_ok_and(|rc| !rc.is_empty())
+        });
+        assert_eq!(
+            fs::read_to_string(&rc_path).unwrap().trim(),
+            "129",
+            "{mode}"
+        );
+        assert!(x.clipboard().is_none_or(|c| c.is_empty()), "{mode}");
+        if mode == "tui" {
+            let err = fs::read_to_string(dir.path().join("err")).unwrap();
+            assert!(err.contains("terminal went away"), "{err}");
+        }
+    }
+}
