@@ -198,9 +198,22 @@ fn event_loop(
             }
             _ => continue,
         };
+        #[cfg(debug_assertions)]
+        test_panic(&input);
         if apply(app, service, input) {
             return Ok(());
         }
+    }
+}
+
+/// Debug builds only, for the end-to-end test of the panic path: the key named by
+/// `HUSH_TEST_PANIC_KEY` panics, as a bug would.
+#[cfg(debug_assertions)]
+fn test_panic(input: &Input) {
+    if let (Input::Key(Key::Char(c)), Some(want)) = (input, std::env::var_os("HUSH_TEST_PANIC_KEY"))
+        && want.to_str() == Some(c.encode_utf8(&mut [0; 4]))
+    {
+        panic!("test panic requested with HUSH_TEST_PANIC_KEY");
     }
 }
 
