@@ -491,7 +491,8 @@ fn subcommand_prompts_read_the_terminal_without_echo() {
     let cmd = format!(
         "{h} seal --passphrase -o {d}/sealed {d}/plain && {h} open --passphrase -o {d}/out {d}/sealed \
          && {h} keygen -o {d}/k >/dev/null && {h} seal -k {d}/k {d}/plain > {d}/sealed2 \
-         && {h} open -k {d}/k -o {d}/out2"
+         && {h} open -k {d}/k -o {d}/out2 \
+         && {h} seal -k {d}/k -o {d}/sealed3 && {h} open -k {d}/k -o {d}/out3 {d}/sealed3"
     );
     let tmux = Tmux::start(dir.path(), None, &cmd);
     for prompts in 1..=3 {
@@ -503,6 +504,10 @@ fn subcommand_prompts_read_the_terminal_without_echo() {
     }
     tmux.wait_for("Paste the sealed block", Duration::from_secs(10));
     tmux.paste(&fs::read(dir.path().join("sealed2")).unwrap());
+    // Text to seal typed on a terminal is read hidden.
+    tmux.wait_for("Text to seal (hidden", SHORT);
+    tmux.keys(&["-l", "typed hidden secret"]);
+    tmux.keys(&["Enter"]);
     let screen = tmux.wait_exit(SHORT);
     assert!(screen.contains("EXITED rc=0"), "{screen}");
     assert_eq!(
@@ -513,7 +518,14 @@ fn subcommand_prompts_read_the_terminal_without_echo() {
         fs::read(dir.path().join("out2")).unwrap(),
         b"prompted secret"
     );
-    assert_never_shown(&tmux, &[passphrase, "prompted secret"]);
+    assert_eq!(
+        fs::read(dir.path().join("out3")).unwrap(),
+        b"typed hidden secret"
+    );
+    assert_never_shown(
+        &tmux,
+        &[passphrase, "prompted secret", "typed hidden secret"],
+    );
 }
 
 /// The terminal goes away (window closed, SSH connection lost) and, as happens when hush
