@@ -579,3 +579,38 @@ fn a_closed_pipe_is_not_an_error() {
         stderr_of(&out)
     );
 }
+
+#[test]
+fn interrupting_open_o_leaves_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = dir.path().join("k");
+    hush().args(["keygen", "-o"]).arg(&k).assert().success();
+    let target = dir.path().join("out");
+    // stdin stays open and empty: hush waits, its temporary file already created.
+    let mut child = std::process::Command::new(hush_tests::bin("hush"))
+        .args(["open", "-k"])
+        .arg(&k)
+        .arg("-o")
+        .arg(&target)
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while !listing(dir.path()).iter().any(|n| n.ends_with(".partial")) {
+        assert!(start.elapsed().as_secs() < 5, "no temporary file appeared");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let killed = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    // Wait with stdin still open: closing it would let hush go on by itself.
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(130), "{err}");
+    assert!(err.contains("no output file written"), "{err}");
+    assert_eq!(listing(dir.path()), ["k"], "the temporary file was removed");
+}
