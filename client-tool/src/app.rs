@@ -39,6 +39,9 @@ pub enum Input {
     Paste(Zeroizing<String>),
     /// The clipboard's text, read after [`Effect::ReadClipboard`].
     ClipboardText(Result<Zeroizing<String>, String>),
+    /// The primary selection's text (what is selected with the mouse, on X11), read after
+    /// [`Effect::ReadPrimary`] when the clipboard held no sealed block.
+    PrimaryText(Result<Zeroizing<String>, String>),
     /// The answer to [`Effect::Copy`]: when the copy will be cleared, or why it failed.
     Copied(Result<Option<Instant>, String>),
     /// A lease ended (by time, by `c`).
@@ -57,6 +60,8 @@ pub enum Effect {
     },
     /// Read the clipboard; answer with [`Input::ClipboardText`].
     ReadClipboard,
+    /// Read the primary selection; answer with [`Input::PrimaryText`].
+    ReadPrimary,
     /// Clear the clipboard now if it still holds ours; answer with [`Input::Released`].
     ClearClipboard,
     /// Leave (the caller clears the clipboard and restores the terminal).
@@ -68,10 +73,22 @@ impl std::fmt::Debug for Effect {
         match self {
             Effect::Copy { what, .. } => write!(f, "Copy({what}, <redacted>)"),
             Effect::ReadClipboard => f.write_str("ReadClipboard"),
+            Effect::ReadPrimary => f.write_str("ReadPrimary"),
             Effect::ClearClipboard => f.write_str("ClearClipboard"),
             Effect::Quit => f.write_str("Quit"),
         }
     }
+}
+
+/// Where sealed text came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    /// `p`: the clipboard.
+    Clipboard,
+    /// `p`, when the clipboard held no block: the primary selection.
+    Primary,
+    /// A paste into the window.
+    Paste,
 }
 
 /// Which screen is up.
@@ -227,7 +244,13 @@ impl App {
         match input {
             Input::Key(key) => self.key(key),
             Input::Paste(text) => self.paste(text),
-            Input::ClipboardText(Ok(text)) => self.open(text.as_bytes()),
+            Input::ClipboardText(Ok(text)) => self.open(text.as_bytes(), Source::Clipboard),
+            Input::PrimaryText(Ok(text)) => self.open(text.as_bytes(), Source::Primary),
+            Input::PrimaryText(Err(_)) => {
+                // No selection to fall back on: the clipboard's own error stands.
+                self.no_block_anywhere();
+                vec![]
+            }
             Input::ClipboardText(Err(e)) => {
                 self.fail(e, None);
                 vec![]
@@ -397,7 +420,7 @@ impl App {
             }
             Screen::Help | Screen::Main => {
                 self.screen = Screen::Main;
-                self.open(text.as_bytes())
+                self.open(text.as_bytes(), Source::Paste)
             }
         }
     }
@@ -473,7 +496,14 @@ impl App {
 
     /// Opens sealed text with every key of the session. On failure, the clipboard is left
     /// as it was and the specific error shown.
-    fn open(&mut self, input: &[u8]) -> Vec<Effect> {
+    fn no_block_anywhere(&mut self) {
+        self.fail(
+            "Not opened: no sealed block on the clipboard, nor in the selection.",
+            Some("Copy the whole block printed by hush-run, from its BEGIN line to its END line."),
+        );
+    }
+
+    fn open(&mut self, input: &[u8], source: Source) -> Vec<Effect> {
         if let Some(why) = &self.no_clipboard {
             // Nowhere to put the plaintext: do not even decrypt it.
             let why = why.clone();
@@ -492,17 +522,29 @@ impl App {
         }
         let opened = match shared::open(input, self.keyring.candidates()) {
             Ok(o) => o,
+            // Selected but not copied? Terminals put a mouse selection in the primary
+            // selection: look there before giving up.
+            Err(shared::Error::NoSealedBlock) if source == Source::Clipboard => {
+                return vec![Effect::ReadPrimary];
+            }
+            Err(shared::Error::NoSealedBlock) if source == Source::Primary => {
+                self.no_block_anywhere();
+                return vec![];
+            }
             Err(e) => {
                 let hint = hint_of(&e);
                 self.fail(format!("Not opened: {e}."), hint);
                 return vec![];
             }
         };
-        let key = self
+        let mut key = self
             .keyring
             .info(opened.key_index)
             .map(|i| i.describe())
             .unwrap_or_else(|| "?".into());
+        if source == Source::Primary {
+            key.push_str(" (from the selection)");
+        }
         let view = OpenView {
             stdout_len: opened.summary.stdout_len,
             stderr_len: opened.summary.stderr_len,
@@ -722,8 +764,39 @@ mod tests {
         assert!(status(&a).text.contains("No key"));
         press(&mut a, 'g');
         let sealed = seal_for(&mut a, b"secret");
+        // No block on the clipboard: the primary selection is tried, then both are named.
+        let effects = a.handle(
+            Input::ClipboardText(Ok(Zeroizing::new("hello".into()))),
+            Instant::now(),
+        );
+        assert_eq!(effects, vec![Effect::ReadPrimary]);
+        let effects = a.handle(
+            Input::PrimaryText(Ok(Zeroizing::new("nothing either".into()))),
+            Instant::now(),
+        );
+        assert!(effects.is_empty());
+        assert!(
+            status(&a).text.contains("nor in the selection"),
+            "{:?}",
+            a.status
+        );
+        let effects = a.handle(
+            Input::ClipboardText(Ok(Zeroizing::new("hello".into()))),
+            Instant::now(),
+        );
+        assert_eq!(effects, vec![Effect::ReadPrimary]);
+        let effects = a.handle(
+            Input::PrimaryText(Ok(Zeroizing::new(sealed.clone()))),
+            Instant::now(),
+        );
+        assert_eq!(copied_text(effects).as_str(), "secret");
+        a.handle(Input::Copied(Ok(None)), Instant::now());
+        assert!(
+            status(&a).text.contains("(from the selection)"),
+            "{:?}",
+            a.status
+        );
         let cases = [
-            ("hello".to_owned(), "no sealed block"),
             (sealed[..sealed.len() - 40].to_owned(), "cut off"),
             (sealed.replacen("-----\n", "-----\n*", 1), "damaged"),
         ];

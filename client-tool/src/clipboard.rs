@@ -21,6 +21,8 @@ pub trait Backend {
     fn set_secret(&mut self, text: &str) -> Result<(), String>;
     /// Reads the clipboard's text.
     fn get_text(&mut self) -> Result<Zeroizing<String>, String>;
+    /// Reads the primary selection's text (X11's mouse selection); empty where there is none.
+    fn get_primary(&mut self) -> Result<Zeroizing<String>, String>;
     /// Empties the clipboard.
     fn clear(&mut self) -> Result<(), String>;
 }
@@ -75,6 +77,20 @@ impl Backend for Arboard {
             Err(arboard::Error::ContentNotAvailable) => Ok(Zeroizing::new(String::new())),
             Err(e) => Err(format!("could not read the clipboard: {e}")),
         }
+    }
+
+    fn get_primary(&mut self) -> Result<Zeroizing<String>, String> {
+        #[cfg(target_os = "linux")]
+        {
+            use arboard::{GetExtLinux as _, LinuxClipboardKind};
+            match self.0.get().clipboard(LinuxClipboardKind::Primary).text() {
+                Ok(t) => Ok(Zeroizing::new(t)),
+                Err(arboard::Error::ContentNotAvailable) => Ok(Zeroizing::new(String::new())),
+                Err(e) => Err(format!("could not read the selection: {e}")),
+            }
+        }
+        #[cfg(not(target_os = "linux"))]
+        Ok(Zeroizing::new(String::new()))
     }
 
     fn clear(&mut self) -> Result<(), String> {
@@ -211,6 +227,9 @@ enum Request {
     Read {
         reply: Reply<Result<Zeroizing<String>, String>>,
     },
+    ReadPrimary {
+        reply: Reply<Result<Zeroizing<String>, String>>,
+    },
     StillOurs {
         reply: Reply<Result<bool, String>>,
     },
@@ -298,6 +317,11 @@ impl ClipboardService {
         self.ask(|reply| Request::Read { reply })?
     }
 
+    /// Reads the primary selection's text.
+    pub fn read_primary(&self) -> Result<Zeroizing<String>, String> {
+        self.ask(|reply| Request::ReadPrimary { reply })?
+    }
+
     /// Whether the clipboard still holds what hush put there.
     pub fn still_ours(&self) -> Result<bool, String> {
         self.ask(|reply| Request::StillOurs { reply })?
@@ -370,6 +394,9 @@ fn serve<B: Backend>(
             Ok(Request::Read { reply }) => {
                 let _ = reply.send(backend.get_text());
             }
+            Ok(Request::ReadPrimary { reply }) => {
+                let _ = reply.send(backend.get_primary());
+            }
             Ok(Request::StillOurs { reply }) => {
                 let _ = reply.send(lease.still_ours(backend));
             }
@@ -441,6 +468,9 @@ pub mod fake {
                 return Err("could not read the clipboard: timeout".into());
             }
             Ok(Zeroizing::new(s.text.clone()))
+        }
+        fn get_primary(&mut self) -> Result<Zeroizing<String>, String> {
+            Ok(Zeroizing::new(String::new()))
         }
         fn clear(&mut self) -> Result<(), String> {
             let mut s = self.0.lock().unwrap();

@@ -227,6 +227,7 @@ fn apply(app: &mut App, service: Option<&ClipboardService>, input: Input) -> boo
                 (Effect::Quit, _) => return true,
                 (Effect::Copy { text, what }, Some(s)) => Input::Copied(s.copy(text, what)),
                 (Effect::ReadClipboard, Some(s)) => Input::ClipboardText(s.read()),
+                (Effect::ReadPrimary, Some(s)) => Input::PrimaryText(s.read_primary()),
                 (Effect::ClearClipboard, Some(s)) => match s.release() {
                     Ok(released) => Input::Released(released),
                     Err(e) => Input::Copied(Err(e)),

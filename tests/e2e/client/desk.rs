@@ -70,8 +70,17 @@ impl Xvfb {
 
     /// Copies text as another program does (xclip keeps serving it in the background).
     pub fn copy(&self, data: &[u8]) {
+        self.set("clipboard", data);
+    }
+
+    /// Selects text, as a mouse selection in a terminal does (the PRIMARY selection).
+    pub fn select(&self, data: &[u8]) {
+        self.set("primary", data);
+    }
+
+    fn set(&self, selection: &str, data: &[u8]) {
         let mut child = Command::new("xclip")
-            .args(["-selection", "clipboard", "-i"])
+            .args(["-selection", selection, "-i"])
             .env("DISPLAY", &self.display)
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
@@ -86,8 +95,12 @@ impl Xvfb {
             .expect("write to xclip");
         // The foreground xclip exits once its background copy owns the selection.
         assert!(child.wait().expect("xclip").success());
-        wait_until(Duration::from_secs(5), "xclip to own the clipboard", || {
-            self.clipboard().as_deref() == Some(data)
+        wait_until(Duration::from_secs(5), "xclip to own the selection", || {
+            let out = Command::new("xclip")
+                .args(["-selection", selection, "-o"])
+                .env("DISPLAY", &self.display)
+                .output();
+            out.is_ok_and(|o| o.status.success() && o.stdout == data)
         });
     }
 }

@@ -218,6 +218,16 @@ fn p_opens_the_clipboard_and_paste_opens_pasted_text_never_showing_the_plaintext
         x.clipboard().is_none_or(|c| c.is_empty())
     });
     tmux.wait_for("Clipboard cleared (plaintext)", SHORT);
+
+    // Selected with the mouse but not copied: the block is in the primary selection only,
+    // the clipboard holds something else. p looks there too.
+    x.copy(b"unrelated text");
+    x.select(&sealed.stdout);
+    tmux.keys(&["p"]);
+    wait_until(SHORT, "the selected block's plaintext", || {
+        x.clipboard().as_deref() == Some(plaintext.as_bytes())
+    });
+    tmux.wait_for("(from the selection)", SHORT);
     tmux.keys(&["q"]);
     assert!(tmux.wait_exit(SHORT).contains("EXITED rc=0"));
 }
