@@ -88,6 +88,13 @@ fn hkdf_expand_sha512(prk: &[u8], info: &[&[u8]], okm: &mut [u8]) {
     }
 }
 
+/// Chunks sealed or opened together: about 1 MiB of plaintext, enough for both cores to get
+/// real work per batch, small enough that memory stays flat whatever the message size.
+const BATCH_CHUNKS: usize = 64;
+/// Chunks one core takes at a time within a batch. Fewer than twice this many are processed
+/// on the calling thread, so a short message (the usual secret) never involves another.
+const SHARE_CHUNKS: usize = 8;
+
 /// The AEAD and the chunk counter of one message.
 struct ChunkCipher {
     aead: Aes256Gcm,
@@ -106,50 +113,121 @@ impl ChunkCipher {
         }
     }
 
-    /// The next chunk's nonce: base nonce XOR the counter as a 96-bit big-endian integer.
-    fn next_nonce(&mut self) -> Result<Nonce<aes_gcm::aead::consts::U12>> {
-        if self.counter >= MAX_CHUNKS {
-            return Err(Error::TooLong);
-        }
+    /// Takes the counters of the next `count` chunks; returns the first. The counter must
+    /// stay below 2^38.
+    fn reserve(&mut self, count: usize) -> Result<u64> {
+        let first = self.counter;
+        let next = first
+            .checked_add(count as u64)
+            .filter(|&n| n <= MAX_CHUNKS)
+            .ok_or(Error::TooLong)?;
+        self.counter = next;
+        Ok(first)
+    }
+
+    /// A chunk's nonce: base nonce XOR the counter as a 96-bit big-endian integer.
+    fn nonce(&self, counter: u64) -> Nonce<aes_gcm::aead::consts::U12> {
         let mut nonce = self.base_nonce;
-        for (n, c) in nonce[4..].iter_mut().zip(self.counter.to_be_bytes()) {
+        for (n, c) in nonce[4..].iter_mut().zip(counter.to_be_bytes()) {
             *n ^= c;
         }
-        self.counter += 1;
-        Ok(Nonce::from(nonce))
+        Nonce::from(nonce)
     }
 
     /// Encrypts `buf[..len]` in place and writes the tag after it.
-    fn seal(&mut self, buf: &mut [u8], len: usize) -> Result<()> {
-        let nonce = self.next_nonce()?;
+    fn seal(&self, counter: u64, buf: &mut [u8], len: usize) -> Result<()> {
         let (body, rest) = buf.split_at_mut(len);
         let tag = self
             .aead
-            .encrypt_inout_detached(&nonce, b"", body.into())
+            .encrypt_inout_detached(&self.nonce(counter), b"", body.into())
             .map_err(|_| Error::TooLong)?;
         rest[..TAG_SIZE].copy_from_slice(&tag);
         Ok(())
     }
 
     /// Decrypts a sealed chunk (body || tag) in place; returns the plaintext length.
-    fn open(&mut self, buf: &mut [u8]) -> Result<usize> {
-        let nonce = self.next_nonce()?;
+    fn open(&self, counter: u64, buf: &mut [u8]) -> Result<usize> {
         let len = buf.len() - TAG_SIZE;
         let (body, tag) = buf.split_at_mut(len);
         let tag = Tag::try_from(&tag[..]).map_err(|_| Error::Truncated)?;
         self.aead
-            .decrypt_inout_detached(&nonce, b"", body.into(), &tag)
+            .decrypt_inout_detached(&self.nonce(counter), b"", body.into(), &tag)
             .map_err(|_| Error::Corrupted)?;
         Ok(len)
     }
 }
 
+/// Runs `f` on every `SEALED_CHUNK`-sized slot of `slots` (with counter `first` + its
+/// index), sharing the slots between the cores. Chunks do not depend on each other (each
+/// has its own nonce), so they can be processed in any order; the error returned is that of
+/// the first failing slot in order, with its index.
+fn each_slot<F>(slots: &mut [u8], first: u64, f: &F) -> std::result::Result<(), (usize, Error)>
+where
+    F: Fn(u64, &mut [u8]) -> Result<()> + Sync,
+{
+    let count = slots.len() / SEALED_CHUNK;
+    if count < 2 * SHARE_CHUNKS {
+        for (i, slot) in slots.chunks_mut(SEALED_CHUNK).enumerate() {
+            f(first + i as u64, slot).map_err(|e| (i, e))?;
+        }
+        return Ok(());
+    }
+    let half = count / 2;
+    let (a, b) = slots.split_at_mut(half * SEALED_CHUNK);
+    let (ra, rb) = rayon::join(
+        || each_slot(a, first, f),
+        || each_slot(b, first + half as u64, f),
+    );
+    ra?;
+    rb.map_err(|(i, e)| (half + i, e))
+}
+
+/// A batch buffer that holds plaintext: zeroized on drop, as far as it was ever used.
+/// It is allocated zeroed and whole up front (never reallocated, so no copy is left behind),
+/// and only the used part is wiped, so a short message does not pay for a megabyte.
+struct Batch {
+    buf: Vec<u8>,
+    used: usize,
+}
+
+impl Batch {
+    fn new(len: usize) -> Self {
+        Self {
+            buf: vec![0u8; len],
+            used: 0,
+        }
+    }
+
+    /// The buffer up to `end`, which then counts as used.
+    fn upto(&mut self, end: usize) -> &mut [u8] {
+        self.used = self.used.max(end);
+        &mut self.buf[..end]
+    }
+
+    fn wipe(&mut self) {
+        self.buf[..self.used].zeroize();
+        self.used = 0;
+    }
+}
+
+impl Drop for Batch {
+    fn drop(&mut self) {
+        self.wipe();
+    }
+}
+
 /// Streaming encryption: an [`io::Write`] adapter. Call [`Encryptor::finish`] at the end,
 /// which writes the final short chunk; dropping without it leaves a truncated message.
+///
+/// Plaintext is collected into a batch of chunk slots, each with room for its tag, so a
+/// batch is sealed in place, on both cores, and written out in one call.
 pub struct Encryptor<W: Write> {
     inner: W,
     cipher: ChunkCipher,
-    buf: Zeroizing<Vec<u8>>,
+    batch: Batch,
+    /// Full chunks in the batch.
+    full: usize,
+    /// Bytes in the chunk being filled (slot `full`).
     len: usize,
 }
 
@@ -187,14 +265,41 @@ impl<W: Write> Encryptor<W> {
         Self {
             inner,
             cipher: ChunkCipher::new(aead_key, base_nonce),
-            buf: Zeroizing::new(vec![0u8; SEALED_CHUNK]),
+            batch: Batch::new(BATCH_CHUNKS * SEALED_CHUNK),
+            full: 0,
             len: 0,
         }
     }
 
-    fn flush_chunk(&mut self) -> Result<()> {
-        self.cipher.seal(&mut self.buf, self.len)?;
-        self.inner.write_all(&self.buf[..self.len + TAG_SIZE])?;
+    /// Counts the chunk being filled as full and moves to the next slot, sealing and
+    /// writing out the batch when it has no slot left.
+    fn next_slot(&mut self) -> Result<()> {
+        self.full += 1;
+        self.len = 0;
+        if self.full == BATCH_CHUNKS {
+            self.write_batch(false)?;
+        }
+        Ok(())
+    }
+
+    /// Seals the full chunks of the batch (and, with `last`, the short final one after
+    /// them) and writes them out.
+    fn write_batch(&mut self, last: bool) -> Result<()> {
+        let (full, len) = (self.full, self.len);
+        let first = self.cipher.reserve(full + usize::from(last))?;
+        let end = full * SEALED_CHUNK + if last { len + TAG_SIZE } else { 0 };
+        let buf = self.batch.upto(end);
+        let cipher = &self.cipher;
+        let (slots, rest) = buf.split_at_mut(full * SEALED_CHUNK);
+        each_slot(slots, first, &|counter, slot| {
+            cipher.seal(counter, slot, CHUNK_SIZE)
+        })
+        .map_err(|(_, e)| e)?;
+        if last {
+            cipher.seal(first + full as u64, rest, len)?;
+        }
+        self.inner.write_all(buf)?;
+        self.full = 0;
         self.len = 0;
         Ok(())
     }
@@ -202,12 +307,12 @@ impl<W: Write> Encryptor<W> {
     /// Writes the final (short, possibly empty) chunk and returns the inner writer.
     pub fn finish(mut self) -> Result<W> {
         if self.len == CHUNK_SIZE {
-            // The final chunk must be short: a full buffer goes out as a regular chunk,
-            // followed by an empty final one.
-            self.flush_chunk()?;
+            // The final chunk must be short: a full chunk is a regular one, followed by an
+            // empty final one.
+            self.next_slot()?;
         }
-        self.flush_chunk()?;
-        self.buf.zeroize();
+        self.write_batch(true)?;
+        self.batch.wipe();
         Ok(self.inner)
     }
 }
@@ -216,13 +321,14 @@ impl<W: Write> Write for Encryptor<W> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         let mut written = 0;
         while written < data.len() {
-            // A full buffer is never the final chunk (that one is always short), so it can
-            // be sealed as soon as more data arrives.
+            // A full chunk is never the final one (that one is always short), so it can be
+            // counted as such as soon as more data arrives.
             if self.len == CHUNK_SIZE {
-                self.flush_chunk().map_err(Error::into_io)?;
+                self.next_slot().map_err(Error::into_io)?;
             }
             let n = (CHUNK_SIZE - self.len).min(data.len() - written);
-            self.buf[self.len..self.len + n].copy_from_slice(&data[written..written + n]);
+            let at = self.full * SEALED_CHUNK + self.len;
+            self.batch.upto(at + n)[at..].copy_from_slice(&data[written..written + n]);
             self.len += n;
             written += n;
         }
@@ -238,15 +344,24 @@ impl<W: Write> Write for Encryptor<W> {
 /// after that chunk authenticated. A full chunk is released only once at least one more
 /// byte is known to follow it, so a message cut at a chunk boundary releases nothing of
 /// its last chunk. Once it fails, it keeps failing.
+///
+/// Chunks are read and opened a batch at a time, on both cores; the plaintext of the
+/// chunks before a failing one is still released, as if they had been opened one by one.
 pub struct Decryptor<R: Read> {
     inner: R,
     cipher: ChunkCipher,
-    /// Sealed bytes read ahead; `SEALED_CHUNK + 1` so that a full chunk is known not to be last.
-    buf: Zeroizing<Vec<u8>>,
+    /// Sealed chunks read ahead: a batch and one byte, so that a full batch is known not to
+    /// end the message. Chunks are opened in place.
+    batch: Batch,
     filled: usize,
-    /// Plaintext ready to hand out: `buf[out_pos..out_end]`.
-    out_pos: usize,
-    out_end: usize,
+    /// Opened chunks ready to hand out: slots `slot..ready`, from `pos` inside `slot`.
+    slot: usize,
+    ready: usize,
+    pos: usize,
+    /// Plaintext length of slot `ready - 1` (the final chunk is short).
+    last_len: usize,
+    /// What happens once the opened chunks are handed out.
+    after: State,
     state: State,
 }
 
@@ -266,6 +381,14 @@ enum FailKind {
 }
 
 impl FailKind {
+    fn of(e: &Error) -> Self {
+        match e {
+            Error::Truncated => FailKind::Truncated,
+            Error::TooLong => FailKind::TooLong,
+            _ => FailKind::Corrupted,
+        }
+    }
+
     fn error(self) -> Error {
         match self {
             FailKind::Corrupted => Error::Corrupted,
@@ -342,18 +465,23 @@ impl<R: Read> Decryptor<R> {
         Self {
             inner,
             cipher: ChunkCipher::new(aead_key, base_nonce),
-            buf: Zeroizing::new(vec![0u8; SEALED_CHUNK + 1]),
+            batch: Batch::new(BATCH_CHUNKS * SEALED_CHUNK + 1),
             filled: 0,
-            out_pos: 0,
-            out_end: 0,
+            slot: 0,
+            ready: 0,
+            pos: 0,
+            last_len: 0,
+            after: State::Reading,
             state: State::Reading,
         }
     }
 
-    /// Reads until the look-ahead buffer is full or the input ends; returns whether it ended.
+    /// Reads until the batch buffer is full or the input ends; returns whether it ended.
     fn fill(&mut self) -> io::Result<bool> {
-        while self.filled < self.buf.len() {
-            match self.inner.read(&mut self.buf[self.filled..]) {
+        let want = self.batch.buf.len();
+        while self.filled < want {
+            let filled = self.filled;
+            match self.inner.read(&mut self.batch.upto(want)[filled..]) {
                 Ok(0) => return Ok(true),
                 Ok(n) => self.filled += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -363,73 +491,101 @@ impl<R: Read> Decryptor<R> {
         Ok(false)
     }
 
-    /// Authenticates the next chunk into `buf[..out_end]`.
-    fn next_chunk(&mut self) -> io::Result<()> {
-        // The byte read ahead after the previous full chunk starts this one.
+    /// Reads and authenticates the next batch of chunks, and sets what is ready to hand out.
+    fn next_batch(&mut self) -> io::Result<()> {
+        // The byte read ahead after the previous batch starts this one.
         let ended = self.fill()?;
-        let result = if !ended {
-            // More than a full sealed chunk is here: the first one is not the last.
-            self.cipher
-                .open(&mut self.buf[..SEALED_CHUNK])
-                .map(|n| (n, false))
-        } else if self.filled < TAG_SIZE || self.filled == SEALED_CHUNK {
-            // Too short to hold a tag, or a full chunk with nothing after it: the final,
-            // short chunk is missing.
-            Err(Error::Truncated)
-        } else {
-            let filled = self.filled;
-            self.cipher.open(&mut self.buf[..filled]).map(|n| (n, true))
+        let filled = self.filled;
+        // More than a full batch is here: none of its chunks is the last. Otherwise the input
+        // ends inside this batch: full chunks, then the final one, which must be short and
+        // hold at least a tag (a full chunk with nothing after it means the final one is
+        // missing).
+        let (full, tail) = match (ended, filled / SEALED_CHUNK, filled % SEALED_CHUNK) {
+            (false, _, _) => (BATCH_CHUNKS, None),
+            // Ends on a whole chunk: that one is not released, the final one is missing.
+            (true, whole, 0) if whole > 0 => (whole - 1, Some(SEALED_CHUNK)),
+            (true, whole, rest) => (whole, Some(rest)),
         };
-        match result {
-            Ok((n, last)) => {
-                self.out_pos = 0;
-                self.out_end = n;
-                if last {
-                    self.filled = 0;
-                    self.state = State::Done;
-                } else {
-                    // Keep the look-ahead byte for the next chunk; it is moved to the
-                    // front once this chunk's plaintext has been handed out.
-                    self.filled -= SEALED_CHUNK;
+        let opens_tail = matches!(tail, Some(t) if (TAG_SIZE..SEALED_CHUNK).contains(&t));
+        let (ready, last_len, after) = match self.cipher.reserve(full + usize::from(opens_tail)) {
+            Err(e) => (0, 0, State::Failed(FailKind::of(&e))),
+            Ok(first) => {
+                let cipher = &self.cipher;
+                let buf = &mut self.batch.buf[..filled];
+                let (slots, rest) = buf.split_at_mut(full * SEALED_CHUNK);
+                match each_slot(slots, first, &|counter, slot| {
+                    cipher.open(counter, slot).map(|_| ())
+                }) {
+                    Err((failed, e)) => (failed, CHUNK_SIZE, State::Failed(FailKind::of(&e))),
+                    Ok(()) => match tail {
+                        None => (full, CHUNK_SIZE, State::Reading),
+                        Some(_) if !opens_tail => {
+                            (full, CHUNK_SIZE, State::Failed(FailKind::Truncated))
+                        }
+                        Some(_) => match cipher.open(first + full as u64, rest) {
+                            Ok(n) => (full + 1, n, State::Done),
+                            Err(e) => (full, CHUNK_SIZE, State::Failed(FailKind::of(&e))),
+                        },
+                    },
                 }
-                Ok(())
             }
-            Err(e) => {
-                self.state = State::Failed(match e {
-                    Error::Truncated => FailKind::Truncated,
-                    Error::TooLong => FailKind::TooLong,
-                    _ => FailKind::Corrupted,
-                });
-                self.buf.zeroize();
-                self.out_pos = 0;
-                self.out_end = 0;
-                Err(e.into_io())
-            }
+        };
+        if after != State::Reading {
+            // Nothing after the released chunks may stay: what failed is not plaintext to
+            // keep, and what is left of a finished message is nothing.
+            let from = (ready * SEALED_CHUNK).min(filled);
+            self.batch.buf[from..filled].zeroize();
         }
+        self.slot = 0;
+        self.pos = 0;
+        self.ready = ready;
+        self.last_len = last_len;
+        self.after = after;
+        Ok(())
+    }
+
+    /// Moves the byte read ahead after the handed-out batch to the front.
+    fn keep_look_ahead(&mut self) {
+        let used = self.ready * SEALED_CHUNK;
+        let filled = self.filled;
+        self.batch.buf.copy_within(used..filled, 0);
+        self.filled = filled - used;
+        self.ready = 0;
+        self.slot = 0;
     }
 }
 
 impl<R: Read> Read for Decryptor<R> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         loop {
-            if self.out_pos < self.out_end {
-                let n = (self.out_end - self.out_pos).min(out.len());
-                out[..n].copy_from_slice(&self.buf[self.out_pos..self.out_pos + n]);
-                self.out_pos += n;
-                return Ok(n);
+            while self.slot < self.ready {
+                let len = if self.slot + 1 == self.ready {
+                    self.last_len
+                } else {
+                    CHUNK_SIZE
+                };
+                if self.pos < len {
+                    let at = self.slot * SEALED_CHUNK + self.pos;
+                    let n = (len - self.pos).min(out.len());
+                    out[..n].copy_from_slice(&self.batch.buf[at..at + n]);
+                    self.pos += n;
+                    return Ok(n);
+                }
+                self.slot += 1;
+                self.pos = 0;
             }
             match self.state {
                 State::Done => return Ok(0),
                 State::Failed(kind) => return Err(kind.error().into_io()),
+                State::Reading if self.after != State::Reading => {
+                    self.state = self.after;
+                    self.batch.wipe();
+                }
                 State::Reading => {
-                    if self.out_end > 0 || self.out_pos > 0 {
-                        // Move the look-ahead byte(s) behind the consumed chunk to the front.
-                        self.buf
-                            .copy_within(SEALED_CHUNK..SEALED_CHUNK + self.filled, 0);
-                        self.out_pos = 0;
-                        self.out_end = 0;
+                    if self.ready > 0 {
+                        self.keep_look_ahead();
                     }
-                    self.next_chunk()?;
+                    self.next_batch()?;
                 }
             }
         }
@@ -479,6 +635,107 @@ mod tests {
             dec.read_to_end(&mut out).unwrap();
             assert_eq!(out, msg);
         }
+    }
+
+    fn seal(msg: &[u8]) -> Vec<u8> {
+        let mut enc = Encryptor::new(Vec::new(), &[9u8; 32], b"ctx").unwrap();
+        enc.write_all(msg).unwrap();
+        enc.finish().unwrap()
+    }
+
+    /// Reads everything a decryptor releases, 1000 bytes at a time, and its error.
+    fn drain(sealed: &[u8]) -> (Vec<u8>, Option<io::Error>) {
+        let mut dec = Decryptor::open(sealed, &[9u8; 32], b"ctx").unwrap();
+        let mut out = Vec::new();
+        let mut buf = [0u8; 1000];
+        loop {
+            match dec.read(&mut buf) {
+                Ok(0) => return (out, None),
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+                Err(e) => {
+                    assert!(dec.read(&mut buf).is_err(), "a failure must stick");
+                    return (out, Some(e));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn round_trip_at_batch_boundaries() {
+        // Around the size where a batch is shared between cores, and around whole batches.
+        let shared = 2 * SHARE_CHUNKS * CHUNK_SIZE;
+        let batch = BATCH_CHUNKS * CHUNK_SIZE;
+        for len in [
+            shared - 1,
+            shared,
+            shared + 1,
+            batch - 1,
+            batch,
+            batch + 1,
+            2 * batch + CHUNK_SIZE,
+            3 * batch + 12_345,
+        ] {
+            let msg: Vec<u8> = (0..len).map(|i| (i % 253) as u8).collect();
+            let sealed = seal(&msg);
+            assert_eq!(
+                sealed.len(),
+                PREFIX_SIZE + len + (len / CHUNK_SIZE + 1) * TAG_SIZE
+            );
+            let (out, err) = drain(&sealed);
+            assert!(err.is_none(), "len {len}: {err:?}");
+            assert!(out == msg, "len {len}: round trip differs");
+        }
+    }
+
+    #[test]
+    fn a_damaged_chunk_in_a_batch_releases_exactly_the_chunks_before_it() {
+        let chunks = BATCH_CHUNKS + 40;
+        let msg: Vec<u8> = (0..chunks * CHUNK_SIZE + 5)
+            .map(|i| (i % 241) as u8)
+            .collect();
+        let sealed = seal(&msg);
+        // In the first batch (both halves), in the second, and the final chunk.
+        for damaged in [3, BATCH_CHUNKS - 5, BATCH_CHUNKS + 17, chunks] {
+            let mut bad = sealed.clone();
+            bad[PREFIX_SIZE + damaged * SEALED_CHUNK + 7] ^= 1;
+            let (out, err) = drain(&bad);
+            assert_eq!(out.len(), damaged * CHUNK_SIZE, "chunk {damaged}");
+            assert!(out == msg[..out.len()]);
+            let err = err.expect("must fail");
+            assert!(matches!(Error::from_io(err), Error::Corrupted));
+        }
+    }
+
+    #[test]
+    fn truncation_at_and_inside_a_batch_is_reported() {
+        let msg = vec![0x5au8; 2 * BATCH_CHUNKS * CHUNK_SIZE + 100];
+        let sealed = seal(&msg);
+        for full in [BATCH_CHUNKS, BATCH_CHUNKS + 1, 2 * BATCH_CHUNKS] {
+            // Cut after `full` whole chunks: nothing of the last of them may be released.
+            let cut = &sealed[..PREFIX_SIZE + full * SEALED_CHUNK];
+            let (out, err) = drain(cut);
+            assert_eq!(out.len(), (full - 1) * CHUNK_SIZE, "cut after {full}");
+            assert!(matches!(
+                Error::from_io(err.expect("fail")),
+                Error::Truncated
+            ));
+            // Cut inside the tag of the next chunk's first bytes.
+            let cut = &sealed[..PREFIX_SIZE + full * SEALED_CHUNK + TAG_SIZE - 1];
+            let (_, err) = drain(cut);
+            assert!(matches!(
+                Error::from_io(err.expect("fail")),
+                Error::Truncated
+            ));
+        }
+    }
+
+    #[test]
+    fn the_counter_limit_is_enforced() {
+        let mut cipher = ChunkCipher::new(&[1u8; 32], [0u8; NONCE_SIZE]);
+        cipher.counter = MAX_CHUNKS - 2;
+        assert!(matches!(cipher.reserve(3), Err(Error::TooLong)));
+        assert_eq!(cipher.reserve(2).unwrap(), MAX_CHUNKS - 2);
+        assert!(matches!(cipher.reserve(1), Err(Error::TooLong)));
     }
 
     #[test]
