@@ -185,20 +185,32 @@ fn compact(marker: &str) -> Vec<u8> {
 }
 
 fn is_base64(b: u8) -> bool {
-    ALPHABET[b as usize] || b == b'='
+    in_alphabet(b) || b == b'='
 }
 
-/// The standard base64 alphabet, without the padding character.
-static ALPHABET: [bool; 256] = {
-    let mut table = [false; 256];
-    let mut i = 0;
-    while i < 256 {
-        let b = i as u8;
-        table[i] = b.is_ascii_alphanumeric() || b == b'+' || b == b'/';
-        i += 1;
+/// Whether `b` is in the standard base64 alphabet (padding aside), written without
+/// branches or a table so that a block of bytes is checked with vector instructions.
+fn in_alphabet(b: u8) -> bool {
+    (b.wrapping_sub(b'A') < 26)
+        | (b.wrapping_sub(b'a') < 26)
+        | (b.wrapping_sub(b'0') < 10)
+        | (b == b'+')
+        | (b == b'/')
+}
+
+/// Length of the run of alphabet characters that starts `text`. Checked 16 bytes at a time
+/// (a 64-column line is four blocks), then byte by byte up to the first other character.
+fn alphabet_run(text: &[u8]) -> usize {
+    const BLOCK: usize = 16;
+    let mut run = 0;
+    while let Some(block) = text.get(run..run + BLOCK) {
+        if !block.iter().fold(true, |all, &b| all & in_alphabet(b)) {
+            break;
+        }
+        run += BLOCK;
     }
-    table
-};
+    run + text[run..].iter().take_while(|&&b| in_alphabet(b)).count()
+}
 
 /// Base64 characters collected before they are decoded: enough for both cores.
 const DECODE_CHARS: usize = 512 * 1024;
@@ -294,10 +306,7 @@ impl<R: BufRead> ArmorReader<R> {
                 // Fast path: a run of base64 alphabet characters (the bulk of every line)
                 // is copied in one go; everything else goes through the checks below.
                 if !self.padded && self.end_matched == 0 {
-                    let run = buf[used..]
-                        .iter()
-                        .take_while(|&&b| ALPHABET[b as usize])
-                        .count();
+                    let run = alphabet_run(&buf[used..]);
                     self.quad.extend_from_slice(&buf[used..used + run]);
                     used += run;
                     if used == buf.len() {
@@ -485,6 +494,24 @@ mod tests {
             );
             assert_eq!(decode(text.as_bytes()).unwrap(), data, "len {len}");
         }
+    }
+
+    #[test]
+    fn the_block_scan_finds_the_same_run_as_a_byte_scan() {
+        for b in 0..=255u8 {
+            let expected = b.is_ascii_alphanumeric() || b == b'+' || b == b'/';
+            assert_eq!(in_alphabet(b), expected, "byte {b}");
+        }
+        let line = b"QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2";
+        for stop in [b'\n', b'\r', b' ', b'-', b'=', b'*', 0xff] {
+            for at in 0..line.len() {
+                let mut text = line.to_vec();
+                text[at] = stop;
+                assert_eq!(alphabet_run(&text), at, "{stop} at {at}");
+            }
+        }
+        assert_eq!(alphabet_run(line), line.len());
+        assert_eq!(alphabet_run(b""), 0);
     }
 
     #[test]
