@@ -3,20 +3,69 @@
 //! message authenticated. Dropped without [`AtomicFile::commit`], it is deleted; on Ctrl-C,
 //! SIGTERM or SIGHUP (which would end the process before any drop runs) a watcher thread
 //! deletes it before exiting.
+//!
+//! The file is synced before the rename, so that after a crash the target holds either the
+//! old content or the whole new one. A large file is synced as it grows, by a second
+//! thread, so that the disk writes go on while the rest is being decrypted instead of all
+//! at the end.
 
 use std::fs;
 use std::io::{self, BufWriter, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
+use std::thread::JoinHandle;
 
 use tempfile::NamedTempFile;
 
 use crate::failure::Failure;
 
+/// Bytes written between two requests to the syncing thread.
+const SYNC_EVERY: u64 = 32 * 1024 * 1024;
+
 /// A file being written next to its final place.
 pub struct AtomicFile {
     tmp: BufWriter<NamedTempFile>,
     target: PathBuf,
+    /// Bytes written since the syncing thread was last asked to run.
+    unsynced: u64,
+    syncer: Option<Syncer>,
+}
+
+/// A thread that syncs the file (fdatasync) whenever asked, while the writer goes on.
+struct Syncer {
+    ask: SyncSender<()>,
+    thread: JoinHandle<io::Result<()>>,
+}
+
+impl Syncer {
+    fn start(file: fs::File) -> io::Result<Self> {
+        // One request waits at most: while a sync runs, further requests add nothing.
+        let (ask, asked) = sync_channel::<()>(1);
+        let thread = std::thread::Builder::new()
+            .name("sync".into())
+            .spawn(move || {
+                for () in asked {
+                    file.sync_data()?;
+                }
+                Ok(())
+            })?;
+        Ok(Self { ask, thread })
+    }
+
+    /// Asks for a sync unless one is already waiting.
+    fn request(&self) {
+        // Full: one is waiting already. Gone: it failed, and `finish` reports why.
+        let _: Result<(), TrySendError<()>> = self.ask.try_send(());
+    }
+
+    /// Waits for the thread to end; returns its first error.
+    fn finish(self) -> io::Result<()> {
+        drop(self.ask);
+        self.thread
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("the sync thread panicked")))
+    }
 }
 
 impl AtomicFile {
@@ -36,14 +85,20 @@ impl AtomicFile {
             .tempfile_in(dir)
             .map_err(|e| Failure::new(1, format!("cannot write in {}: {e}", dir.display())))?;
         remove_on_signal(tmp.path().to_owned())?;
+        let syncer = Syncer::start(tmp.as_file().try_clone()?)?;
         Ok(Self {
             tmp: BufWriter::with_capacity(64 * 1024, tmp),
             target: target.to_owned(),
+            unsynced: 0,
+            syncer: Some(syncer),
         })
     }
 
     /// Flushes, syncs and renames into place.
-    pub fn commit(self) -> Result<(), Failure> {
+    pub fn commit(mut self) -> Result<(), Failure> {
+        if let Some(syncer) = self.syncer.take() {
+            syncer.finish()?;
+        }
         let target = self.target;
         let tmp = self
             .tmp
@@ -59,7 +114,15 @@ impl AtomicFile {
 
 impl Write for AtomicFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.tmp.write(buf)
+        let n = self.tmp.write(buf)?;
+        self.unsynced += n as u64;
+        if self.unsynced >= SYNC_EVERY {
+            self.unsynced = 0;
+            if let Some(syncer) = &self.syncer {
+                syncer.request();
+            }
+        }
+        Ok(n)
     }
     fn flush(&mut self) -> io::Result<()> {
         self.tmp.flush()

@@ -189,7 +189,8 @@ pub struct Summary {
 /// Errors of the reader (authentication failures among them) come back as library errors.
 pub fn demux<R: Read>(mut r: R, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<Summary> {
     let mut summary = Summary::default();
-    let mut buf = vec![0u8; 64 * 1024];
+    // Plaintext passes through it: wiped when done.
+    let mut buf = zeroize::Zeroizing::new(vec![0u8; 64 * 1024]);
     let mut first = true;
     loop {
         let mut head = [0u8; 5];
