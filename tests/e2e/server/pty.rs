@@ -24,8 +24,10 @@ impl Term {
     /// Runs `script` with sh in a fresh pty whose echo is on.
     fn start(script: &str) -> Self {
         let mut cmd = Command::new("sh");
+        // Echo is turned on before the PID line: input sent once that line shows must be
+        // echoed (the other order let a loaded machine send it before `stty echo` ran).
         cmd.arg("-c")
-            .arg(format!("echo PID=$$; stty echo; {script}"));
+            .arg(format!("stty echo; echo PID=$$; {script}"));
         let mut session = rexpect::session::spawn_command(cmd, Some(60_000)).unwrap();
         let (before, matched) = session.exp_regex(r"PID=\d+").unwrap();
         let pid = matched[4..].parse().unwrap();
