@@ -1,6 +1,7 @@
-//! The second core: sealing (AES-GCM) stays on the main thread while a writer thread armors
-//! the sealed bytes (base64) and writes them out. Either stage alone runs at about the
-//! speed of the other, so splitting them nearly halves the time of large outputs.
+//! The writer thread: sealing (AES-GCM, itself shared between the cores by
+//! `shared::chunked`) runs on the main thread while a writer thread armors the sealed bytes
+//! (base64, shared between the cores too) and writes them, so that reading the command's
+//! output, sealing and writing overlap.
 //!
 //! Sealed bytes travel in a few large buffers that go back and forth between the threads:
 //! no allocation per chunk, constant memory whatever the output size. Only ciphertext

@@ -29,7 +29,7 @@ pub use keys::{Credentials, Fingerprint, Iv, Key, Passphrase};
 pub use payload::{Metadata, PayloadWriter, Stream, Summary};
 
 /// Where sealed bytes go: as they are or armored, written on this thread or on a second
-/// one (so that encryption and base64/output each get a core).
+/// one (so that encryption and base64/output overlap).
 pub enum SealedOutput<W: Write> {
     /// Raw sealed bytes.
     Binary(W),
@@ -140,8 +140,7 @@ impl<W: Write> SealWriter<W> {
 
 impl<W: Write + Send + 'static> SealWriter<W> {
     /// As [`SealWriter::new`], with the output (and the armor) produced on a second thread,
-    /// so that encryption and base64/output each get a core. Only sealed bytes cross
-    /// threads; the plaintext stays on the caller's.
+    /// so that encryption and base64/output overlap. Only sealed bytes go to that thread.
     pub fn new_offloaded(
         inner: W,
         creds: &Credentials,
@@ -229,7 +228,7 @@ pub fn open(input: &[u8], candidates: &[Credentials]) -> Result<Opened> {
 
 /// Opens a message as a stream, writing stdout records to `stdout` and stderr records to
 /// `stderr` as each chunk authenticates. Returns the summary and the candidate's index.
-/// Armor is decoded on a second thread, so that base64 and AES-GCM each get a core.
+/// Armor is decoded on a second thread, so that base64 and AES-GCM overlap.
 ///
 /// A failure can come after some authenticated plaintext was written; callers that must
 /// not release a partial message write to a temporary place and commit only on success.

@@ -1,6 +1,6 @@
-//! Moving one stage of a pipeline to a second thread, so that base64 and AES-GCM each get
-//! a core. Only sealed bytes (ciphertext or armor) ever cross the thread boundary: the
-//! plaintext stays on the caller's thread.
+//! Moving one stage of a pipeline to a second thread, so that reading, armor and output
+//! overlap with encryption. Only sealed bytes (ciphertext or armor) cross this boundary.
+//! (Within a stage, `chunked` and `armor` also share large batches between the cores.)
 //!
 //! Buffers are recycled through a return channel, so a long stream allocates a fixed
 //! handful of them and memory stays constant.
