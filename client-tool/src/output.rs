@@ -13,7 +13,7 @@ use std::fs;
 use std::io::{self, BufWriter, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
+use std::sync::mpsc::{SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
 use tempfile::NamedTempFile;
@@ -29,7 +29,7 @@ pub struct AtomicFile {
     target: PathBuf,
     /// Bytes written since the syncing thread was last asked to run.
     unsynced: u64,
-    syncer: Option<Syncer>,
+    syncer: Syncer,
 }
 
 /// A thread that syncs the file (fdatasync) whenever asked, while the writer goes on.
@@ -56,7 +56,7 @@ impl Syncer {
     /// Asks for a sync unless one is already waiting.
     fn request(&self) {
         // Full: one is waiting already. Gone: it failed, and `finish` reports why.
-        let _: Result<(), TrySendError<()>> = self.ask.try_send(());
+        let _ = self.ask.try_send(());
     }
 
     /// Waits for the thread to end; returns its first error.
@@ -90,15 +90,13 @@ impl AtomicFile {
             tmp: BufWriter::with_capacity(64 * 1024, tmp),
             target: target.to_owned(),
             unsynced: 0,
-            syncer: Some(syncer),
+            syncer,
         })
     }
 
     /// Flushes, syncs and renames into place.
-    pub fn commit(mut self) -> Result<(), Failure> {
-        if let Some(syncer) = self.syncer.take() {
-            syncer.finish()?;
-        }
+    pub fn commit(self) -> Result<(), Failure> {
+        self.syncer.finish()?;
         let target = self.target;
         let tmp = self
             .tmp
@@ -118,9 +116,7 @@ impl Write for AtomicFile {
         self.unsynced += n as u64;
         if self.unsynced >= SYNC_EVERY {
             self.unsynced = 0;
-            if let Some(syncer) = &self.syncer {
-                syncer.request();
-            }
+            self.syncer.request();
         }
         Ok(n)
     }
