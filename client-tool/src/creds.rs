@@ -1,20 +1,17 @@
 //! Where key material comes from for the subcommands: key files, a passphrase typed on the
 //! terminal without echo, or a passphrase file. Never argv, never the environment.
 
-use std::fs;
-use std::io::{BufRead, BufReader};
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
+use shared::cli::prompt::Tty;
 use shared::{Credentials, Passphrase};
-use zeroize::Zeroizing;
 
 use crate::cli::CredentialArgs;
-use crate::failure::{Failure, code};
+use crate::failure::Failure;
 
 /// Reads a key file, with key-file errors (exit code 8).
 pub fn read_key_file(path: &Path) -> Result<Credentials, Failure> {
-    shared::keyfile::read(path).map_err(|e| Failure::key_file(path, e))
+    shared::cli::private_file::read_key_file(path).map_err(Failure::key_file)
 }
 
 /// The candidates for opening: every key file, then the passphrase.
@@ -38,39 +35,28 @@ pub fn load(args: &CredentialArgs, confirm: bool) -> Result<Vec<Credentials>, Fa
 }
 
 fn prompt_passphrase(confirm: bool) -> Result<Passphrase, Failure> {
-    let no_tty = |e: std::io::Error| {
-        Failure::usage(format!("cannot ask for a passphrase: no terminal ({e})"))
+    let no_tty = |e: shared::cli::Error| {
+        Failure::usage(format!("cannot ask for a passphrase: {e}"))
             .hint("use --passphrase-file FILE when there is no terminal")
     };
-    // rpassword reads /dev/tty with echo off, whatever stdin is.
-    let first = Zeroizing::new(rpassword::prompt_password("Passphrase: ").map_err(no_tty)?);
-    if confirm {
-        let again =
-            Zeroizing::new(rpassword::prompt_password("Passphrase (again): ").map_err(no_tty)?);
-        if *first != *again {
-            return Err(Failure::usage("the passphrases do not match"));
-        }
+    // Echo stays off for both prompts, and comes back on a signal too.
+    let mut tty = Tty::open().map_err(no_tty)?;
+    let mut hidden = tty.hidden().map_err(no_tty)?;
+    let mut ask = |prompt| match hidden.ask(prompt) {
+        Ok(Some(entry)) => Ok(entry),
+        Ok(None) => Err(Failure::usage("no passphrase entered (end of input)")),
+        Err(e) => Err(no_tty(e)),
+    };
+    let first = ask("Passphrase: ")?;
+    if confirm && *ask("Passphrase (again): ")? != *first {
+        return Err(Failure::usage("the passphrases do not match"));
     }
     Passphrase::new(first).map_err(Failure::from)
 }
 
 fn read_passphrase_file(path: &Path) -> Result<Passphrase, Failure> {
-    let meta = fs::metadata(path).map_err(|e| Failure::key_file(path, e.into()))?;
-    let mode = meta.permissions().mode() & 0o777;
-    if meta.is_file() && mode & 0o077 != 0 {
-        return Err(Failure::key_file(
-            path,
-            shared::Error::KeyFilePermissions {
-                path: path.to_owned(),
-                mode,
-            },
-        ));
-    }
-    let file = fs::File::open(path).map_err(|e| Failure::key_file(path, e.into()))?;
-    let mut line = Zeroizing::new(String::new());
-    BufReader::new(file)
-        .read_line(&mut line)
-        .map_err(|e| Failure::key_file(path, e.into()))?;
-    let text = Zeroizing::new(line.trim_end_matches(['\n', '\r']).to_owned());
-    Passphrase::new(text).map_err(|e| Failure::new(code::USAGE, format!("{}: {e}", path.display())))
+    shared::cli::private_file::read_passphrase_file(path).map_err(|e| match e {
+        shared::cli::Error::Format(e) => Failure::usage(format!("{}: {e}", path.display())),
+        e => Failure::key_file(e),
+    })
 }

@@ -2,7 +2,6 @@
 //! kind of failure gives (documented in `hush --help`, see [`EXIT_CODES`]).
 
 use std::fmt;
-use std::path::Path;
 
 use shared::Error;
 
@@ -54,9 +53,7 @@ pub fn code_of(e: &Error) -> u8 {
         | Error::UnsupportedMode(_)
         | Error::ParamsOverCap(_)
         | Error::InvalidParams(_) => code::UNSUPPORTED,
-        Error::KeyFilePermissions { .. }
-        | Error::KeyFileSyntax { .. }
-        | Error::FileExists { .. } => code::KEY_FILE,
+        Error::KeyFileSyntax { .. } => code::KEY_FILE,
         Error::EmptyPassphrase => code::USAGE,
         _ => code::OTHER,
     }
@@ -117,13 +114,9 @@ impl Failure {
         Self::new(code::USAGE, message)
     }
 
-    /// A key file that cannot be used.
-    pub fn key_file(path: &Path, e: Error) -> Self {
-        let message = match &e {
-            Error::Io(io) => format!("key file {}: {io}", path.display()),
-            other => other.to_string(),
-        };
-        Self::new(code::KEY_FILE, message)
+    /// A key file that cannot be used (or written, for keygen).
+    pub fn key_file(e: shared::cli::Error) -> Self {
+        Self::new(code::KEY_FILE, e.to_string())
     }
 }
 
@@ -147,11 +140,28 @@ impl From<std::io::Error> for Failure {
 
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "hush: {}", self.message)?;
-        if let Some(h) = &self.hint {
-            write!(f, "\nhint: {h}")?;
+        f.write_str(&self.message)
+    }
+}
+
+impl shared::cli::failure::Failure for Failure {
+    fn exit_code(&self) -> u8 {
+        self.code
+    }
+    fn hint(&self) -> Option<std::borrow::Cow<'_, str>> {
+        self.hint.as_deref().map(Into::into)
+    }
+    fn is_quiet(&self) -> bool {
+        self.broken_pipe
+    }
+}
+
+impl From<shared::cli::Error> for Failure {
+    fn from(e: shared::cli::Error) -> Self {
+        match e {
+            shared::cli::Error::Format(e) => e.into(),
+            e => Self::new(code::OTHER, e.to_string()),
         }
-        Ok(())
     }
 }
 
@@ -170,7 +180,12 @@ mod tests {
         assert_eq!(code_of(&Error::Corrupted), 6);
         assert_eq!(code_of(&Error::UnsupportedVersion(9)), 7);
         assert_eq!(code_of(&Error::UnsupportedMode(9)), 7);
-        assert_eq!(code_of(&Error::FileExists { path: "k".into() }), 8);
+        let syntax = Error::KeyFileSyntax {
+            path: "k".into(),
+            line: 1,
+            reason: "x".into(),
+        };
+        assert_eq!(code_of(&syntax), 8);
         assert_eq!(code_of(&Error::Io(std::io::Error::other("x"))), 1);
     }
 }

@@ -9,8 +9,8 @@ use crate::failure::Failure;
 pub fn run(args: &KeygenArgs) -> Result<(), Failure> {
     let key = Key::generate()?;
     let iv = Iv::generate()?;
-    shared::keyfile::write(&args.out, &key, &iv, args.force)
-        .map_err(|e| Failure::key_file(&args.out, e))?;
+    shared::cli::private_file::write_key_file(&args.out, &key, &iv, args.force)
+        .map_err(Failure::key_file)?;
     println!("{}", Fingerprint::of(&key, &iv));
     Ok(())
 }

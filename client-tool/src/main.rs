@@ -1,18 +1,7 @@
 //! hush: the laptop side of Hush. A terminal UI that makes keys, opens sealed output and
 //! puts the plaintext on the clipboard (never on the screen), plus subcommands for scripts.
 
-/// `eprintln!` that does not panic when stderr is gone (a closed terminal): hush must still
-/// clear the clipboard and exit with its own code then.
-macro_rules! note {
-    () => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stderr());
-    }};
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stderr(), $($arg)*);
-    }};
-}
+use shared::note;
 
 mod app;
 mod cli;
@@ -22,7 +11,6 @@ mod failure;
 mod keygen_cmd;
 mod keyring;
 mod open_cmd;
-mod output;
 mod seal_cmd;
 mod signals;
 mod tui;
@@ -34,11 +22,10 @@ use std::time::Duration;
 use clap::{CommandFactory, Parser};
 
 use crate::cli::{Cli, Command};
-use crate::failure::Failure;
 
 fn main() -> ExitCode {
     // Before any secret is read: no core dumps, no ptrace attach.
-    if let Err(e) = shared::hardening::harden_process() {
+    if let Err(e) = shared::cli::hardening::harden_process() {
         note!("hush: cannot protect the process memory (core dumps, ptrace): {e}");
         return ExitCode::from(failure::code::OTHER);
     }
@@ -57,12 +44,8 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(Failure {
-            broken_pipe: true, ..
-        }) => ExitCode::SUCCESS,
-        Err(f) => {
-            note!("{f}");
-            ExitCode::from(f.code)
-        }
+        // The reader of our output went away (`| head`): not an error, as in ripgrep.
+        Err(f) if f.broken_pipe => ExitCode::SUCCESS,
+        Err(f) => shared::cli::failure::exit("hush", &f),
     }
 }

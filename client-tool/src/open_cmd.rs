@@ -1,10 +1,13 @@
 //! `hush open`: sealed data in; plaintext onto the clipboard (stdout is a terminal), to a
 //! pipe as it authenticates, or to a file only once the whole message authenticated.
 
+use shared::note;
 use std::fs::File;
-use std::io::{self, BufRead, BufWriter, IsTerminal, Read, Write};
+use std::io::{self, BufRead, IsTerminal, Read, Write};
+use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
+use shared::cli::atomic::AtomicFile;
 use shared::{Credentials, Summary};
 use zeroize::Zeroizing;
 
@@ -12,7 +15,6 @@ use crate::cli::OpenArgs;
 use crate::clipboard::{ClipboardService, Outcome};
 use crate::creds;
 use crate::failure::{Failure, code};
-use crate::output::AtomicFile;
 use crate::signals::{self, Signals};
 
 /// Runs `hush open`.
@@ -34,7 +36,7 @@ pub fn run(args: &OpenArgs, clear_after: Option<Duration>) -> Result<(), Failure
         (Some(path), _) => {
             let mut file = AtomicFile::create(path)?;
             let (summary, index) = open_into(input, &candidates, args.stderr, &mut file)?;
-            file.commit()?;
+            file.commit().map_err(Failure::from)?;
             report(
                 &summary,
                 index,
@@ -52,12 +54,15 @@ pub fn run(args: &OpenArgs, clear_after: Option<Duration>) -> Result<(), Failure
             onto_clipboard(&data, &candidates, args.stderr, service)
         }
         (None, None) => {
-            let stdout = io::stdout();
-            let mut out = BufWriter::with_capacity(64 * 1024, stdout.lock());
-            let result = open_into(input, &candidates, args.stderr, &mut out).and_then(|r| {
-                out.flush()?;
-                Ok(r)
-            });
+            // Straight to descriptor 1: the library writes large pieces, and Rust's stdout
+            // buffer would keep a copy of plaintext that nothing wipes.
+            let mut out = File::from(
+                io::stdout()
+                    .as_fd()
+                    .try_clone_to_owned()
+                    .map_err(Failure::from)?,
+            );
+            let result = open_into(input, &candidates, args.stderr, &mut out);
             match result {
                 Ok((summary, index)) => {
                     report(
@@ -128,7 +133,7 @@ fn onto_clipboard(
     want_stderr: bool,
     service: ClipboardService,
 ) -> Result<(), Failure> {
-    let signals = Signals::install()?;
+    let signals = Signals::install().map_err(Failure::from)?;
     let opened = shared::open(input, candidates)?;
     let bytes = if want_stderr {
         &opened.stderr

@@ -1,16 +1,18 @@
 //! `hush seal`: seals data locally, in the same format as hush-run (stdout records).
 
+use shared::note;
 use std::fs::File;
 use std::io::{self, IsTerminal, Read, Write};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use shared::cli::atomic::AtomicFile;
+use shared::cli::prompt::Tty;
 use shared::{Metadata, SealOptions, SealWriter, Stream};
 use zeroize::Zeroizing;
 
 use crate::cli::SealArgs;
 use crate::creds;
 use crate::failure::{Failure, code};
-use crate::output::AtomicFile;
 
 /// Runs `hush seal`.
 pub fn run(args: &SealArgs) -> Result<(), Failure> {
@@ -44,14 +46,7 @@ pub fn run(args: &SealArgs) -> Result<(), Failure> {
         Some(path) => Box::new(File::open(path).map_err(|e| {
             Failure::new(code::OTHER, format!("cannot read {}: {e}", path.display()))
         })?),
-        None if io::stdin().is_terminal() => {
-            // Typed text would echo on the screen: read it hidden, one line.
-            let line = Zeroizing::new(
-                rpassword::prompt_password("Text to seal (hidden, one line): ")
-                    .map_err(|e| Failure::usage(format!("cannot read from the terminal: {e}")))?,
-            );
-            Box::new(io::Cursor::new(Zeroizing::new(line.as_bytes().to_vec())))
-        }
+        None if io::stdin().is_terminal() => Box::new(io::Cursor::new(read_hidden_text()?)),
         None => Box::new(io::stdin().lock()),
     };
 
@@ -63,7 +58,7 @@ pub fn run(args: &SealArgs) -> Result<(), Failure> {
         Some(path) => {
             let mut file = AtomicFile::create(path)?;
             seal_into(&mut input, &mut file, &creds, &meta, !args.binary)?;
-            file.commit()
+            file.commit().map_err(Failure::from)
         }
         None => {
             let stdout = io::stdout();
@@ -80,6 +75,18 @@ pub fn run(args: &SealArgs) -> Result<(), Failure> {
         note!("{done}");
     }
     result
+}
+
+/// Typed text would echo on the screen: read it hidden, one line.
+fn read_hidden_text() -> Result<Zeroizing<Vec<u8>>, Failure> {
+    let failed = |e: shared::cli::Error| Failure::usage(e.to_string());
+    let mut tty = Tty::open().map_err(failed)?;
+    let line = tty
+        .hidden()
+        .and_then(|mut hidden| hidden.ask("Text to seal (hidden, one line): "))
+        .map_err(failed)?
+        .unwrap_or_default();
+    Ok(Zeroizing::new(line.as_bytes().to_vec()))
 }
 
 fn seal_into(

@@ -1,22 +1,27 @@
-//! SIGINT, SIGTERM and SIGHUP recorded in a flag, so that the main loop can clear the
-//! clipboard and restore the terminal before exiting.
+//! SIGINT, SIGTERM, SIGHUP and SIGQUIT while hush holds the clipboard: the shared signal
+//! thread (`shared::cli::signals`) records the signal in a flag instead of ending the
+//! process, so that the main loop clears the clipboard and restores the terminal first.
+//! Elsewhere (`hush open -o`, `keygen`, a prompt) the shared thread ends hush after putting
+//! the terminal back and removing an unfinished file.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI32, Ordering};
 
-use signal_hook::consts::signal::{SIGHUP, SIGINT, SIGTERM};
+use shared::cli::signals as shared_signals;
 
-/// The last termination signal received, if any.
-#[derive(Clone)]
-pub struct Signals(Arc<AtomicUsize>);
+/// The last termination signal received while the hook was installed, if any.
+pub struct Signals(Arc<AtomicI32>);
 
 impl Signals {
-    /// Installs the handlers.
-    pub fn install() -> std::io::Result<Self> {
-        let flag = Arc::new(AtomicUsize::new(0));
-        for sig in [SIGINT, SIGTERM, SIGHUP] {
-            signal_hook::flag::register_usize(sig, Arc::clone(&flag), sig as usize)?;
-        }
+    /// Takes termination signals into a flag until dropped.
+    pub fn install() -> Result<Self, shared::cli::Error> {
+        let flag = Arc::new(AtomicI32::new(0));
+        shared_signals::install("hush")?;
+        let seen = Arc::clone(&flag);
+        shared_signals::set_hook(Some(Arc::new(move |signal, _| {
+            seen.store(signal, Ordering::SeqCst);
+            true
+        })));
         Ok(Self(flag))
     }
 
@@ -24,12 +29,18 @@ impl Signals {
     pub fn pending(&self) -> Option<i32> {
         match self.0.load(Ordering::SeqCst) {
             0 => None,
-            sig => i32::try_from(sig).ok(),
+            sig => Some(sig),
         }
+    }
+}
+
+impl Drop for Signals {
+    fn drop(&mut self) {
+        shared_signals::set_hook(None);
     }
 }
 
 /// The conventional exit status after a signal: 128 + its number.
 pub fn exit_code(sig: i32) -> u8 {
-    u8::try_from(128 + sig).unwrap_or(1)
+    shared::cli::failure::signal_code(sig)
 }

@@ -86,7 +86,7 @@ pub fn run(key_files: &[PathBuf], clear_after: Option<Duration>) -> Result<(), F
             .map(|n| crate::keyring::sanitize(&n.to_string_lossy(), 24));
         loaded.push((creds::read_key_file(path)?, label));
     }
-    let signals = Signals::install()?;
+    let signals = Signals::install().map_err(Failure::from)?;
     let (service, no_clipboard) = match ClipboardService::start(clear_after) {
         Ok(s) => (Some(s), None),
         Err(why) => (None, Some(why)),

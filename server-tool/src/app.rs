@@ -5,6 +5,8 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 
+use shared::cli::prompt::Tty;
+use shared::note;
 use shared::{Credentials, SealOptions, SealWriter, Stream};
 
 use crate::audit::{Audit, Record};
@@ -16,7 +18,6 @@ use crate::failure::{EXIT_CANNOT_EXECUTE, EXIT_NOT_FOUND, EXIT_USAGE, Failure, R
 use crate::output::Output;
 use crate::pipeline::{self, ChannelWriter};
 use crate::signals::Signals;
-use crate::tty::Tty;
 
 /// Options that apply to every command of the invocation.
 struct Settings {
@@ -58,8 +59,7 @@ pub fn run(cli: Cli) -> Result<Ended> {
         Source::Fd(fd) => Some(credentials::from_fd(fd)?),
         _ => None,
     };
-    let signals = Signals::install()
-        .map_err(|e| Failure::new(format!("cannot set up signal handling: {e}")))?;
+    let signals = Signals::install().map_err(|e| Failure::new(e.to_string()))?;
     let spec = match (cli.shell, cli.command.is_empty()) {
         (Some(line), _) => Some(Spec::Shell(line)),
         (None, false) => Some(Spec::Argv(cli.command)),
@@ -67,17 +67,17 @@ pub fn run(cli: Cli) -> Result<Ended> {
     };
     // Opened only if needed: automation without a terminal must not fail for lack of one.
     let mut tty = if credentials::needs_tty(&source) || spec.is_none() {
-        Tty::open(&signals)
+        Tty::open()
     } else {
-        Err(std::io::Error::other("not needed"))
+        Err(shared::cli::Error::NoTerminal(std::io::Error::other(
+            "not needed",
+        )))
     };
     if spec.is_none() {
         if let Err(e) = &tty {
-            return Err(Failure::new(format!(
-                "no command given, and no terminal to ask for one on (/dev/tty: {e})"
-            ))
-            .hint("hush-run -- CMD [ARGS...], or hush-run --shell 'CMD | ...'")
-            .code(EXIT_USAGE));
+            return Err(Failure::new(format!("no command given, and {e}"))
+                .hint("hush-run -- CMD [ARGS...], or hush-run --shell 'CMD | ...'")
+                .code(EXIT_USAGE));
         }
     }
     if spec.is_none() && cli.output.is_some() {
@@ -91,10 +91,7 @@ pub fn run(cli: Cli) -> Result<Ended> {
     // Before the key is asked: a bad output folder or an unreachable log is reported
     // without wasting the entry.
     if let Some(path) = &cli.output {
-        let dir = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => std::path::Path::new("."),
-        };
+        let dir = shared::cli::parent_dir(path);
         if !dir.is_dir() {
             return Err(Failure::new(format!(
                 "-o {}: the folder {} does not exist",
@@ -115,8 +112,8 @@ pub fn run(cli: Cli) -> Result<Ended> {
     let fingerprint = creds.fingerprint().map(|f| f.to_string());
     if !cli.quiet {
         match &fingerprint {
-            Some(f) => eprintln!("hush-run: key fingerprint {f}"),
-            None => eprintln!("hush-run: sealing with a passphrase (Argon2id)"),
+            Some(f) => note!("hush-run: key fingerprint {f}"),
+            None => note!("hush-run: sealing with a passphrase (Argon2id)"),
         }
     }
     let settings = Settings {
@@ -162,7 +159,7 @@ impl Session {
                 Ok(ended) => Ended::code(ended.exit_code()),
                 // One failed command does not end the session: report it and go on.
                 Err(f) => {
-                    eprintln!("{f}");
+                    shared::cli::failure::report("hush-run", &f);
                     Ended::code(f.code)
                 }
             };
@@ -179,12 +176,7 @@ impl Session {
             quiet,
             ..
         } = self.settings;
-        let output = Output::open(
-            self.settings.output.as_deref(),
-            stream,
-            seal_stderr,
-            &self.signals,
-        )?;
+        let output = Output::open(self.settings.output.as_deref(), stream, seal_stderr)?;
         let meta = command::metadata(spec);
         // Armor is added by the writer thread (see `pipeline`): the sealer writes binary.
         let writer = output
@@ -239,7 +231,7 @@ impl Session {
             } else {
                 "--seal-on-error seals it anyway"
             };
-            eprintln!(
+            note!(
                 "hush-run: {shown}: {}; its output ({withheld} bytes) was withheld ({note})",
                 outcome.ended.describe()
             );
@@ -263,12 +255,12 @@ impl Session {
         };
         self.log(&shown, code, bytes, "delivered");
         if !succeeded {
-            eprintln!(
+            note!(
                 "hush-run: {shown}: {}; its output was sealed anyway (--seal-on-error)",
                 outcome.ended.describe()
             );
         } else if outcome.stdout_bytes == 0 && !seal_stderr {
-            eprintln!(
+            note!(
                 "hush-run: warning: {shown}: printed nothing on stdout (if the secret went to stderr, use --seal-stderr)"
             );
         } else if !quiet {
@@ -282,7 +274,7 @@ impl Session {
             } else {
                 format!(" into {to}")
             };
-            eprintln!(
+            note!(
                 "hush-run: sealed {} bytes of {what}{to}",
                 outcome.stdout_bytes + outcome.stderr_bytes
             );
@@ -301,7 +293,7 @@ impl Session {
                 behind: String::new(),
             };
             if let Err(e) = audit.log(record) {
-                eprintln!("hush-run: warning: --audit: cannot write to the system log: {e}");
+                note!("hush-run: warning: --audit: cannot write to the system log: {e}");
             }
         }
     }

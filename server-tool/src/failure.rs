@@ -49,11 +49,16 @@ impl Failure {
 
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "hush-run: {}", self.message)?;
-        if let Some(hint) = &self.hint {
-            write!(f, "\nhint: {hint}")?;
-        }
-        Ok(())
+        f.write_str(&self.message)
+    }
+}
+
+impl shared::cli::failure::Failure for Failure {
+    fn exit_code(&self) -> u8 {
+        u8::try_from(self.code).unwrap_or(1)
+    }
+    fn hint(&self) -> Option<std::borrow::Cow<'_, str>> {
+        self.hint.as_deref().map(Into::into)
     }
 }
 

@@ -13,27 +13,25 @@ mod failure;
 mod output;
 mod pipeline;
 mod signals;
-mod tty;
 mod user;
 
-fn main() {
-    if let Err(e) = shared::hardening::harden_process() {
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    if let Err(e) = shared::cli::hardening::harden_process() {
         // Without it a core dump or a debugger could read the key: refuse rather than risk it.
-        eprintln!("hush-run: cannot disable core dumps and ptrace attach: {e}");
-        std::process::exit(failure::EXIT_OWN_FAILURE);
+        shared::note!("hush-run: cannot disable core dumps and ptrace attach: {e}");
+        return ExitCode::from(125);
     }
     let cli = cli::Cli::parse_checked();
     if let Some(shell) = cli.completions {
         cli::Cli::print_completions(shell);
-        return;
+        return ExitCode::SUCCESS;
     }
     match app::run(cli) {
-        Ok(child::Ended::Exited(code)) => std::process::exit(code),
+        Ok(child::Ended::Exited(code)) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
         // The command was killed by a signal: end the same way, as `timeout` and `env` do.
         Ok(child::Ended::Signaled(signal)) => signals::die_by(signal),
-        Err(failure) => {
-            eprintln!("{failure}");
-            std::process::exit(failure.code);
-        }
+        Err(failure) => shared::cli::failure::exit("hush-run", &failure),
     }
 }

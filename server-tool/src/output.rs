@@ -13,13 +13,12 @@
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::fd::AsFd;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use rustix::fs::{FileType, OFlags};
-use tempfile::NamedTempFile;
+use shared::cli::atomic::AtomicFile;
 
 use crate::failure::{Failure, Result};
-use crate::signals::Signals;
 
 enum Kind {
     /// Anonymous temporary file, copied to stdout on success.
@@ -29,14 +28,13 @@ enum Kind {
         file: File,
         restore_len: Option<u64>,
     },
-    /// Temporary file renamed to `path` on success.
-    Named { temp: NamedTempFile, path: PathBuf },
+    /// Temporary file renamed over the target on success.
+    Named(AtomicFile),
 }
 
 /// A destination for one sealed message.
 pub struct Output {
     kind: Kind,
-    signals: Signals,
 }
 
 /// A duplicate of descriptor 1 as a `File`, for unbuffered large writes.
@@ -102,34 +100,13 @@ fn copy_all(file: &mut File, out: &mut File) -> io::Result<()> {
 impl Output {
     /// Prepares the destination before the command starts, so that an unusable one is
     /// reported without running anything.
-    pub fn open(
-        path: Option<&Path>,
-        stream: bool,
-        seal_stderr: bool,
-        signals: &Signals,
-    ) -> Result<Self> {
+    pub fn open(path: Option<&Path>, stream: bool, seal_stderr: bool) -> Result<Self> {
         let kind = match path {
-            Some(path) => {
-                let dir = match path.parent() {
-                    Some(p) if !p.as_os_str().is_empty() => p,
-                    _ => Path::new("."),
-                };
-                // tempfile creates it with mode 0600 from the start.
-                let temp = tempfile::Builder::new()
-                    .prefix(".hush-run-")
-                    .tempfile_in(dir)
-                    .map_err(|e| {
-                        Failure::new(format!(
-                            "cannot create the output file in {}: {e}",
-                            dir.display()
-                        ))
-                    })?;
-                signals.set_temp(Some(temp.path().to_owned()));
-                Kind::Named {
-                    temp,
-                    path: path.to_owned(),
-                }
-            }
+            // Mode 0600 from the start, synced before the rename, removed on a signal.
+            Some(path) => Kind::Named(
+                AtomicFile::create(path)
+                    .map_err(|e| Failure::new(format!("cannot create the output file: {e}")))?,
+            ),
             None => {
                 let direct = direct_regular_stdout(seal_stderr);
                 if stream || direct.is_some() {
@@ -150,17 +127,14 @@ impl Output {
                 }
             }
         };
-        Ok(Self {
-            kind,
-            signals: signals.clone(),
-        })
+        Ok(Self { kind })
     }
 
     /// A descriptor for the writer thread (same open file, same offset).
     pub fn file(&self) -> io::Result<File> {
         match &self.kind {
             Kind::Held(f) | Kind::Direct { file: f, .. } => f.try_clone(),
-            Kind::Named { temp, .. } => temp.as_file().try_clone(),
+            Kind::Named(file) => file.file(),
         }
     }
 
@@ -173,10 +147,10 @@ impl Output {
                 Ok("stdout".to_owned())
             }
             Kind::Direct { .. } => Ok("stdout".to_owned()),
-            Kind::Named { temp, path } => {
-                temp.persist(&path).map_err(|e| e.error)?;
-                self.signals.set_temp(None);
-                Ok(path.display().to_string())
+            Kind::Named(file) => {
+                let to = file.target().display().to_string();
+                file.commit().map_err(io::Error::other)?;
+                Ok(to)
             }
         }
     }
@@ -199,9 +173,8 @@ impl Output {
             Kind::Direct {
                 restore_len: None, ..
             } => true,
-            Kind::Named { temp, .. } => {
-                drop(temp);
-                self.signals.set_temp(None);
+            Kind::Named(file) => {
+                drop(file);
                 false
             }
         }

@@ -63,14 +63,6 @@ pub enum Error {
     EmptyPassphrase,
 
     // --- key files ----------------------------------------------------------------------------
-    /// A key file can be read by other users.
-    #[error("{path} can be read by other users (mode {mode:03o}); run: chmod 600 {path}")]
-    KeyFilePermissions {
-        /// The file.
-        path: PathBuf,
-        /// Its permission bits.
-        mode: u32,
-    },
     /// A key file does not follow the key file syntax.
     #[error("{path}, line {line}: {reason}")]
     KeyFileSyntax {
@@ -80,12 +72,6 @@ pub enum Error {
         line: usize,
         /// What is wrong, without the line's text (it may hold a secret).
         reason: String,
-    },
-    /// A file that should not be replaced already exists.
-    #[error("{path} already exists (use --force to replace it)")]
-    FileExists {
-        /// The file.
-        path: PathBuf,
     },
 
     // --- armor --------------------------------------------------------------------------------

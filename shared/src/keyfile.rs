@@ -1,32 +1,13 @@
-//! Key files: a `key = <base64>` line and an `iv = <base64>` line, `#` comments allowed,
-//! mode 0600. Reading one that other users can read is refused, as ssh does.
+//! Key files' text: a `key = <base64>` line and an `iv = <base64>` line, `#` comments
+//! allowed. Opening, checking and writing the files themselves (mode 0600, as ssh wants)
+//! is the CLI module's work: `cli::private_file`.
 
-use std::fs;
-use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
 use crate::keys::{Credentials, Iv, Key};
-
-/// Reads a key file, refusing it if group or others may read or write it.
-pub fn read(path: &Path) -> Result<Credentials> {
-    let meta = fs::metadata(path)?;
-    let mode = meta.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
-        return Err(Error::KeyFilePermissions {
-            path: path.to_owned(),
-            mode,
-        });
-    }
-    let text = Zeroizing::new(fs::read_to_string(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::InvalidData => syntax(path, 0, "not a text file"),
-        _ => Error::Io(e),
-    })?);
-    parse(path, &text)
-}
 
 fn syntax(path: &Path, line: usize, reason: &str) -> Error {
     Error::KeyFileSyntax {
@@ -79,61 +60,9 @@ pub fn render(key: &Key, iv: &Iv) -> Zeroizing<String> {
     ))
 }
 
-/// Writes a key file with mode 0600, atomically: a temporary file in the same folder
-/// (created 0600 from the start) renamed into place. Without `overwrite`, an existing file
-/// is left alone and [`Error::FileExists`] returned.
-pub fn write(path: &Path, key: &Key, iv: &Iv, overwrite: bool) -> Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".hush-key-")
-        .permissions(fs::Permissions::from_mode(0o600))
-        .tempfile_in(dir)?;
-    tmp.write_all(render(key, iv).as_bytes())?;
-    tmp.as_file().sync_all()?;
-    if overwrite {
-        tmp.persist(path).map_err(|e| Error::Io(e.error))?;
-    } else {
-        tmp.persist_noclobber(path)
-            .map_err(|e| match e.error.kind() {
-                std::io::ErrorKind::AlreadyExists => Error::FileExists {
-                    path: path.to_owned(),
-                },
-                _ => Error::Io(e.error),
-            })?;
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn write_then_read() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("k");
-        let (key, iv) = (Key::generate().unwrap(), Iv::generate().unwrap());
-        write(&path, &key, &iv, false).unwrap();
-        assert_eq!(
-            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
-        let Credentials::KeyIv { key: k2, iv: i2 } = read(&path).unwrap() else {
-            panic!()
-        };
-        assert_eq!((k2.expose(), i2.expose()), (key.expose(), iv.expose()));
-        assert!(matches!(
-            write(&path, &key, &iv, false),
-            Err(Error::FileExists { .. })
-        ));
-        write(&path, &key, &iv, true).unwrap();
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
-        let err = read(&path).err().unwrap();
-        assert!(err.to_string().contains("chmod 600"), "{err}");
-    }
 
     #[test]
     fn syntax_errors_name_the_line_not_the_secret() {

@@ -11,9 +11,10 @@
 
 pub mod armor;
 pub mod chunked;
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod envelope;
 pub mod error;
-pub mod hardening;
 pub mod keyfile;
 pub mod keys;
 pub mod offload;

@@ -35,7 +35,7 @@ impl Keys {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("key");
         let (key, iv) = (Key::generate().unwrap(), Iv::generate().unwrap());
-        shared::keyfile::write(&file, &key, &iv, false).unwrap();
+        shared::cli::private_file::write_key_file(&file, &key, &iv, false).unwrap();
         Self {
             file,
             key_text: key.to_base64().to_string(),

@@ -23,7 +23,7 @@ pub fn hush() -> Command {
 /// Writes a key file with the library (mode 0600) and returns its path.
 pub fn key_file(dir: &Path, name: &str, key: &shared::Key, iv: &shared::Iv) -> PathBuf {
     let path = dir.join(name);
-    shared::keyfile::write(&path, key, iv, true).unwrap();
+    shared::cli::private_file::write_key_file(&path, key, iv, true).unwrap();
     path
 }
 

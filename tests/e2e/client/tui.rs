@@ -347,7 +347,7 @@ fn open_subcommand_on_a_terminal_uses_the_clipboard_with_a_countdown() {
     let x = Xvfb::start();
     let key_path = dir.path().join("k");
     let (key, iv) = (Key::generate().unwrap(), Iv::generate().unwrap());
-    shared::keyfile::write(&key_path, &key, &iv, false).unwrap();
+    shared::cli::private_file::write_key_file(&key_path, &key, &iv, false).unwrap();
     let secret = "db-password-Zx81-never-on-screen";
     let sealed = shared::seal(
         &Credentials::KeyIv { key, iv },
@@ -412,7 +412,7 @@ fn passphrase_typed_hidden_key_files_loaded_and_resizing() {
     let x = Xvfb::start();
     let key_path = dir.path().join("vpn1.key");
     let (key, iv) = (Key::generate().unwrap(), Iv::generate().unwrap());
-    shared::keyfile::write(&key_path, &key, &iv, false).unwrap();
+    shared::cli::private_file::write_key_file(&key_path, &key, &iv, false).unwrap();
     let fingerprint = shared::Fingerprint::of(&key, &iv).to_string();
     let by_key = shared::seal(
         &Credentials::KeyIv { key, iv },
@@ -549,7 +549,7 @@ fn a_terminal_that_goes_away_without_sighup_ends_hush() {
         let x = Xvfb::start();
         let key_path = dir.path().join("k");
         let (key, iv) = (Key::generate().unwrap(), Iv::generate().unwrap());
-        shared::keyfile::write(&key_path, &key, &iv, false).unwrap();
+        shared::cli::private_file::write_key_file(&key_path, &key, &iv, false).unwrap();
         let secret = "still-secret-after-hangup";
         let sealed = shared::seal(
             &Credentials::KeyIv { key, iv },

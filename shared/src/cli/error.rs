@@ -1,0 +1,115 @@
+//! Errors of the CLI support module: files, terminals and signals, with messages written
+//! for the person at the keyboard. No variant carries secret bytes.
+
+use std::io;
+use std::path::PathBuf;
+
+/// Everything the CLI support module can fail at.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    // --- private files (key files, passphrase files) --------------------------------------
+    /// The file cannot be opened or read.
+    #[error("cannot read {path}: {source}")]
+    Unreadable {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// The path is a symbolic link: refused, so that nobody can point it elsewhere.
+    #[error("{path} is a symbolic link: give the file itself, not a link to it")]
+    Symlink {
+        /// The file.
+        path: PathBuf,
+    },
+    /// Not a regular file (a folder, a device, a pipe where a file was expected).
+    #[error("{path} is not a regular file")]
+    NotAFile {
+        /// The file.
+        path: PathBuf,
+    },
+    /// Other users may read or write the file.
+    #[error(
+        "{path} can be read or written by other users (mode {mode:03o}); run: chmod 600 {path}"
+    )]
+    Permissions {
+        /// The file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// The file belongs to someone else than the user (or root), as ssh refuses too.
+    #[error("{path} belongs to uid {owner}, not to you (uid {me}) or root")]
+    Owner {
+        /// The file.
+        path: PathBuf,
+        /// Its owner.
+        owner: u32,
+        /// Our uid.
+        me: u32,
+    },
+    /// The file is far larger than a key file can be.
+    #[error("{path} is too large for a key file ({len} bytes)")]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Its length.
+        len: u64,
+    },
+    /// The file's content is not valid (the library says what).
+    #[error(transparent)]
+    Format(#[from] crate::Error),
+
+    // --- output files -----------------------------------------------------------------------
+    /// The output path is a folder.
+    #[error("{path} is a folder")]
+    IsFolder {
+        /// The path.
+        path: PathBuf,
+    },
+    /// A file that should not be replaced already exists.
+    #[error("{path} already exists (use --force to replace it)")]
+    Exists {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The temporary file cannot be made in the target's folder.
+    #[error("cannot create a file in {dir}: {source}")]
+    CreateIn {
+        /// The folder.
+        dir: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// Writing, syncing or renaming into place failed.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        /// The target file.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+
+    // --- the terminal -----------------------------------------------------------------------
+    /// There is no controlling terminal to prompt on.
+    #[error("no terminal to ask on (/dev/tty: {0})")]
+    NoTerminal(io::Error),
+    /// Reading from or setting up the terminal failed.
+    #[error("cannot read from the terminal: {0}")]
+    Terminal(io::Error),
+    /// The user ended input (Ctrl-D) at a prompt.
+    #[error("nothing entered (end of input)")]
+    EndOfInput,
+    /// A line longer than a prompt accepts.
+    #[error("the line is too long (at most {0} bytes)")]
+    LineTooLong(usize),
+
+    // --- process ----------------------------------------------------------------------------
+    /// Signal handling could not be set up.
+    #[error("cannot set up signal handling: {0}")]
+    Signals(io::Error),
+}
+
+/// Result with the CLI module's error.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

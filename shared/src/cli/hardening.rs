@@ -1,0 +1,178 @@
+//! Process hardening that both binaries apply before they read any secret, and the memory
+//! rules for secrets they hold: locked out of swap, left out of core dumps, wiped.
+//!
+//! Where the platform refuses (a small `RLIMIT_MEMLOCK`, an unprivileged container), the
+//! secret is still wiped after use: locking is a defence in depth, so failing to lock is
+//! told once on stderr and never stops the tool.
+
+use std::io;
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use zeroize::Zeroize;
+
+use crate::Credentials;
+
+/// Disables core dumps (`RLIMIT_CORE` 0) and makes the process non-dumpable
+/// (`PR_SET_DUMPABLE` 0), which also forbids ptrace attach by other processes of the
+/// same user and makes /proc/PID/mem unreadable to them.
+pub fn harden_process() -> io::Result<()> {
+    rustix::process::setrlimit(
+        rustix::process::Resource::Core,
+        rustix::process::Rlimit {
+            current: Some(0),
+            maximum: Some(0),
+        },
+    )?;
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)?;
+    Ok(())
+}
+
+/// Whether the process is currently marked non-dumpable (Linux), for tests.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub fn is_dumpable() -> io::Result<bool> {
+    Ok(rustix::process::dumpable_behavior()? == rustix::process::DumpableBehavior::Dumpable)
+}
+
+/// Set once a lock failed, so that the warning is given once per process.
+static WARNED: AtomicBool = AtomicBool::new(false);
+
+fn warn_once(what: &str, e: &io::Error) {
+    if !WARNED.swap(true, Ordering::Relaxed) {
+        crate::note!("warning: cannot lock {what} in memory ({e}); it may reach swap");
+    }
+}
+
+/// The pages that hold `bytes`, as (start, length), page-aligned.
+fn pages(bytes: &[u8]) -> (usize, usize) {
+    let page = rustix::param::page_size();
+    let start = bytes.as_ptr() as usize & !(page - 1);
+    let end = (bytes.as_ptr() as usize + bytes.len()).div_ceil(page) * page;
+    (start, end - start)
+}
+
+/// Locks the pages holding `bytes` out of swap. The pages stay locked after the secret is
+/// dropped: the few pages of a tool's keys are not worth tracking, and they hold nothing
+/// once the secret is wiped.
+fn mlock(bytes: &[u8]) -> io::Result<()> {
+    if bytes.is_empty() {
+        return Ok(());
+    }
+    let (start, len) = pages(bytes);
+    // SAFETY: mlock only changes how the kernel pages the range in; it reads and writes
+    // nothing, and the range covers memory this process has mapped (the pages of `bytes`).
+    #[allow(unsafe_code)]
+    unsafe {
+        rustix::mm::mlock(start as *mut core::ffi::c_void, len)?;
+    }
+    Ok(())
+}
+
+fn munlock(bytes: &[u8]) {
+    if bytes.is_empty() {
+        return;
+    }
+    let (start, len) = pages(bytes);
+    // SAFETY: as for `mlock`: the range covers mapped pages and no memory is touched.
+    #[allow(unsafe_code)]
+    let _ = unsafe { rustix::mm::munlock(start as *mut core::ffi::c_void, len) };
+}
+
+/// Leaves the pages holding `bytes` out of core dumps (Linux), in case dumps are enabled
+/// again by a debugger or a system setting after [`harden_process`].
+fn dont_dump(bytes: &[u8]) {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    if !bytes.is_empty() {
+        let (start, len) = pages(bytes);
+        // SAFETY: MADV_DONTDUMP only marks the mapping; it does not change its contents
+        // or validity. The range is page-aligned and covers mapped pages.
+        #[allow(unsafe_code)]
+        let _ = unsafe {
+            rustix::mm::madvise(
+                start as *mut core::ffi::c_void,
+                len,
+                rustix::mm::Advice::LinuxDontDump,
+            )
+        };
+    }
+}
+
+/// Keeps a long-lived key (or passphrase) out of swap and core dumps.
+pub fn protect_credentials(creds: &Credentials) {
+    let parts: [&[u8]; 2] = match creds {
+        Credentials::KeyIv { key, iv } => [key.expose(), iv.expose()],
+        Credentials::Passphrase(p) => [p.expose(), &[]],
+    };
+    for part in parts {
+        dont_dump(part);
+        if let Err(e) = mlock(part) {
+            warn_once("the key", &e);
+        }
+    }
+}
+
+/// A fixed-size buffer for plaintext or secrets: allocated once (never reallocated, so no
+/// copy is left behind), locked out of swap where allowed, left out of core dumps, and
+/// wiped before it is freed.
+pub struct SecretBuf {
+    bytes: Box<[u8]>,
+    locked: bool,
+}
+
+impl SecretBuf {
+    /// A zeroed buffer of `len` bytes.
+    pub fn new(len: usize) -> Self {
+        let bytes = vec![0u8; len].into_boxed_slice();
+        dont_dump(&bytes);
+        // Large plaintext buffers may exceed RLIMIT_MEMLOCK: wiping still protects them.
+        let locked = mlock(&bytes).is_ok();
+        Self { bytes, locked }
+    }
+}
+
+impl Deref for SecretBuf {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+impl DerefMut for SecretBuf {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        &mut self.bytes
+    }
+}
+
+impl Drop for SecretBuf {
+    fn drop(&mut self) {
+        self.bytes.zeroize();
+        if self.locked {
+            munlock(&self.bytes);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_range_covers_the_bytes() {
+        let page = rustix::param::page_size();
+        let buf = vec![1u8; page + 10];
+        let (start, len) = pages(&buf[5..page + 7]);
+        assert_eq!(start % page, 0);
+        assert_eq!(len % page, 0);
+        assert!(start <= buf.as_ptr() as usize + 5);
+        assert!(start + len >= buf.as_ptr() as usize + page + 7);
+    }
+
+    #[test]
+    fn secret_buffers_are_usable_and_sized_once() {
+        let mut buf = SecretBuf::new(64 * 1024);
+        buf[..5].copy_from_slice(b"hello");
+        assert_eq!(&buf[..5], b"hello");
+        assert_eq!(buf.len(), 64 * 1024);
+    }
+}

@@ -1,0 +1,46 @@
+//! What both binaries need around the library, written once (feature `cli`; only the
+//! binaries and the test suite enable it, so the library proper stays free of terminals,
+//! signals and process state).
+//!
+//! - [`stderr`]: notes and failures on stderr that never panic when stderr is gone;
+//! - [`failure`]: how a binary's typed error becomes `tool: message`, a hint and an exit code;
+//! - [`signals`]: one signal thread per process; the terminal and unfinished files are put
+//!   right before a signal ends the process;
+//! - [`prompt`]: hidden prompts on /dev/tty;
+//! - [`private_file`]: opening key and passphrase files the way ssh does (owner, mode, no
+//!   symlink, checked on the open descriptor) and writing them 0600;
+//! - [`atomic`]: all-or-nothing output files;
+//! - [`hardening`]: no core dumps, no ptrace, secrets kept out of swap and dumps.
+
+pub mod atomic;
+pub mod error;
+pub mod failure;
+pub mod hardening;
+pub mod private_file;
+pub mod prompt;
+pub mod signals;
+pub mod stderr;
+
+pub use error::Error;
+
+use std::path::Path;
+
+/// The folder a file is created in: its parent, or `.` for a bare file name.
+pub fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parent_of_a_bare_name_is_the_current_folder() {
+        assert_eq!(parent_dir(Path::new("k")), Path::new("."));
+        assert_eq!(parent_dir(Path::new("a/k")), Path::new("a"));
+        assert_eq!(parent_dir(Path::new("/k")), Path::new("/"));
+    }
+}
