@@ -25,8 +25,8 @@ use crate::cli::{Cli, Command};
 
 fn main() -> ExitCode {
     // Before any secret is read: no core dumps, no ptrace attach.
-    if let Err(e) = shared::cli::hardening::harden_process() {
-        note!("hush: cannot protect the process memory (core dumps, ptrace): {e}");
+    if let Err(e) = shared::cli::init("hush") {
+        note!("hush: {e}");
         return ExitCode::from(failure::code::OTHER);
     }
     let cli = Cli::parse();

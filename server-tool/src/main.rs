@@ -18,6 +18,9 @@ mod user;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // Hardening only: the signal thread (and its descriptors) starts once a key descriptor,
+    // if any, has been read (see `app::run`), so that a descriptor number the caller forgot
+    // to open is an error rather than one of ours.
     if let Err(e) = shared::cli::hardening::harden_process() {
         // Without it a core dump or a debugger could read the key: refuse rather than risk it.
         shared::note!("hush-run: cannot disable core dumps and ptrace attach: {e}");

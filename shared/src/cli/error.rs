@@ -106,6 +106,9 @@ pub enum Error {
     LineTooLong(usize),
 
     // --- process ----------------------------------------------------------------------------
+    /// Core dumps or ptrace attach could not be disabled: a secret could leak through them.
+    #[error("cannot disable core dumps and ptrace attach: {0}")]
+    Hardening(io::Error),
     /// Signal handling could not be set up.
     #[error("cannot set up signal handling: {0}")]
     Signals(io::Error),

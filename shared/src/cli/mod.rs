@@ -25,6 +25,15 @@ pub use error::Error;
 
 use std::path::Path;
 
+/// What both binaries do first, before any secret is read: harden the process (no core
+/// dumps, no ptrace attach) and start the signal thread, so that a signal at any later
+/// point restores the terminal and removes unfinished files. `program` names the tool in
+/// the notes the signal thread writes.
+pub fn init(program: &'static str) -> Result<(), Error> {
+    hardening::harden_process().map_err(Error::Hardening)?;
+    signals::install(program)
+}
+
 /// The folder a file is created in: its parent, or `.` for a bare file name.
 pub fn parent_dir(path: &Path) -> &Path {
     match path.parent() {

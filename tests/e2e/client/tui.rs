@@ -627,3 +627,86 @@ fn a_panic_clears_the_clipboard_and_restores_the_terminal() {
         "clipboard not cleared"
     );
 }
+
+/// Ctrl-C (SIGINT), SIGTERM or SIGHUP at any of hush's hidden prompts puts the terminal
+/// back (echo and line editing on) before hush ends by the signal.
+#[test]
+fn a_signal_at_a_hidden_prompt_restores_echo() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    let h = hush_path();
+    let prompts = [
+        (
+            format!("{h} open --passphrase -o {d}/out {d}/none"),
+            "Passphrase:",
+        ),
+        (
+            format!("{h} seal --passphrase -o {d}/out {d}/none"),
+            "Passphrase:",
+        ),
+        (format!("{h} seal --passphrase-file {d}/p"), "Text to seal"),
+    ];
+    write_mode(&dir.path().join("p"), b"a passphrase\n", 0o600);
+    for (case, (command, prompt)) in prompts.iter().enumerate() {
+        for (signal, number) in [("INT", 2), ("TERM", 15), ("HUP", 1)] {
+            // A tmux server (and socket) of its own for each case.
+            let pane_dir = dir.path().join(format!("{case}-{signal}"));
+            fs::create_dir(&pane_dir).unwrap();
+            // The echo mode after hush, as the shell sees it ("echo" or "-echo").
+            let script =
+                format!("{command}; rc=\\$?; stty -a | grep -ow -- '-\\?echo'; exit \\$rc");
+            let tmux = Tmux::start(&pane_dir, None, &format!("sh -c \"{script}\""));
+            tmux.wait_for(prompt, SHORT);
+            let hush = pid_of_hush_under(tmux.pane_pid());
+            let killed = Command::new("kill")
+                .args([&format!("-{signal}"), &hush.to_string()])
+                .status()
+                .unwrap();
+            assert!(killed.success());
+            let screen = tmux.wait_exit(SHORT);
+            let case = format!("{command} / SIG{signal}:\n{screen}");
+            assert!(
+                screen.contains(&format!("EXITED rc={}", 128 + number)),
+                "{case}"
+            );
+            assert!(screen.lines().any(|l| l.trim() == "echo"), "{case}");
+            assert!(!screen.contains("-echo"), "{case}");
+            assert!(!screen.contains("-icanon"), "{case}");
+        }
+    }
+}
+
+/// The hush process below the pane's shell (two levels: the pane's sh, then our sh -c).
+fn pid_of_hush_under(pane: u32) -> u32 {
+    let mut found = None;
+    wait_until(SHORT, "hush to start", || {
+        let out = Command::new("pgrep").args(["-x", "hush"]).output().unwrap();
+        found = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.trim().parse::<u32>().ok())
+            .find(|&pid| descends_from(pid, pane));
+        found.is_some()
+    });
+    found.unwrap()
+}
+
+fn descends_from(mut pid: u32, ancestor: u32) -> bool {
+    for _ in 0..8 {
+        if pid == ancestor {
+            return true;
+        }
+        let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            return false;
+        };
+        // The parent pid is the second field after the command name in parentheses.
+        let Some(ppid) = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse().ok())
+        else {
+            return false;
+        };
+        pid = ppid;
+    }
+    false
+}

@@ -723,3 +723,33 @@ fn a_full_disk_is_hush_runs_own_failure() {
         );
     }
 }
+
+/// A stderr whose reader went away (`2>&1 | head -c0`, a closed log pipe) or that is
+/// closed outright: hush-run's notes are dropped, the command's output is still sealed,
+/// and hush-run exits with the command's status (it used to panic with 101).
+#[test]
+fn a_broken_or_closed_stderr_is_no_failure() {
+    let keys = Keys::new();
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let mut cmd = hush_run(&keys, &["--", "echo", "secret"]);
+    let out = cmd.stdout(Stdio::piped()).stderr(writer).output().unwrap();
+    assert_eq!(code(&out), 0);
+    assert_eq!(&keys.open(&out.stdout).stdout[..], b"secret\n");
+
+    let script = format!(
+        "{} --key-file {} -- echo secret 2>&-",
+        hush_run_path(),
+        sh_quote(&keys.file.display().to_string())
+    );
+    let out = output_within(
+        {
+            let mut sh = Command::new("sh");
+            sh.args(["-c", &script]).stdin(Stdio::null());
+            sh
+        },
+        LIMIT,
+    );
+    assert_eq!(code(&out), 0);
+    assert_eq!(&keys.open(&out.stdout).stdout[..], b"secret\n");
+}
