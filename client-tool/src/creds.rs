@@ -25,6 +25,9 @@ pub fn load(args: &CredentialArgs, confirm: bool) -> Result<Vec<Credentials>, Fa
     } else if let Some(path) = &args.passphrase_file {
         out.push(Credentials::Passphrase(read_passphrase_file(path)?));
     }
+    for creds in &out {
+        shared::cli::hardening::protect_credentials(creds);
+    }
     if out.is_empty() {
         return Err(Failure::usage(
             "no key given: use --key-file FILE, --passphrase or --passphrase-file FILE",

@@ -51,6 +51,8 @@ impl Keyring {
             fingerprint: creds.fingerprint(),
             label,
         };
+        // They live as long as the session: out of swap and core dumps.
+        shared::cli::hardening::protect_credentials(&creds);
         // Keys go before the passphrase: trying a key is cheap, a passphrase costs Argon2id.
         let at = self.passphrase_index().unwrap_or(self.creds.len());
         self.creds.insert(at, creds);
@@ -70,7 +72,9 @@ impl Keyring {
             self.creds.remove(i);
             self.info.remove(i);
         }
-        self.creds.push(Credentials::Passphrase(passphrase));
+        let creds = Credentials::Passphrase(passphrase);
+        shared::cli::hardening::protect_credentials(&creds);
+        self.creds.push(creds);
         self.info.push(EntryInfo {
             number: 0,
             fingerprint: None,

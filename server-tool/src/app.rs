@@ -109,6 +109,8 @@ pub fn run(cli: Cli) -> Result<Ended> {
         Some(creds) => creds,
         None => credentials::obtain(source, &mut tty)?,
     };
+    // Held for the whole session (interactive mode): out of swap and core dumps.
+    shared::cli::hardening::protect_credentials(&creds);
     let fingerprint = creds.fingerprint().map(|f| f.to_string());
     if !cli.quiet {
         match &fingerprint {

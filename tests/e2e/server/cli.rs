@@ -753,3 +753,28 @@ fn a_broken_or_closed_stderr_is_no_failure() {
     assert_eq!(code(&out), 0);
     assert_eq!(&keys.open(&out.stdout).stdout[..], b"secret\n");
 }
+
+/// The key is locked out of swap while hush-run holds it (VmLck in /proc), and the
+/// process is not dumpable.
+#[test]
+fn the_key_is_locked_in_memory_while_the_command_runs() {
+    let keys = Keys::new();
+    let mut child = hush_run(&keys, &["--", "sleep", "30"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let command = wait_for_child(pid);
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let _ = Command::new("kill")
+        .args(["-KILL", &command.to_string()])
+        .status();
+    let _ = child.wait();
+    let locked_kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmLck:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    assert!(locked_kib > 0, "nothing locked:\n{status}");
+}
