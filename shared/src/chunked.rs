@@ -453,6 +453,7 @@ impl<R: Read> Decryptor<R> {
     }
 
     /// Reads the prefix, checks the commitment, and decrypts the rest.
+    #[cfg(any(test, feature = "hazmat"))]
     pub fn open(mut inner: R, input_key: &[u8; INPUT_KEY_SIZE], context: &[u8]) -> Result<Self> {
         let (salt, commitment) = read_prefix(&mut inner)?;
         let unlocked = Unlocked::new(input_key, context, &salt, &commitment)?;
@@ -593,7 +594,8 @@ impl<R: Read> Read for Decryptor<R> {
 }
 
 /// Whole-message decryption: returns the plaintext only if every chunk authenticated
-/// (the buffer is sized up front and zeroized on failure).
+/// (the buffer is sized up front and zeroized on failure). For test vectors.
+#[cfg(any(test, feature = "hazmat"))]
 pub fn decrypt_all(
     sealed: &[u8],
     input_key: &[u8; INPUT_KEY_SIZE],

@@ -210,11 +210,6 @@ pub struct Sealer<W: Write> {
 }
 
 impl<W: Write> Sealer<W> {
-    /// Starts a message sealed with `creds` (default Argon2id parameters in passphrase mode).
-    pub fn new(inner: W, creds: &Credentials) -> Result<Self> {
-        Self::with_options(inner, creds, SealOptions::default())
-    }
-
     /// Starts a message with explicit options.
     pub fn with_options(mut inner: W, creds: &Credentials, options: SealOptions) -> Result<Self> {
         let mode = match creds {
@@ -259,7 +254,7 @@ impl<W: Write> Write for Sealer<W> {
 }
 
 /// Streaming opening: an [`io::Read`] adapter over binary sealed data that yields only
-/// authenticated plaintext (see [`Decryptor`]).
+/// authenticated plaintext (see `chunked::Decryptor`).
 pub struct Opener<R: Read> {
     body: Decryptor<R>,
     header: Header,
@@ -268,6 +263,7 @@ pub struct Opener<R: Read> {
 
 impl<R: Read> Opener<R> {
     /// Reads the header and checks the key commitment against `creds`.
+    #[cfg(test)]
     pub fn new(inner: R, creds: &Credentials) -> Result<Self> {
         Self::with_candidates(inner, std::slice::from_ref(creds))
     }

@@ -1,33 +1,41 @@
 //! Hush's library: key material, the sealed format and its armor.
 //!
 //! It knows nothing of terminals, clipboards or processes: the binaries `hush-run` and
-//! `hush` bring those. The byte-level contract is docs/FORMAT.md.
+//! `hush` bring those, with the one exception of [`cli`], the support module both binaries
+//! share, behind the `cli` feature that only they enable. The byte-level contract is
+//! docs/FORMAT.md.
 //!
 //! Layers, outside in:
 //! - [`armor`]: text block around base64 (optional: binary sealed data is accepted too);
-//! - [`envelope`]: header (magic, version, key mode) and the Cobblestone-256 body;
-//! - [`chunked`]: Cobblestone-256, C2SP chunked encryption with HKDF-SHA-512 and AES-256-GCM;
-//! - [`payload`]: the plaintext's records (metadata, stdout, stderr, exit status).
+//! - `envelope`: header (magic, version, key mode) and the Cobblestone-256 body;
+//! - `chunked`: Cobblestone-256, C2SP chunked encryption with HKDF-SHA-512 and AES-256-GCM;
+//! - `payload`: the plaintext's records (metadata, stdout, stderr, exit status).
 
 pub mod armor;
+// Raw (hazmat) chunk encryption is for test vectors and the fuzzer only: the module is
+// public only with the `hazmat` feature, which nothing but tests and fuzz/ enable.
+#[cfg(feature = "hazmat")]
 pub mod chunked;
+#[cfg(not(feature = "hazmat"))]
+pub(crate) mod chunked;
 #[cfg(feature = "cli")]
 pub mod cli;
-pub mod envelope;
-pub mod error;
-pub mod keyfile;
-pub mod keys;
-pub mod offload;
-pub mod payload;
+pub(crate) mod envelope;
+pub(crate) mod error;
+pub(crate) mod keys;
+pub(crate) mod offload;
+pub(crate) mod payload;
 
 use std::io::{self, Read, Write};
 
 use zeroize::Zeroizing;
 
-pub use envelope::{Argon2Params, Mode, Opener, SealOptions, Sealer};
+pub use envelope::{Argon2Params, Mode, SealOptions};
+use envelope::{Opener, Sealer};
 pub use error::{Error, Result, SecretKind};
 pub use keys::{Credentials, Fingerprint, Iv, Key, Passphrase};
-pub use payload::{Metadata, PayloadWriter, Stream, Summary};
+use payload::PayloadWriter;
+pub use payload::{Metadata, Stream, Summary};
 
 /// Where sealed bytes go: as they are or armored, written on this thread or on a second
 /// one (so that encryption and base64/output overlap).

@@ -140,7 +140,11 @@ fn independent_python_implementation_agrees() {
     let (key, iv) = (Key::generate().expect("key"), Iv::generate().expect("iv"));
     std::fs::write(
         dir.path().join("fresh.key"),
-        shared::keyfile::render(&key, &iv).as_bytes(),
+        format!(
+            "key = {}\niv = {}\n",
+            key.to_base64().as_str(),
+            iv.to_base64().as_str()
+        ),
     )
     .expect("key file");
     let creds = Credentials::KeyIv { key, iv };

@@ -7,6 +7,7 @@
 //! - [`signals`]: one signal thread per process; the terminal and unfinished files are put
 //!   right before a signal ends the process;
 //! - [`prompt`]: hidden prompts on /dev/tty;
+//! - `keyfile`: the key file's text (`key = ...`, `iv = ...`);
 //! - [`private_file`]: opening key and passphrase files the way ssh does (owner, mode, no
 //!   symlink, checked on the open descriptor) and writing them 0600;
 //! - [`atomic`]: all-or-nothing output files;
@@ -16,6 +17,7 @@ pub mod atomic;
 pub mod error;
 pub mod failure;
 pub mod hardening;
+pub(crate) mod keyfile;
 pub mod private_file;
 pub mod prompt;
 pub mod signals;

@@ -20,7 +20,7 @@ use zeroize::Zeroizing;
 
 use super::atomic::AtomicFile;
 use super::error::{Error, Result};
-use crate::keyfile;
+use super::keyfile;
 use crate::{Credentials, Iv, Key, Passphrase};
 
 /// A key or passphrase file is a few lines; anything much larger is not one.

@@ -2,7 +2,7 @@
 //!
 //! `eprintln!` panics when stderr is closed or its pipe broken (exit 101), and a tool that
 //! has a clipboard to clear or a terminal to restore must still do so and exit with its
-//! own code then. Every line both binaries write on stderr goes through [`line`].
+//! own code then. Every line both binaries write on stderr goes through [`line()`].
 
 use std::fmt;
 use std::io::{self, Write};
@@ -20,7 +20,7 @@ pub fn write(text: &str) -> io::Result<()> {
     err.write_all(text.as_bytes()).and_then(|()| err.flush())
 }
 
-/// `eprintln!` that never panics (see [`line`]).
+/// `eprintln!` that never panics (see [`line()`]).
 #[macro_export]
 macro_rules! note {
     () => {

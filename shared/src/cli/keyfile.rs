@@ -1,13 +1,12 @@
 //! Key files' text: a `key = <base64>` line and an `iv = <base64>` line, `#` comments
 //! allowed. Opening, checking and writing the files themselves (mode 0600, as ssh wants)
-//! is the CLI module's work: `cli::private_file`.
+//! is [`super::private_file`]'s work.
 
 use std::path::Path;
 
 use zeroize::Zeroizing;
 
-use crate::error::{Error, Result};
-use crate::keys::{Credentials, Iv, Key};
+use crate::{Credentials, Error, Iv, Key, Result};
 
 fn syntax(path: &Path, line: usize, reason: &str) -> Error {
     Error::KeyFileSyntax {
