@@ -208,12 +208,9 @@ impl Lease {
     }
 }
 
-/// Compares without stopping at the first difference.
+/// Compares without stopping at the first difference (the clipboard may hold a secret).
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    subtle::ConstantTimeEq::ct_eq(a, b).into()
 }
 
 type Reply<T> = Sender<T>;
