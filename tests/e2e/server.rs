@@ -18,6 +18,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use hush_tests::bin;
+pub use hush_tests::listing;
 use shared::{Credentials, Iv, Key};
 
 /// A fresh key and IV, with a 0600 key file holding them.
@@ -92,30 +93,22 @@ pub fn hush_run(keys: &Keys, args: &[&str]) -> Command {
     cmd
 }
 
-/// Runs a command to completion within `limit`, collecting its output; kills it and fails
-/// the test if it takes longer (a deadlock must fail, not hang the suite).
-pub fn output_within(mut cmd: impl std::borrow::BorrowMut<Command>, limit: Duration) -> Output {
-    let child = cmd
-        .borrow_mut()
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let waiter = std::thread::spawn(move || {
-        let out = child.wait_with_output();
-        let _ = tx.send(());
-        out
-    });
-    if rx.recv_timeout(limit).is_err() {
-        let _ = Command::new("kill")
-            .arg("-KILL")
-            .arg(pid.to_string())
-            .status();
-        panic!("timed out after {limit:?} (deadlock?)");
-    }
-    waiter.join().unwrap().unwrap()
+/// Runs a command to completion within `limit`, collecting its output; fails the test if it
+/// takes longer (assert_cmd kills it then: a deadlock must fail, not hang the suite).
+pub fn output_within(cmd: impl std::borrow::BorrowMut<Command>, limit: Duration) -> Output {
+    let mut cmd = cmd;
+    let out =
+        assert_cmd::Command::from_std(std::mem::replace(cmd.borrow_mut(), Command::new("true")))
+            .timeout(limit)
+            .output()
+            .unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert!(
+        out.status.signal() != Some(9),
+        "timed out after {limit:?} (deadlock?); stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
 }
 
 /// The status code, or 128+signal as a shell reports it.
@@ -189,15 +182,4 @@ pub fn sh_quote(s: &str) -> String {
 
 pub fn hush_run_path() -> String {
     bin("hush-run").display().to_string()
-}
-
-/// Files in a folder, for "nothing left behind" checks.
-pub fn listing(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
 }

@@ -7,15 +7,7 @@ use shared::{Credentials, Iv, Key, Metadata, SealOptions};
 
 use super::{hush, key_file, listing, write_mode};
 
-fn fast() -> SealOptions {
-    SealOptions {
-        argon2: shared::Argon2Params {
-            m_kib: 64,
-            t: 1,
-            p: 1,
-        },
-    }
-}
+use hush_tests::fast_argon2 as fast;
 
 fn stderr_of(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()

@@ -9,9 +9,10 @@ mod tui;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use assert_cmd::Command;
+pub use hush_tests::{key_file, listing};
 
 /// `hush` as a command, with no display (tests that want one set it).
 pub fn hush() -> Command {
@@ -20,25 +21,8 @@ pub fn hush() -> Command {
     cmd
 }
 
-/// Writes a key file with the library (mode 0600) and returns its path.
-pub fn key_file(dir: &Path, name: &str, key: &shared::Key, iv: &shared::Iv) -> PathBuf {
-    let path = dir.join(name);
-    shared::cli::private_file::write_key_file(&path, key, iv, true).unwrap();
-    path
-}
-
 /// Writes a file with the given mode.
 pub fn write_mode(path: &Path, data: &[u8], mode: u32) {
     fs::write(path, data).unwrap();
     fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
-}
-
-/// The files in a folder, sorted.
-pub fn listing(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
 }
