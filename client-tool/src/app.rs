@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use shared::{Opened, Passphrase};
 use zeroize::Zeroizing;
 
-use crate::clipboard::{Outcome, Released};
+use crate::clipboard::{ClipboardError, Outcome, Released};
 use crate::failure::hint_of;
 use crate::keyring::{self, Keyring};
 
@@ -38,12 +38,12 @@ pub enum Input {
     /// Text pasted into the window (bracketed paste: one atomic input).
     Paste(Zeroizing<String>),
     /// The clipboard's text, read after [`Effect::ReadClipboard`].
-    ClipboardText(Result<Zeroizing<String>, String>),
+    ClipboardText(Result<Zeroizing<String>, ClipboardError>),
     /// The primary selection's text (what is selected with the mouse, on X11), read after
     /// [`Effect::ReadPrimary`] when the clipboard held no sealed block.
-    PrimaryText(Result<Zeroizing<String>, String>),
+    PrimaryText(Result<Zeroizing<String>, ClipboardError>),
     /// The answer to [`Effect::Copy`]: when the copy will be cleared, or why it failed.
-    Copied(Result<Option<Instant>, String>),
+    Copied(Result<Option<Instant>, ClipboardError>),
     /// A lease ended (by time, by `c`).
     Released(Option<Released>),
 }
@@ -180,7 +180,7 @@ pub struct App {
     /// The last opened message.
     pub last_open: Option<OpenView>,
     /// Why there is no clipboard, if there is none.
-    pub no_clipboard: Option<String>,
+    pub no_clipboard: Option<ClipboardError>,
     /// The clear-after setting, for the help screen.
     pub clear_after: Option<Duration>,
     /// The opened message's outputs, kept only while its plaintext is on the clipboard so
@@ -192,7 +192,7 @@ pub struct App {
 
 impl App {
     /// A new session.
-    pub fn new(clear_after: Option<Duration>, no_clipboard: Option<String>) -> Self {
+    pub fn new(clear_after: Option<Duration>, no_clipboard: Option<ClipboardError>) -> Self {
         let status = match &no_clipboard {
             Some(_) => None,
             None => Some(Status {
@@ -252,7 +252,7 @@ impl App {
                 vec![]
             }
             Input::ClipboardText(Err(e)) => {
-                self.fail(e, None);
+                self.fail(sentence(&e), None);
                 vec![]
             }
             Input::Copied(result) => {
@@ -357,7 +357,7 @@ impl App {
             Key::Char(c @ ('k' | 'i')) => self.copy_secret(c == 'i'),
             Key::Char('p') => match &self.no_clipboard {
                 Some(why) => {
-                    let why = why.clone();
+                    let why = sentence(why);
                     self.fail(
                         why,
                         Some("You can paste the sealed block into this window instead."),
@@ -427,7 +427,7 @@ impl App {
 
     fn copy_secret(&mut self, iv: bool) -> Vec<Effect> {
         if let Some(why) = &self.no_clipboard {
-            let why = why.clone();
+            let why = sentence(why);
             self.fail(why, None);
             return vec![];
         }
@@ -506,9 +506,8 @@ impl App {
     fn open(&mut self, input: &[u8], source: Source) -> Vec<Effect> {
         if let Some(why) = &self.no_clipboard {
             // Nowhere to put the plaintext: do not even decrypt it.
-            let why = why.clone();
             self.fail(
-                format!("Not opened: {why}"),
+                format!("Not opened: {why}."),
                 Some("`hush open -o FILE` writes the plaintext to a file instead."),
             );
             return vec![];
@@ -595,7 +594,7 @@ impl App {
         vec![effect]
     }
 
-    fn copied(&mut self, result: Result<Option<Instant>, String>, now: Instant) {
+    fn copied(&mut self, result: Result<Option<Instant>, ClipboardError>, now: Instant) {
         let pending = self.pending.take();
         match (result, pending) {
             (Ok(deadline), Some((what, status))) => {
@@ -607,7 +606,7 @@ impl App {
                 self.status = Some(status);
             }
             (Ok(_), None) => {}
-            (Err(e), _) => self.fail(e, None),
+            (Err(e), _) => self.fail(sentence(&e), None),
         }
     }
 
@@ -615,33 +614,32 @@ impl App {
         self.lease = None;
         self.held = None;
         match released {
-            Some(Released {
-                what,
-                outcome: Outcome::Cleared,
-            }) => self.say(Tone::Info, format!("Clipboard cleared ({what})."), None),
-            Some(Released {
-                what,
-                outcome: Outcome::Replaced,
-            }) => self.say(
-                Tone::Info,
-                format!("The clipboard holds something else now: left alone ({what} is gone)."),
-                None,
-            ),
-            Some(Released {
-                what,
-                outcome: Outcome::Unreadable(e),
-            }) => self.say(
-                Tone::Info,
-                format!("{e}: another program holds the clipboard, left alone ({what} is gone)."),
-                None,
-            ),
-            Some(Released {
-                outcome: Outcome::Failed(e),
-                ..
-            }) => self.fail(e, None),
+            Some(
+                r @ Released {
+                    outcome: Outcome::Failed(_),
+                    ..
+                },
+            ) => self.fail(sentence(&r), None),
+            Some(r) => self.say(Tone::Info, sentence(&r), None),
             None => self.say(Tone::Info, "hush has nothing on the clipboard.", None),
         }
     }
+}
+
+/// A message as a status line: capital first letter, full stop (the CLI prints the same
+/// messages in lower case after `hush: `).
+fn sentence(message: &impl std::fmt::Display) -> String {
+    let text = message.to_string();
+    let mut chars = text.chars();
+    let mut out: String = chars
+        .next()
+        .map(|c| c.to_uppercase().collect())
+        .unwrap_or_default();
+    out.push_str(chars.as_str());
+    if !out.ends_with('.') {
+        out.push('.');
+    }
+    out
 }
 
 #[cfg(test)]
@@ -936,13 +934,14 @@ mod tests {
             vec![Effect::Quit]
         );
 
-        let mut b = App::new(
-            None,
-            Some("no clipboard available: DISPLAY is not set".into()),
-        );
+        let mut b = App::new(None, Some(ClipboardError::NoDisplay));
         press(&mut b, 'g');
         assert!(press(&mut b, 'k').is_empty());
-        assert!(status(&b).text.contains("no clipboard"));
+        assert!(
+            status(&b).text.starts_with("No clipboard available"),
+            "{:?}",
+            b.status
+        );
         assert!(press(&mut b, 'p').is_empty());
         assert!(press(&mut b, 'c').is_empty());
         let pasted = b.handle(
@@ -963,7 +962,7 @@ mod tests {
         press(&mut a, 'g');
         press(&mut a, 'k');
         a.handle(
-            Input::Copied(Err("could not copy to the clipboard: x".into())),
+            Input::Copied(Err(ClipboardError::Copy("x".into()))),
             Instant::now(),
         );
         assert!(a.lease.is_none());

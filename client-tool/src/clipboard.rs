@@ -15,16 +15,58 @@ use std::time::{Duration, Instant};
 
 use zeroize::Zeroizing;
 
+/// Why the clipboard could not do what hush asked. Backend details (arboard's own words)
+/// are kept as text; none of them holds clipboard content.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClipboardError {
+    /// No display server to hold a clipboard.
+    #[error(
+        "no clipboard available: neither DISPLAY nor WAYLAND_DISPLAY is set (headless or SSH session)"
+    )]
+    NoDisplay,
+    /// The system clipboard could not be opened.
+    #[error("no clipboard available: {0}")]
+    Unavailable(String),
+    /// Copying failed.
+    #[error("could not copy to the clipboard: {0}")]
+    Copy(String),
+    /// Reading the clipboard failed.
+    #[error("could not read the clipboard: {0}")]
+    Read(String),
+    /// Reading the primary selection failed.
+    #[error("could not read the selection: {0}")]
+    ReadSelection(String),
+    /// Clearing failed.
+    #[error("could not clear the clipboard: {0}")]
+    Clear(String),
+    /// The clipboard thread could not be started.
+    #[error("could not start the clipboard thread: {0}")]
+    Thread(String),
+    /// The clipboard thread is gone.
+    #[error("the clipboard thread has stopped")]
+    Stopped,
+    /// The clipboard thread did not answer in time.
+    #[error("the clipboard did not answer")]
+    NoAnswer,
+}
+
+impl ClipboardError {
+    /// What to do about it, where there is something to say.
+    pub fn hint(&self) -> Option<&'static str> {
+        matches!(self, Self::NoDisplay | Self::Unavailable(_)).then_some(ADVICE)
+    }
+}
+
 /// What a clipboard can do, as the lease needs it. The real one is arboard; tests use a fake.
 pub trait Backend {
     /// Puts secret text on the clipboard, excluded from clipboard history.
-    fn set_secret(&mut self, text: &str) -> Result<(), String>;
+    fn set_secret(&mut self, text: &str) -> Result<(), ClipboardError>;
     /// Reads the clipboard's text.
-    fn get_text(&mut self) -> Result<Zeroizing<String>, String>;
+    fn get_text(&mut self) -> Result<Zeroizing<String>, ClipboardError>;
     /// Reads the primary selection's text (X11's mouse selection); empty where there is none.
-    fn get_primary(&mut self) -> Result<Zeroizing<String>, String>;
+    fn get_primary(&mut self) -> Result<Zeroizing<String>, ClipboardError>;
     /// Empties the clipboard.
-    fn clear(&mut self) -> Result<(), String>;
+    fn clear(&mut self) -> Result<(), ClipboardError>;
 }
 
 /// The system clipboard through arboard.
@@ -32,25 +74,22 @@ pub struct Arboard(arboard::Clipboard);
 
 impl Arboard {
     /// Opens the system clipboard, explaining plainly when there is none.
-    pub fn open() -> Result<Self, String> {
+    pub fn open() -> Result<Self, ClipboardError> {
         #[cfg(target_os = "linux")]
         if std::env::var_os("DISPLAY").is_none() && std::env::var_os("WAYLAND_DISPLAY").is_none() {
-            return Err(NO_DISPLAY.to_owned());
+            return Err(ClipboardError::NoDisplay);
         }
         arboard::Clipboard::new()
             .map(Self)
-            .map_err(|e| format!("no clipboard available: {e}. {ADVICE}"))
+            .map_err(|e| ClipboardError::Unavailable(e.to_string()))
     }
 }
 
 /// What to do without a clipboard.
-pub const ADVICE: &str =
-    "Run hush on your own computer (not over SSH), or use `hush open -o FILE`.";
-const NO_DISPLAY: &str = "no clipboard available: neither DISPLAY nor WAYLAND_DISPLAY is set (headless or SSH \
-session). Run hush on your own computer (not over SSH), or use `hush open -o FILE`.";
+pub const ADVICE: &str = "run hush on your own computer (not over SSH), or use `hush open -o FILE`";
 
 impl Backend for Arboard {
-    fn set_secret(&mut self, text: &str) -> Result<(), String> {
+    fn set_secret(&mut self, text: &str) -> Result<(), ClipboardError> {
         let set = self.0.set();
         #[cfg(target_os = "linux")]
         let set = {
@@ -68,35 +107,35 @@ impl Backend for Arboard {
             set.exclude_from_monitoring().exclude_from_history()
         };
         set.text(text)
-            .map_err(|e| format!("could not copy to the clipboard: {e}"))
+            .map_err(|e| ClipboardError::Copy(e.to_string()))
     }
 
-    fn get_text(&mut self) -> Result<Zeroizing<String>, String> {
+    fn get_text(&mut self) -> Result<Zeroizing<String>, ClipboardError> {
         match self.0.get_text() {
             Ok(t) => Ok(Zeroizing::new(t)),
             Err(arboard::Error::ContentNotAvailable) => Ok(Zeroizing::new(String::new())),
-            Err(e) => Err(format!("could not read the clipboard: {e}")),
+            Err(e) => Err(ClipboardError::Read(e.to_string())),
         }
     }
 
-    fn get_primary(&mut self) -> Result<Zeroizing<String>, String> {
+    fn get_primary(&mut self) -> Result<Zeroizing<String>, ClipboardError> {
         #[cfg(target_os = "linux")]
         {
             use arboard::{GetExtLinux as _, LinuxClipboardKind};
             match self.0.get().clipboard(LinuxClipboardKind::Primary).text() {
                 Ok(t) => Ok(Zeroizing::new(t)),
                 Err(arboard::Error::ContentNotAvailable) => Ok(Zeroizing::new(String::new())),
-                Err(e) => Err(format!("could not read the selection: {e}")),
+                Err(e) => Err(ClipboardError::ReadSelection(e.to_string())),
             }
         }
         #[cfg(not(target_os = "linux"))]
         Ok(Zeroizing::new(String::new()))
     }
 
-    fn clear(&mut self) -> Result<(), String> {
+    fn clear(&mut self) -> Result<(), ClipboardError> {
         self.0
             .clear()
-            .map_err(|e| format!("could not clear the clipboard: {e}"))
+            .map_err(|e| ClipboardError::Clear(e.to_string()))
     }
 }
 
@@ -108,9 +147,28 @@ pub enum Outcome {
     /// The clipboard held something else by then: left alone.
     Replaced,
     /// The clipboard could not be read, so it is not hush's (see [`Lease::release`]): left alone.
-    Unreadable(String),
+    Unreadable(ClipboardError),
     /// Clearing failed.
-    Failed(String),
+    Failed(ClipboardError),
+}
+
+/// The one wording of how a lease ended, for the TUI's status line and `hush open`.
+impl std::fmt::Display for Released {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let what = &self.what;
+        match &self.outcome {
+            Outcome::Cleared => write!(f, "clipboard cleared ({what})"),
+            Outcome::Replaced => write!(
+                f,
+                "the clipboard holds something else now: left alone ({what} is gone)"
+            ),
+            Outcome::Unreadable(e) => write!(
+                f,
+                "{e}: another program holds the clipboard, left alone ({what} is gone)"
+            ),
+            Outcome::Failed(e) => write!(f, "{e}"),
+        }
+    }
 }
 
 /// The end of a lease, reported to the UI.
@@ -145,7 +203,7 @@ impl Lease {
         what: String,
         clear_after: Option<Duration>,
         now: Instant,
-    ) -> Result<Option<Instant>, String> {
+    ) -> Result<Option<Instant>, ClipboardError> {
         backend.set_secret(&text)?;
         // A timeout too far away to represent is no timeout at all.
         let deadline = clear_after.and_then(|d| now.checked_add(d));
@@ -177,7 +235,7 @@ impl Lease {
     }
 
     /// Whether the clipboard still holds what hush put there.
-    pub fn still_ours<B: Backend + ?Sized>(&self, backend: &mut B) -> Result<bool, String> {
+    pub fn still_ours<B: Backend + ?Sized>(&self, backend: &mut B) -> Result<bool, ClipboardError> {
         let Some(held) = &self.held else {
             return Ok(false);
         };
@@ -219,16 +277,16 @@ enum Request {
     Copy {
         text: Zeroizing<String>,
         what: String,
-        reply: Reply<Result<Option<Instant>, String>>,
+        reply: Reply<Result<Option<Instant>, ClipboardError>>,
     },
     Read {
-        reply: Reply<Result<Zeroizing<String>, String>>,
+        reply: Reply<Result<Zeroizing<String>, ClipboardError>>,
     },
     ReadPrimary {
-        reply: Reply<Result<Zeroizing<String>, String>>,
+        reply: Reply<Result<Zeroizing<String>, ClipboardError>>,
     },
     StillOurs {
-        reply: Reply<Result<bool, String>>,
+        reply: Reply<Result<bool, ClipboardError>>,
     },
     Release {
         reply: Reply<Option<Released>>,
@@ -253,15 +311,15 @@ const REPLY_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl ClipboardService {
     /// Starts the clipboard thread with the system clipboard.
-    pub fn start(clear_after: Option<Duration>) -> Result<Self, String> {
+    pub fn start(clear_after: Option<Duration>) -> Result<Self, ClipboardError> {
         Self::start_with(Arboard::open, clear_after)
     }
 
     /// Starts the clipboard thread; `open` runs on it and makes the backend.
-    pub fn start_with<B, F>(open: F, clear_after: Option<Duration>) -> Result<Self, String>
+    pub fn start_with<B, F>(open: F, clear_after: Option<Duration>) -> Result<Self, ClipboardError>
     where
         B: Backend,
-        F: FnOnce() -> Result<B, String> + Send + 'static,
+        F: FnOnce() -> Result<B, ClipboardError> + Send + 'static,
     {
         let (tx, rx) = mpsc::channel::<Request>();
         let (ev_tx, events) = mpsc::channel();
@@ -281,11 +339,11 @@ impl ClipboardService {
                 };
                 serve(&mut backend, rx, ev_tx, clear_after);
             })
-            .map_err(|e| format!("could not start the clipboard thread: {e}"))?;
+            .map_err(|e| ClipboardError::Thread(e.to_string()))?;
         match ready_rx.recv() {
             Ok(Ok(())) => {}
             Ok(Err(e)) => return Err(e),
-            Err(_) => return Err("the clipboard thread stopped while starting".into()),
+            Err(_) => return Err(ClipboardError::Stopped),
         }
         let _ = EMERGENCY.set(tx.clone());
         Ok(Self {
@@ -295,37 +353,41 @@ impl ClipboardService {
         })
     }
 
-    fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Request) -> Result<T, String> {
+    fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Request) -> Result<T, ClipboardError> {
         let (reply, rx) = mpsc::channel();
         self.tx
             .send(make(reply))
-            .map_err(|_| "the clipboard thread has stopped".to_owned())?;
+            .map_err(|_| ClipboardError::Stopped)?;
         rx.recv_timeout(REPLY_TIMEOUT)
-            .map_err(|_| "the clipboard did not answer".to_owned())
+            .map_err(|_| ClipboardError::NoAnswer)
     }
 
     /// Copies secret text; returns when the lease expires (`None`: never).
-    pub fn copy(&self, text: Zeroizing<String>, what: String) -> Result<Option<Instant>, String> {
+    pub fn copy(
+        &self,
+        text: Zeroizing<String>,
+        what: String,
+    ) -> Result<Option<Instant>, ClipboardError> {
         self.ask(|reply| Request::Copy { text, what, reply })?
     }
 
     /// Reads the clipboard's text.
-    pub fn read(&self) -> Result<Zeroizing<String>, String> {
+    pub fn read(&self) -> Result<Zeroizing<String>, ClipboardError> {
         self.ask(|reply| Request::Read { reply })?
     }
 
     /// Reads the primary selection's text.
-    pub fn read_primary(&self) -> Result<Zeroizing<String>, String> {
+    pub fn read_primary(&self) -> Result<Zeroizing<String>, ClipboardError> {
         self.ask(|reply| Request::ReadPrimary { reply })?
     }
 
     /// Whether the clipboard still holds what hush put there.
-    pub fn still_ours(&self) -> Result<bool, String> {
+    pub fn still_ours(&self) -> Result<bool, ClipboardError> {
         self.ask(|reply| Request::StillOurs { reply })?
     }
 
     /// Clears now if the clipboard still holds what hush put there.
-    pub fn release(&self) -> Result<Option<Released>, String> {
+    pub fn release(&self) -> Result<Option<Released>, ClipboardError> {
         self.ask(|reply| Request::Release { reply })
     }
 
@@ -453,23 +515,23 @@ pub mod fake {
     }
 
     impl Backend for Fake {
-        fn set_secret(&mut self, text: &str) -> Result<(), String> {
+        fn set_secret(&mut self, text: &str) -> Result<(), ClipboardError> {
             let mut s = self.0.lock().unwrap();
             s.text = text.to_owned();
             s.secret_sets += 1;
             Ok(())
         }
-        fn get_text(&mut self) -> Result<Zeroizing<String>, String> {
+        fn get_text(&mut self) -> Result<Zeroizing<String>, ClipboardError> {
             let s = self.0.lock().unwrap();
             if s.unreadable {
-                return Err("could not read the clipboard: timeout".into());
+                return Err(ClipboardError::Read("timeout".into()));
             }
             Ok(Zeroizing::new(s.text.clone()))
         }
-        fn get_primary(&mut self) -> Result<Zeroizing<String>, String> {
+        fn get_primary(&mut self) -> Result<Zeroizing<String>, ClipboardError> {
             Ok(Zeroizing::new(String::new()))
         }
-        fn clear(&mut self) -> Result<(), String> {
+        fn clear(&mut self) -> Result<(), ClipboardError> {
             let mut s = self.0.lock().unwrap();
             s.text.clear();
             s.clears += 1;
@@ -538,7 +600,9 @@ mod tests {
         cb.other_copy("another program's");
         cb.0.lock().unwrap().unreadable = true;
         let r = lease.release(&mut cb).unwrap();
-        assert!(matches!(r.outcome, Outcome::Unreadable(ref e) if e.contains("timeout")));
+        assert!(
+            matches!(r.outcome, Outcome::Unreadable(ref e) if e.to_string().contains("timeout"))
+        );
         assert_eq!(cb.0.lock().unwrap().clears, 0);
     }
 
@@ -654,9 +718,9 @@ mod tests {
 
     #[test]
     fn service_reports_an_unavailable_clipboard() {
-        let err = ClipboardService::start_with(|| Err::<Fake, _>("no clipboard".to_owned()), None)
+        let err = ClipboardService::start_with(|| Err::<Fake, _>(ClipboardError::NoDisplay), None)
             .err()
             .unwrap();
-        assert_eq!(err, "no clipboard");
+        assert_eq!(err, ClipboardError::NoDisplay);
     }
 }

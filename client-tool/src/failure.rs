@@ -156,6 +156,16 @@ impl shared::cli::failure::Failure for Failure {
     }
 }
 
+impl From<crate::clipboard::ClipboardError> for Failure {
+    fn from(e: crate::clipboard::ClipboardError) -> Self {
+        let failure = Self::new(code::NO_CLIPBOARD, e.to_string());
+        match e.hint() {
+            Some(hint) => failure.hint(hint),
+            None => failure,
+        }
+    }
+}
+
 impl From<shared::cli::Error> for Failure {
     fn from(e: shared::cli::Error) -> Self {
         match e {

@@ -23,10 +23,7 @@ pub fn run(args: &OpenArgs, clear_after: Option<Duration>) -> Result<(), Failure
     // Without a clipboard there is nowhere to put the plaintext: say so before asking for
     // a passphrase or decrypting anything.
     let clipboard = if to_clipboard {
-        Some(
-            ClipboardService::start(clear_after)
-                .map_err(|e| Failure::new(code::NO_CLIPBOARD, e))?,
-        )
+        Some(ClipboardService::start(clear_after).map_err(Failure::from)?)
     } else {
         None
     };
@@ -155,9 +152,7 @@ fn onto_clipboard(
     };
     let len = text.len();
     let what = if want_stderr { "stderr" } else { "plaintext" };
-    let deadline = service
-        .copy(text, what.to_owned())
-        .map_err(|e| Failure::new(code::NO_CLIPBOARD, e))?;
+    let deadline = service.copy(text, what.to_owned()).map_err(Failure::from)?;
     report(
         &opened.summary,
         opened.key_index,
@@ -176,7 +171,7 @@ fn onto_clipboard(
                 note!();
             }
             if let Some(r) = released {
-                note!("hush: {}", describe(&r.outcome));
+                note!("hush: {r}");
             }
             return Err(Failure::new(signals::exit_code(sig), "interrupted"));
         }
@@ -193,9 +188,9 @@ fn onto_clipboard(
             if interactive {
                 let _ = write!(io::stderr(), "\r\x1b[K");
             }
-            note!("hush: {}", describe(&released.outcome));
+            note!("hush: {released}");
             return match released.outcome {
-                Outcome::Failed(e) => Err(Failure::new(code::NO_CLIPBOARD, e)),
+                Outcome::Failed(e) => Err(e.into()),
                 _ => Ok(()),
             };
         }
@@ -239,15 +234,6 @@ fn onto_clipboard(
                 return Ok(());
             }
         }
-    }
-}
-
-fn describe(outcome: &Outcome) -> String {
-    match outcome {
-        Outcome::Cleared => "clipboard cleared".into(),
-        Outcome::Replaced => "the clipboard holds something else now: left alone".into(),
-        Outcome::Unreadable(e) => format!("{e}: another program holds the clipboard; left alone"),
-        Outcome::Failed(e) => e.clone(),
     }
 }
 

@@ -18,7 +18,7 @@ use ratatui::backend::CrosstermBackend;
 use zeroize::Zeroizing;
 
 use crate::app::{App, Effect, Input, Key};
-use crate::clipboard::{self, ClipboardService};
+use crate::clipboard::{self, ClipboardError, ClipboardService};
 use crate::creds;
 use crate::failure::{self, Failure};
 use crate::signals::{self, Signals};
@@ -232,7 +232,7 @@ fn apply(app: &mut App, service: Option<&ClipboardService>, input: Input) -> boo
                     Ok(released) => Input::Released(released),
                     Err(e) => Input::Copied(Err(e)),
                 },
-                (_, None) => Input::Copied(Err("no clipboard available".into())),
+                (_, None) => Input::Copied(Err(ClipboardError::Stopped)),
             };
             next.extend(app.handle(answer, Instant::now()));
         }

@@ -18,7 +18,7 @@ pub const HINT: &str =
 /// Draws the whole screen.
 pub fn draw(frame: &mut Frame, app: &App, now: Instant) {
     let area = frame.area();
-    let banner_height = if app.no_clipboard.is_some() { 4 } else { 0 };
+    let banner_height = if app.no_clipboard.is_some() { 5 } else { 0 };
     let [title, banner, body, clip, status, hint] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Length(banner_height),
@@ -37,8 +37,12 @@ pub fn draw(frame: &mut Frame, app: &App, now: Instant) {
         title,
     );
     if let Some(why) = &app.no_clipboard {
+        let text = match why.hint() {
+            Some(hint) => format!("{why}.\nhint: {hint}"),
+            None => why.to_string(),
+        };
         frame.render_widget(
-            Paragraph::new(why.as_str())
+            Paragraph::new(text)
                 .wrap(Wrap { trim: true })
                 .style(Style::new().fg(Color::Yellow))
                 .block(Block::bordered().title(" No clipboard ")),
@@ -291,10 +295,7 @@ mod tests {
         for (w, h) in [(1, 1), (10, 3), (20, 8), (200, 60)] {
             screen_text(&app, w, h);
         }
-        let no_clip = App::new(
-            None,
-            Some("no clipboard available: DISPLAY is not set".into()),
-        );
+        let no_clip = App::new(None, Some(crate::clipboard::ClipboardError::NoDisplay));
         assert!(screen_text(&no_clip, 80, 24).contains("No clipboard"));
     }
 }
