@@ -5,11 +5,14 @@
 //!
 //! After a deliberate change of a message: `TRYCMD=overwrite cargo test -p hush-tests --test
 //! cmd`, then review the diff. `cmd/make-fixtures.py` explains and rewrites the fixtures.
+//!
+//! Also here: the exit-code tables of `--help` and docs/*.md, compared row by row.
 #![allow(missing_docs)]
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use hush_tests::bin;
 
@@ -81,4 +84,109 @@ fn cli_cases() {
         cases.skip("cmd/no-tty.md");
     }
     cases.run();
+}
+
+/// The rows of the exit-code table under `## Exit codes` of a docs/*.md file, as
+/// (code, meaning) pairs, Markdown escapes and code spans removed.
+fn doc_table(doc: &Path) -> Vec<(String, String)> {
+    let text = fs::read_to_string(doc).unwrap_or_else(|e| panic!("{}: {e}", doc.display()));
+    let section = text
+        .split("\n## ")
+        .find(|s| s.starts_with("Exit codes"))
+        .unwrap_or_else(|| panic!("{}: no '## Exit codes' section", doc.display()));
+    section
+        .lines()
+        .filter(|l| l.starts_with('|'))
+        .skip(2) // header and its underline
+        .map(|row| {
+            let cells: Vec<&str> = row.trim_matches('|').split(" | ").map(str::trim).collect();
+            assert_eq!(cells.len(), 2, "{}: odd row {row:?}", doc.display());
+            (cells[0].replace('`', ""), cells[1].replace('`', ""))
+        })
+        .collect()
+}
+
+/// The rows of the exit-code table at the end of `--help`: the lines after `heading`, a
+/// code in the first column and its meaning, continued on lines indented further.
+fn help_table(help: &str, heading: &str) -> Vec<(String, String)> {
+    let (_, table) = help
+        .split_once(&format!("\n{heading}\n"))
+        .unwrap_or_else(|| panic!("no {heading:?} in --help:\n{help}"));
+    let mut rows: Vec<(String, String)> = Vec::new();
+    for line in table.lines() {
+        if line.trim().is_empty() {
+            break;
+        }
+        let body = line.trim_start();
+        let starts_row = body.starts_with(|c: char| c.is_ascii_digit());
+        match rows.last_mut() {
+            Some((_, meaning)) if !starts_row => {
+                meaning.push(' ');
+                meaning.push_str(body);
+            }
+            _ => {
+                let (code, meaning) = body.split_once(char::is_whitespace).unwrap_or((body, ""));
+                rows.push((code.to_owned(), meaning.trim().to_owned()));
+            }
+        }
+    }
+    rows
+}
+
+fn help_of(binary: &str) -> String {
+    let out = Command::new(bin(binary))
+        .arg("--help")
+        .env("COLUMNS", "100")
+        .output()
+        .expect("run --help");
+    assert!(out.status.success(), "{binary} --help failed");
+    String::from_utf8(out.stdout).expect("UTF-8 help")
+}
+
+/// A range as a doc writes it (`1–124`, an en dash) and as `--help` does (`1-124`).
+fn dashes(text: &str) -> String {
+    text.replace('–', "-")
+}
+
+/// Words of a meaning, for a comparison that ignores case, punctuation and wrapping.
+fn words(meaning: &str) -> Vec<String> {
+    dashes(meaning)
+        .split(|c: char| !c.is_alphanumeric() && c != '+' && c != '-')
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect()
+}
+
+/// The doc's table and `--help`'s have the same codes in the same order, each with the same
+/// words (case, punctuation, Markdown code spans and line wrapping aside).
+fn assert_tables_agree(binary: &str, doc: &str, heading: &str) {
+    let doc_rows = doc_table(&here().join("..").join(doc));
+    let help_rows = help_table(&help_of(binary), heading);
+    let doc_codes: Vec<&str> = doc_rows.iter().map(|(c, _)| c.as_str()).collect();
+    let help_codes: Vec<&str> = help_rows.iter().map(|(c, _)| c.as_str()).collect();
+    assert!(
+        doc_codes.len() == help_codes.len()
+            && doc_codes
+                .iter()
+                .zip(&help_codes)
+                .all(|(d, h)| dashes(d) == dashes(h)),
+        "{doc} and `{binary} --help` list different exit codes:\n  doc:  {doc_codes:?}\n  help: {help_codes:?}"
+    );
+    for ((code, doc_meaning), (_, help_meaning)) in doc_rows.iter().zip(&help_rows) {
+        let (d, h) = (words(doc_meaning), words(help_meaning));
+        assert_eq!(
+            d, h,
+            "exit code {code}: {doc} and `{binary} --help` disagree:\n  doc:  {doc_meaning}\n  help: {help_meaning}"
+        );
+    }
+}
+
+#[test]
+fn hush_exit_codes_in_help_and_doc_agree() {
+    assert_tables_agree("hush", "docs/hush.md", "Exit codes:");
+}
+
+#[test]
+fn hush_run_exit_codes_in_help_and_doc_agree() {
+    assert_tables_agree("hush-run", "docs/hush-run.md", "Exit status:");
 }
