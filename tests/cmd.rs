@@ -6,13 +6,14 @@
 //! After a deliberate change of a message: `TRYCMD=overwrite cargo test -p hush-tests --test
 //! cmd`, then review the diff. `cmd/make-fixtures.py` explains and rewrites the fixtures.
 //!
-//! Also here: the exit-code tables of `--help` and docs/*.md, compared row by row.
+//! Also here: the exit-code tables of `--help` and docs/*.md, compared row by row, and the
+//! `--man` pages checked as roff.
 #![allow(missing_docs)]
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use hush_tests::bin;
 
@@ -189,4 +190,131 @@ fn hush_exit_codes_in_help_and_doc_agree() {
 #[test]
 fn hush_run_exit_codes_in_help_and_doc_agree() {
     assert_tables_agree("hush-run", "docs/hush-run.md", "Exit status:");
+}
+/// `--man` of `binary`: roff whose title is `title`, with the exit codes, which `man`
+/// renders (where `man` is installed).
+fn check_man_page(binary: &str, title: &str, codes: &[&str]) {
+    let out = Command::new(bin(binary))
+        .arg("--man")
+        .output()
+        .expect("run --man");
+    assert!(out.status.success(), "{binary} --man failed");
+    let page = String::from_utf8(out.stdout).expect("UTF-8 man page");
+    assert!(
+        page.lines()
+            .any(|l| l.starts_with(&format!(".TH {title} "))),
+        "{binary} --man: no .TH {title} line:\n{page}"
+    );
+    assert!(
+        page.lines()
+            .any(|l| l.starts_with(".SH") && l.contains("EXIT")),
+        "{binary} --man: no exit status section"
+    );
+    // roff: every line is text or a request (`.XX`, `'XX`); no request is left unknown to
+    // man(7) by a stray leading dot or quote in the help text.
+    for line in page.lines() {
+        if let Some(request) = line.strip_prefix('.').or_else(|| line.strip_prefix('\'')) {
+            let name: String = request.chars().take_while(|c| !c.is_whitespace()).collect();
+            assert!(
+                matches!(
+                    name.as_str(),
+                    "TH" | "SH"
+                        | "SS"
+                        | "TP"
+                        | "PP"
+                        | "P"
+                        | "LP"
+                        | "IP"
+                        | "RS"
+                        | "RE"
+                        | "br"
+                        | "sp"
+                        | "nf"
+                        | "fi"
+                        | "B"
+                        | "I"
+                        | "BR"
+                        | "IR"
+                        | "RB"
+                        | "RI"
+                        | "ie"
+                        | "el"
+                        | "\\\""
+                        | "in"
+                        | "ti"
+                        | "ds"
+                        | "EX"
+                        | "EE"
+                ),
+                "{binary} --man: unexpected roff request {line:?}"
+            );
+        }
+    }
+    let Ok(mut man) = Command::new("man")
+        .args(["-l", "-"])
+        .env("MANWIDTH", "100")
+        .env("MANPAGER", "cat")
+        .env("PAGER", "cat")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+    else {
+        eprintln!("`man` is not installed: the rendering of {binary} --man is not checked");
+        return;
+    };
+    {
+        use std::io::Write as _;
+        let mut stdin = man.stdin.take().expect("man stdin");
+        stdin.write_all(page.as_bytes()).expect("feed man");
+    }
+    let rendered = man.wait_with_output().expect("man -l -");
+    let text = String::from_utf8_lossy(&rendered.stdout);
+    let warnings = String::from_utf8_lossy(&rendered.stderr);
+    assert!(
+        rendered.status.success(),
+        "man -l - failed on {binary} --man: {warnings}"
+    );
+    assert!(
+        !warnings.contains("warning") && !warnings.contains("error"),
+        "man -l - complains about {binary} --man: {warnings}"
+    );
+    // Overstrike (bold as "X\bX") when the output is not a terminal: drop it.
+    let plain = strip_overstrike(&text);
+    for code in codes {
+        assert!(
+            plain.contains(code),
+            "{binary} --man, rendered: exit code {code:?} missing:\n{plain}"
+        );
+    }
+}
+
+fn strip_overstrike(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c == '\u{8}' {
+            out.pop();
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[test]
+fn hush_man_page() {
+    check_man_page(
+        "hush",
+        "HUSH",
+        &["EXIT CODES", "no clipboard available", "143"],
+    );
+}
+
+#[test]
+fn hush_run_man_page() {
+    check_man_page(
+        "hush-run",
+        "HUSH-RUN",
+        &["EXIT STATUS", "the command was not found", "128+N"],
+    );
 }

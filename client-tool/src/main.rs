@@ -21,6 +21,7 @@ mod creds;
 mod failure;
 mod keygen_cmd;
 mod keyring;
+mod man;
 mod open_cmd;
 mod output;
 mod seal_cmd;
@@ -31,6 +32,7 @@ mod ui;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser};
 
 use crate::cli::{Cli, Command};
@@ -43,6 +45,21 @@ fn main() -> ExitCode {
         return ExitCode::from(failure::code::OTHER);
     }
     let cli = Cli::parse();
+    if cli.man {
+        if cli.command.is_some() {
+            // clap's `exclusive` covers arguments, not subcommands.
+            let mut cmd = Cli::command();
+            cmd.error(ErrorKind::ArgumentConflict, "--man takes no subcommand")
+                .exit();
+        }
+        return match man::print(Cli::command()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                note!("hush: cannot write the manual page: {e}");
+                ExitCode::from(failure::code::OTHER)
+            }
+        };
+    }
     tui::install_panic_hook();
     let clear_after = (cli.clear_after > 0).then(|| Duration::from_secs(cli.clear_after));
     let result = match &cli.command {

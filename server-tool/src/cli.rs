@@ -108,6 +108,10 @@ pub struct Cli {
     #[arg(long, value_name = "SHELL", exclusive = true)]
     pub completions: Option<Shell>,
 
+    /// Print the manual page (roff) and exit: `hush-run --man | man -l -`.
+    #[arg(long, exclusive = true)]
+    pub man: bool,
+
     /// The command and its arguments, run directly (no shell). Without it (and without
     /// --shell), hush-run prompts for commands.
     #[arg(

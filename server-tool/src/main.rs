@@ -10,6 +10,7 @@ mod cli;
 mod command;
 mod credentials;
 mod failure;
+mod man;
 mod output;
 mod pipeline;
 mod signals;
@@ -25,6 +26,13 @@ fn main() {
     let cli = cli::Cli::parse_checked();
     if let Some(shell) = cli.completions {
         cli::Cli::print_completions(shell);
+        return;
+    }
+    if cli.man {
+        if let Err(e) = man::print(<cli::Cli as clap::CommandFactory>::command()) {
+            eprintln!("hush-run: cannot write the manual page: {e}");
+            std::process::exit(failure::EXIT_OWN_FAILURE);
+        }
         return;
     }
     match app::run(cli) {
