@@ -23,6 +23,10 @@ pub struct Cli {
     #[arg(long = "key-file", value_name = "FILE")]
     pub key_files: Vec<PathBuf>,
 
+    /// Print the manual page (roff) and exit: `hush --man | man -l -`.
+    #[arg(long, exclusive = true)]
+    pub man: bool,
+
     /// What to do; the TUI when absent.
     #[command(subcommand)]
     pub command: Option<Command>,

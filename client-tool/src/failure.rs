@@ -8,17 +8,24 @@ use shared::Error;
 /// The exit code table, shown after `hush --help`.
 pub const EXIT_CODES: &str = "\
 Exit codes:
-  0    success (also: output pipe closed early by the reader)
-  1    other error (I/O, ...)
-  2    usage error (bad arguments, no terminal for a passphrase prompt, empty passphrase)
-  3    input is not hush data: no sealed block, invalid base64, wrong magic
-  4    truncated: the sealed block or message is cut off
-  5    wrong key, IV or passphrase (or key given for a passphrase message and vice versa)
+  0    success (also when the reader of the output pipe closed it early)
+  1    other error: I/O, an unreadable input file, binary output asked for the clipboard
+  2    usage: bad arguments, no key given, two keys for seal, binary sealed data to a
+       terminal, -o FILE a folder, no terminal for a passphrase prompt, empty passphrase,
+       passphrases that do not match
+  3    not hush data: no sealed block, invalid base64, wrong magic
+  4    truncated: the block's END line is missing, or the message stops before its final
+       chunk
+  5    wrong key, IV or passphrase; a key given for a passphrase message or the other way
+       round
   6    corrupted: authentication failed, nothing was released
-  7    unsupported format version, key mode or passphrase parameters
-  8    key file problem: missing, unreadable, not 0600, bad syntax, or exists (keygen)
+  7    unsupported format version, key mode, or passphrase parameters over the cap
+  8    key file or passphrase file problem: missing, unreadable, not 0600, bad syntax;
+       keygen: the file exists or cannot be written
   9    no clipboard available (no DISPLAY / WAYLAND_DISPLAY)
-  129  stopped by SIGHUP, 130 by Ctrl-C (SIGINT), 143 by SIGTERM (clipboard cleared first)";
+  129  stopped by SIGHUP, or the terminal went away (after clearing the clipboard)
+  130  stopped by Ctrl-C, SIGINT (after clearing the clipboard)
+  143  stopped by SIGTERM (after clearing the clipboard)";
 
 /// Exit codes by kind.
 pub mod code {
@@ -168,10 +175,21 @@ impl From<crate::clipboard::ClipboardError> for Failure {
 
 impl From<shared::cli::Error> for Failure {
     fn from(e: shared::cli::Error) -> Self {
-        match e {
-            shared::cli::Error::Format(e) => e.into(),
-            e => Self::new(code::OTHER, e.to_string()),
-        }
+        use shared::cli::Error as E;
+        let code = match &e {
+            E::Format(_) => return Self::from(into_format(e)),
+            E::IsFolder { .. } | E::NoTerminal(_) => code::USAGE,
+            E::Exists { .. } => code::KEY_FILE,
+            _ => code::OTHER,
+        };
+        Self::new(code, e.to_string())
+    }
+}
+
+fn into_format(e: shared::cli::Error) -> Error {
+    match e {
+        shared::cli::Error::Format(e) => e,
+        other => Error::Io(std::io::Error::other(other)),
     }
 }
 

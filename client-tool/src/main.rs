@@ -19,6 +19,7 @@ mod ui;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser};
 
 use crate::cli::{Cli, Command};
@@ -30,6 +31,21 @@ fn main() -> ExitCode {
         return ExitCode::from(failure::code::OTHER);
     }
     let cli = Cli::parse();
+    if cli.man {
+        if cli.command.is_some() {
+            // clap's `exclusive` covers arguments, not subcommands.
+            let mut cmd = Cli::command();
+            cmd.error(ErrorKind::ArgumentConflict, "--man takes no subcommand")
+                .exit();
+        }
+        return match shared::cli::man::print(Cli::command()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                note!("hush: cannot write the manual page: {e}");
+                ExitCode::from(failure::code::OTHER)
+            }
+        };
+    }
     tui::install_panic_hook();
     let clear_after = (cli.clear_after > 0).then(|| Duration::from_secs(cli.clear_after));
     let result = match &cli.command {

@@ -75,9 +75,12 @@ pub fn run(cli: Cli) -> Result<Ended> {
     };
     if spec.is_none() {
         if let Err(e) = &tty {
-            return Err(Failure::new(format!("no command given, and {e}"))
-                .hint("hush-run -- CMD [ARGS...], or hush-run --shell 'CMD | ...'")
-                .code(EXIT_USAGE));
+            return Err(Failure::new(format!(
+                "no command given, and no terminal to ask for one on ({})",
+                credentials::tty_reason(e)
+            ))
+            .hint("hush-run -- CMD [ARGS...], or hush-run --shell 'CMD | ...'")
+            .code(EXIT_USAGE));
         }
     }
     if spec.is_none() && cli.output.is_some() {

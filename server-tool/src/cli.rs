@@ -30,14 +30,18 @@ Notes:
 
 Exit status:
   0        the command succeeded and its sealed output was written
-  1-124    the command failed with this status (its output is withheld)
-  125      hush-run itself failed: no valid key (after 3 tries), unreadable or unsafe key
-           file, no terminal to prompt on, output could not be written, audit log unreachable
+  1-124    the command failed with this status (its output is withheld); a status above 124
+           is passed on too, so 125-127 may also be the command's own
+  125      hush-run itself failed: no valid key after 3 tries, no terminal to prompt on,
+           unreadable or unsafe key file, unreadable key descriptor, output could not be
+           written (missing folder, disk full), audit log unreachable
   126      the command was found but could not be executed
   127      the command was not found
-  128+N    the command was killed by signal N (130 for Ctrl-C, 143 for SIGTERM); also
-           hush-run's own exit when interrupted at a prompt
-  2        usage error (bad options)";
+  128+N    the command was killed by signal N: hush-run ends by the same signal, which a
+           shell reports as 128+N (130 Ctrl-C, 143 SIGTERM); also hush-run interrupted at a
+           prompt
+  2        usage error: bad options, --binary to a terminal, -o FILE without a command, no
+           command and no terminal to ask for one";
 
 /// Runs a command and prints only its output, sealed for `hush` on your laptop.
 ///
@@ -103,6 +107,10 @@ pub struct Cli {
     /// Print a completion script for SHELL and exit.
     #[arg(long, value_name = "SHELL", exclusive = true)]
     pub completions: Option<Shell>,
+
+    /// Print the manual page (roff) and exit: `hush-run --man | man -l -`.
+    #[arg(long, exclusive = true)]
+    pub man: bool,
 
     /// The command and its arguments, run directly (no shell). Without it (and without
     /// --shell), hush-run prompts for commands.

@@ -49,9 +49,17 @@ pub fn obtain(source: Source, tty: &mut shared::cli::error::Result<Tty>) -> Resu
 
 fn usable(tty: &mut shared::cli::error::Result<Tty>) -> Result<&mut Tty> {
     tty.as_mut().map_err(|e| {
-        Failure::new(format!("no terminal to ask for the key on ({e})"))
+        Failure::new(format!("no terminal to ask for the key on ({})", tty_reason(e)))
             .hint("over ssh, ask for a terminal with `ssh -t`; for automation use --key-file FILE (mode 0600) or --key-fd N")
     })
+}
+
+/// Why the terminal could not be opened, as `/dev/tty: <reason>`.
+pub fn tty_reason(e: &shared::cli::Error) -> String {
+    match e {
+        shared::cli::Error::NoTerminal(io) => format!("/dev/tty: {io}"),
+        other => other.to_string(),
+    }
 }
 
 fn hide(tty: &mut Tty) -> Result<Hidden<'_>> {
@@ -65,6 +73,8 @@ fn key_file_failure(path: &Path, e: shared::cli::Error) -> Failure {
         e @ Error::Unreadable { .. } => Failure::new(e.to_string())
             .hint("a key file holds `key = ...` and `iv = ...` lines and has mode 0600 (`hush keygen` writes one)"),
         Error::Format(e) => Failure::new(format!("bad key file: {e}")),
+        // Its message already says what to run.
+        e @ Error::Permissions { .. } => Failure::new(e.to_string()),
         e => Failure::new(e.to_string()).hint(format!(
             "a key file must be your own regular file, mode 0600: chmod 600 {}",
             path.display()

@@ -31,6 +31,13 @@ fn main() -> ExitCode {
         cli::Cli::print_completions(shell);
         return ExitCode::SUCCESS;
     }
+    if cli.man {
+        if let Err(e) = shared::cli::man::print(<cli::Cli as clap::CommandFactory>::command()) {
+            shared::note!("hush-run: cannot write the manual page: {e}");
+            return ExitCode::from(125);
+        }
+        return ExitCode::SUCCESS;
+    }
     match app::run(cli) {
         Ok(child::Ended::Exited(code)) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
         // The command was killed by a signal: end the same way, as `timeout` and `env` do.

@@ -92,9 +92,14 @@ impl AtomicFile {
             });
         }
         let dir = parent_dir(target);
+        if !dir.is_dir() {
+            return Err(Error::NoFolder {
+                dir: dir.to_owned(),
+            });
+        }
         let create_in = |source| Error::CreateIn {
             dir: dir.to_owned(),
-            source,
+            source: without_temp_name(source),
         };
         let tmp = tempfile::Builder::new()
             .prefix(".hush-")
@@ -165,6 +170,17 @@ impl AtomicFile {
             Err(e) => Err(failed(e.error)),
         }
     }
+}
+
+/// tempfile names its random temporary file in its errors; the folder is named already,
+/// and a random name would only make the message differ from run to run.
+fn without_temp_name(e: io::Error) -> io::Error {
+    let code = e
+        .get_ref()
+        .and_then(|inner| inner.source())
+        .and_then(|source| source.downcast_ref::<io::Error>())
+        .and_then(io::Error::raw_os_error);
+    code.map(io::Error::from_raw_os_error).unwrap_or(e)
 }
 
 impl Write for AtomicFile {
@@ -239,5 +255,9 @@ mod tests {
             AtomicFile::create(dir.path()),
             Err(Error::IsFolder { .. })
         ));
+        let nowhere = dir.path().join("missing/out");
+        let err = AtomicFile::create(&nowhere).err().unwrap();
+        assert!(matches!(err, Error::NoFolder { .. }), "{err}");
+        assert!(err.to_string().ends_with("missing does not exist"), "{err}");
     }
 }

@@ -74,6 +74,12 @@ pub enum Error {
         /// The file.
         path: PathBuf,
     },
+    /// The target's folder does not exist.
+    #[error("the folder {dir} does not exist")]
+    NoFolder {
+        /// The folder.
+        dir: PathBuf,
+    },
     /// The temporary file cannot be made in the target's folder.
     #[error("cannot create a file in {dir}: {source}")]
     CreateIn {

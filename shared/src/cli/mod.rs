@@ -11,6 +11,7 @@
 //! - [`private_file`]: opening key and passphrase files the way ssh does (owner, mode, no
 //!   symlink, checked on the open descriptor) and writing them 0600;
 //! - [`atomic`]: all-or-nothing output files;
+//! - [`man`]: `--man`, the manual page from the clap definition;
 //! - [`hardening`]: no core dumps, no ptrace, secrets kept out of swap and dumps.
 
 pub mod atomic;
@@ -18,6 +19,7 @@ pub mod error;
 pub mod failure;
 pub mod hardening;
 pub(crate) mod keyfile;
+pub mod man;
 pub mod private_file;
 pub mod prompt;
 pub mod signals;

@@ -514,7 +514,7 @@ fn usage_errors_exit_2_and_help_documents_the_exit_codes() {
     let text = String::from_utf8(help.stdout).unwrap();
     for line in [
         "Exit codes:",
-        "3    input is not hush data",
+        "3    not hush data",
         "5    wrong key",
         "9    no clipboard",
     ] {
