@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 
 use shared::{Credentials, SealOptions, SealWriter, Stream};
 
-use crate::audit::{Audit, Record};
+use crate::audit::{self, Audit};
 use crate::child::{self, Ended, RunError, Sink};
 use crate::cli::Cli;
 use crate::command::{self, Spec};
@@ -195,6 +195,26 @@ impl Session {
         let mut sealer = SealWriter::new(writer, &self.creds, &meta, false, SealOptions::default())
             .map_err(|e| Failure::new(format!("cannot start the sealed output: {e}")))?;
         let shown = spec.display();
+        // Logged before the command starts: if it cannot be, the command does not run.
+        let run = match self
+            .audit
+            .as_mut()
+            .map(|a| a.start(&shown, self.fingerprint.as_deref()))
+        {
+            None => None,
+            Some(Ok(run)) => Some(run),
+            Some(Err(e)) => {
+                drop(sealer);
+                output.discard();
+                return Err(Failure::new(format!(
+                    "--audit: cannot write to the system log: {e}; the command was not run"
+                ))
+                .hint(
+                    "check that rsyslog or systemd-journald is running, or run without --audit",
+                ));
+            }
+        };
+        let run = run.as_ref();
         let outcome = match child::run(spec, seal_stderr, &self.signals, &mut sealer) {
             Ok(outcome) => outcome,
             Err(RunError::Spawn(e)) => {
@@ -209,7 +229,7 @@ impl Session {
                     }
                     _ => (EXIT_CANNOT_EXECUTE, e.to_string()),
                 };
-                self.log(&shown, code, 0, "not-started");
+                self.log(run, code, 0, "not-started");
                 return Err(
                     Failure::new(format!("cannot run '{}': {why}", spec.program())).code(code),
                 );
@@ -217,7 +237,7 @@ impl Session {
             Err(RunError::Output(e)) => {
                 drop(sealer);
                 output.discard();
-                self.log(&shown, crate::failure::EXIT_OWN_FAILURE, 0, "failed");
+                self.log(run, crate::failure::EXIT_OWN_FAILURE, 0, "failed");
                 return Err(
                     Failure::new(format!("cannot seal the output of {shown}: {e}")).hint(
                         "the command was stopped; check free space in the output folder or TMPDIR",
@@ -231,7 +251,7 @@ impl Session {
             drop(sealer);
             // An unfinished block is on stdout only if some of it was written before the end.
             let unfinished = output.discard() && written.load(Ordering::Relaxed) > 0;
-            self.log(&shown, code, 0, "withheld");
+            self.log(run, code, 0, "withheld");
             // One line: what ended how, and that nothing was shown.
             let withheld = outcome.stdout_bytes + outcome.stderr_bytes;
             let note = if unfinished {
@@ -257,11 +277,11 @@ impl Session {
         let (bytes, to) = match delivered {
             Ok(done) => done,
             Err(e) => {
-                self.log(&shown, crate::failure::EXIT_OWN_FAILURE, 0, "failed");
+                self.log(run, crate::failure::EXIT_OWN_FAILURE, 0, "failed");
                 return Err(Failure::new(format!("cannot write the sealed output: {e}")));
             }
         };
-        self.log(&shown, code, bytes, "delivered");
+        self.log(run, code, bytes, "delivered");
         if !succeeded {
             eprintln!(
                 "hush-run: {shown}: {}; its output was sealed anyway (--seal-on-error)",
@@ -290,17 +310,22 @@ impl Session {
         Ok(outcome.ended)
     }
 
-    fn log(&mut self, command: &str, exit: i32, sealed_bytes: u64, output: &'static str) {
-        if let Some(audit) = &mut self.audit {
-            let record = Record {
-                command,
+    /// Writes the end record of `run` (if --audit). The command has run by now: a record
+    /// that cannot be written is worth a warning, not a failure.
+    fn log(
+        &mut self,
+        run: Option<&audit::Run>,
+        exit: i32,
+        sealed_bytes: u64,
+        output: &'static str,
+    ) {
+        if let (Some(audit), Some(run)) = (&mut self.audit, run) {
+            let end = audit::End {
                 exit,
                 sealed_bytes,
-                fingerprint: self.fingerprint.clone(),
                 output,
-                behind: String::new(),
             };
-            if let Err(e) = audit.log(record) {
+            if let Err(e) = audit.end(run, &end, self.fingerprint.as_deref()) {
                 eprintln!("hush-run: warning: --audit: cannot write to the system log: {e}");
             }
         }
