@@ -1,9 +1,9 @@
 //! One invocation of hush-run: get the key once, then run one command (or several, in
 //! interactive mode), each output sealed as its own message.
 
+use std::fs::File;
 use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
 
 use shared::{Credentials, SealOptions, SealWriter, Stream};
 
@@ -14,7 +14,6 @@ use crate::command::{self, Spec};
 use crate::credentials::{self, Source};
 use crate::failure::{EXIT_CANNOT_EXECUTE, EXIT_NOT_FOUND, EXIT_USAGE, Failure, Result};
 use crate::output::Output;
-use crate::pipeline::{self, ChannelWriter};
 use crate::signals::Signals;
 use crate::tty::Tty;
 
@@ -36,7 +35,7 @@ struct Session {
     audit: Option<Audit>,
 }
 
-impl Sink for SealWriter<ChannelWriter> {
+impl Sink for SealWriter<File> {
     fn take(&mut self, stream: Stream, data: &[u8]) -> shared::Result<()> {
         self.write(stream, data)
     }
@@ -186,14 +185,17 @@ impl Session {
             &self.signals,
         )?;
         let meta = command::metadata(spec);
-        // Armor is added by the writer thread (see `pipeline`): the sealer writes binary.
-        let writer = output
+        // Armor and writing run on a second thread, overlapping with encryption; nothing is
+        // written before the first 256 KiB of sealed bytes (see `shared::offload`), so a
+        // command that fails early leaves nothing even on a streamed stdout.
+        let mut sealer = output
             .file()
-            .and_then(|file| pipeline::start(file, binary))
+            .map_err(shared::Error::Io)
+            .and_then(|file| {
+                SealWriter::new_offloaded(file, &self.creds, &meta, !binary, SealOptions::default())
+            })
             .map_err(|e| Failure::new(format!("cannot start the sealed output: {e}")))?;
-        let written = writer.written();
-        let mut sealer = SealWriter::new(writer, &self.creds, &meta, false, SealOptions::default())
-            .map_err(|e| Failure::new(format!("cannot start the sealed output: {e}")))?;
+        let written = sealer.written().unwrap_or_default();
         let shown = spec.display();
         // Logged before the command starts: if it cannot be, the command does not run.
         let run = match self
@@ -250,7 +252,7 @@ impl Session {
         if !succeeded && !seal_on_error {
             drop(sealer);
             // An unfinished block is on stdout only if some of it was written before the end.
-            let unfinished = output.discard() && written.load(Ordering::Relaxed) > 0;
+            let unfinished = output.discard() && written.get() > 0;
             self.log(run, code, 0, "withheld");
             // One line: what ended how, and that nothing was shown.
             let withheld = outcome.stdout_bytes + outcome.stderr_bytes;
@@ -265,9 +267,7 @@ impl Session {
             );
             return Ok(outcome.ended);
         }
-        let sealed = sealer
-            .finish(Some(code))
-            .and_then(|w| w.close().map_err(shared::Error::Io));
+        let sealed = sealer.finish(Some(code)).map(|_file| written.get());
         let delivered = sealed.map_err(|e| e.to_string()).and_then(|bytes| {
             output
                 .commit()
