@@ -1,22 +1,21 @@
 //! One invocation of hush-run: get the key once, then run one command (or several, in
 //! interactive mode), each output sealed as its own message.
 
+use std::fs::File;
 use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
 
 use shared::cli::prompt::Tty;
 use shared::note;
 use shared::{Credentials, SealOptions, SealWriter, Stream};
 
-use crate::audit::{Audit, Record};
+use crate::audit::{self, Audit};
 use crate::child::{self, Ended, RunError, Sink};
 use crate::cli::Cli;
 use crate::command::{self, Spec};
 use crate::credentials::{self, Source};
 use crate::failure::{EXIT_CANNOT_EXECUTE, EXIT_NOT_FOUND, EXIT_USAGE, Failure, Result};
 use crate::output::Output;
-use crate::pipeline::{self, ChannelWriter};
 use crate::signals::Signals;
 
 /// Options that apply to every command of the invocation.
@@ -37,7 +36,7 @@ struct Session {
     audit: Option<Audit>,
 }
 
-impl Sink for SealWriter<ChannelWriter> {
+impl Sink for SealWriter<File> {
     fn take(&mut self, stream: Stream, data: &[u8]) -> shared::Result<()> {
         self.write(stream, data)
     }
@@ -183,15 +182,38 @@ impl Session {
         } = self.settings;
         let output = Output::open(self.settings.output.as_deref(), stream, seal_stderr)?;
         let meta = command::metadata(spec);
-        // Armor is added by the writer thread (see `pipeline`): the sealer writes binary.
-        let writer = output
+        // Armor and writing run on a second thread, overlapping with encryption; nothing is
+        // written before the first 256 KiB of sealed bytes (see `shared::offload`), so a
+        // command that fails early leaves nothing even on a streamed stdout.
+        let mut sealer = output
             .file()
-            .and_then(|file| pipeline::start(file, binary))
+            .map_err(shared::Error::Io)
+            .and_then(|file| {
+                SealWriter::new_offloaded(file, &self.creds, &meta, !binary, SealOptions::default())
+            })
             .map_err(|e| Failure::new(format!("cannot start the sealed output: {e}")))?;
-        let written = writer.written();
-        let mut sealer = SealWriter::new(writer, &self.creds, &meta, false, SealOptions::default())
-            .map_err(|e| Failure::new(format!("cannot start the sealed output: {e}")))?;
+        let written = sealer.written().unwrap_or_default();
         let shown = spec.display();
+        // Logged before the command starts: if it cannot be, the command does not run.
+        let run = match self
+            .audit
+            .as_mut()
+            .map(|a| a.start(&shown, self.fingerprint.as_deref()))
+        {
+            None => None,
+            Some(Ok(run)) => Some(run),
+            Some(Err(e)) => {
+                drop(sealer);
+                output.discard();
+                return Err(Failure::new(format!(
+                    "--audit: cannot write to the system log: {e}; the command was not run"
+                ))
+                .hint(
+                    "check that rsyslog or systemd-journald is running, or run without --audit",
+                ));
+            }
+        };
+        let run = run.as_ref();
         let outcome = match child::run(spec, seal_stderr, &self.signals, &mut sealer) {
             Ok(outcome) => outcome,
             Err(RunError::Spawn(e)) => {
@@ -206,7 +228,7 @@ impl Session {
                     }
                     _ => (EXIT_CANNOT_EXECUTE, e.to_string()),
                 };
-                self.log(&shown, code, 0, "not-started");
+                self.log(run, code, 0, "not-started");
                 return Err(
                     Failure::new(format!("cannot run '{}': {why}", spec.program())).code(code),
                 );
@@ -214,7 +236,7 @@ impl Session {
             Err(RunError::Output(e)) => {
                 drop(sealer);
                 output.discard();
-                self.log(&shown, crate::failure::EXIT_OWN_FAILURE, 0, "failed");
+                self.log(run, crate::failure::EXIT_OWN_FAILURE, 0, "failed");
                 return Err(
                     Failure::new(format!("cannot seal the output of {shown}: {e}")).hint(
                         "the command was stopped; check free space in the output folder or TMPDIR",
@@ -227,8 +249,8 @@ impl Session {
         if !succeeded && !seal_on_error {
             drop(sealer);
             // An unfinished block is on stdout only if some of it was written before the end.
-            let unfinished = output.discard() && written.load(Ordering::Relaxed) > 0;
-            self.log(&shown, code, 0, "withheld");
+            let unfinished = output.discard() && written.get() > 0;
+            self.log(run, code, 0, "withheld");
             // One line: what ended how, and that nothing was shown.
             let withheld = outcome.stdout_bytes + outcome.stderr_bytes;
             let note = if unfinished {
@@ -242,9 +264,7 @@ impl Session {
             );
             return Ok(outcome.ended);
         }
-        let sealed = sealer
-            .finish(Some(code))
-            .and_then(|w| w.close().map_err(shared::Error::Io));
+        let sealed = sealer.finish(Some(code)).map(|_file| written.get());
         let delivered = sealed.map_err(|e| e.to_string()).and_then(|bytes| {
             output
                 .commit()
@@ -254,11 +274,11 @@ impl Session {
         let (bytes, to) = match delivered {
             Ok(done) => done,
             Err(e) => {
-                self.log(&shown, crate::failure::EXIT_OWN_FAILURE, 0, "failed");
+                self.log(run, crate::failure::EXIT_OWN_FAILURE, 0, "failed");
                 return Err(Failure::new(format!("cannot write the sealed output: {e}")));
             }
         };
-        self.log(&shown, code, bytes, "delivered");
+        self.log(run, code, bytes, "delivered");
         if !succeeded {
             note!(
                 "hush-run: {shown}: {}; its output was sealed anyway (--seal-on-error)",
@@ -287,17 +307,22 @@ impl Session {
         Ok(outcome.ended)
     }
 
-    fn log(&mut self, command: &str, exit: i32, sealed_bytes: u64, output: &'static str) {
-        if let Some(audit) = &mut self.audit {
-            let record = Record {
-                command,
+    /// Writes the end record of `run` (if --audit). The command has run by now: a record
+    /// that cannot be written is worth a warning, not a failure.
+    fn log(
+        &mut self,
+        run: Option<&audit::Run>,
+        exit: i32,
+        sealed_bytes: u64,
+        output: &'static str,
+    ) {
+        if let (Some(audit), Some(run)) = (&mut self.audit, run) {
+            let end = audit::End {
                 exit,
                 sealed_bytes,
-                fingerprint: self.fingerprint.clone(),
                 output,
-                behind: String::new(),
             };
-            if let Err(e) = audit.log(record) {
+            if let Err(e) = audit.end(run, &end, self.fingerprint.as_deref()) {
                 note!("hush-run: warning: --audit: cannot write to the system log: {e}");
             }
         }

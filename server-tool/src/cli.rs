@@ -91,8 +91,9 @@ pub struct Cli {
     #[arg(long)]
     pub stream: bool,
 
-    /// Log one line per command to syslog (user, command, exit status, sealed size, key
-    /// fingerprint; never the output). hush-run refuses to run if the log is unreachable.
+    /// Log each command to syslog: a line before it runs and one after (user, command,
+    /// exit status, sealed size, key fingerprint; never the output). hush-run refuses to
+    /// run a command whose first line cannot be logged.
     #[arg(long)]
     pub audit: bool,
 

@@ -11,7 +11,6 @@ mod command;
 mod credentials;
 mod failure;
 mod output;
-mod pipeline;
 mod signals;
 mod user;
 

@@ -11,8 +11,9 @@ use shared::{Credentials, Metadata, SealOptions, SealWriter, Stream};
 
 const SIZES: [(usize, &str); 2] = [(1 << 20, "1MiB"), (64 << 20, "64MiB")];
 
-/// Seals into memory the way hush-run seals a child's output: 64 KiB at a time, output
-/// (and armor) on the second thread.
+/// Seals into memory through the writer hush-run seals a child's output with
+/// (`SealWriter::new_offloaded`: sealing here, armor and output on a second thread, lazy
+/// start), 64 KiB at a time. Only the destination differs: memory rather than a file.
 fn seal(creds: &Credentials, data: &[u8], armored: bool) -> Vec<u8> {
     let out = Vec::with_capacity(data.len() * 4 / 3 + 4096);
     let options = SealOptions::default();

@@ -44,10 +44,8 @@ pub enum SealedOutput<W: Write> {
     Binary(W),
     /// Armored text.
     Armored(armor::ArmorWriter<W>),
-    /// Raw sealed bytes, written by a second thread.
-    BinaryOffloaded(offload::OffloadWriter<W>),
-    /// Armored text, encoded and written by a second thread.
-    ArmoredOffloaded(offload::OffloadWriter<armor::ArmorWriter<W>>),
+    /// Raw sealed bytes or armored text, encoded and written by a second thread.
+    Offloaded(offload::OffloadWriter<W>),
 }
 
 impl<W: Write> SealedOutput<W> {
@@ -65,32 +63,39 @@ impl<W: Write> SealedOutput<W> {
         let mut w = match self {
             SealedOutput::Binary(w) => w,
             SealedOutput::Armored(a) => a.finish()?,
-            SealedOutput::BinaryOffloaded(o) => o.finish()?,
-            SealedOutput::ArmoredOffloaded(o) => o.finish()?.finish()?,
+            SealedOutput::Offloaded(o) => o.finish()?,
         };
         w.flush()?;
         Ok(w)
+    }
+
+    /// For an offloaded output, a handle on the count of bytes that reached `W`.
+    pub fn written(&self) -> Option<offload::Written> {
+        match self {
+            SealedOutput::Offloaded(o) => Some(o.written()),
+            _ => None,
+        }
     }
 
     fn as_write(&mut self) -> &mut dyn Write {
         match self {
             SealedOutput::Binary(w) => w,
             SealedOutput::Armored(w) => w,
-            SealedOutput::BinaryOffloaded(w) => w,
-            SealedOutput::ArmoredOffloaded(w) => w,
+            SealedOutput::Offloaded(w) => w,
         }
     }
 }
 
 impl<W: Write + Send + 'static> SealedOutput<W> {
-    /// As [`SealedOutput::new`], with the output (and the armor) produced on a second thread.
+    /// As [`SealedOutput::new`], with the output (and the armor) produced on a second
+    /// thread, lazily: nothing reaches `inner`, not even the BEGIN line, before the first
+    /// full buffer (see [`offload::OffloadWriter`]).
     pub fn offloaded(inner: W, armored: bool) -> io::Result<Self> {
-        Ok(if armored {
-            let armor = armor::ArmorWriter::new(inner)?;
-            SealedOutput::ArmoredOffloaded(offload::OffloadWriter::new(armor))
+        Ok(SealedOutput::Offloaded(if armored {
+            offload::OffloadWriter::armored(inner)?
         } else {
-            SealedOutput::BinaryOffloaded(offload::OffloadWriter::new(inner))
-        })
+            offload::OffloadWriter::new(inner)?
+        }))
     }
 }
 
@@ -109,6 +114,7 @@ impl<W: Write> Write for SealedOutput<W> {
 /// A message being sealed: payload records, sealed, optionally armored, into `W`.
 pub struct SealWriter<W: Write> {
     payload: PayloadWriter<Sealer<SealedOutput<W>>>,
+    written: Option<offload::Written>,
 }
 
 impl<W: Write> SealWriter<W> {
@@ -129,10 +135,19 @@ impl<W: Write> SealWriter<W> {
         meta: &Metadata,
         options: SealOptions,
     ) -> Result<Self> {
+        let written = output.written();
         let sealer = Sealer::with_options(output, creds, options)?;
         Ok(Self {
             payload: PayloadWriter::new(sealer, meta)?,
+            written,
         })
+    }
+
+    /// For a writer made by [`SealWriter::new_offloaded`], a handle on the count of bytes
+    /// that reached the inner writer (armor included); it stays readable after the writer
+    /// is finished or dropped. `None` for other writers.
+    pub fn written(&self) -> Option<offload::Written> {
+        self.written.clone()
     }
 
     /// Appends output of one stream.
@@ -150,6 +165,12 @@ impl<W: Write> SealWriter<W> {
 impl<W: Write + Send + 'static> SealWriter<W> {
     /// As [`SealWriter::new`], with the output (and the armor) produced on a second thread,
     /// so that encryption and base64/output overlap. Only sealed bytes go to that thread.
+    ///
+    /// Nothing reaches `inner` before the first full buffer of sealed bytes (256 KiB), so a
+    /// message dropped early leaves nothing behind; dropped later (without
+    /// [`SealWriter::finish`]), it is left unfinished (no final chunk, no END line), which
+    /// no opener accepts, and nothing more is written once the drop returns. hush-run
+    /// seals through this writer.
     pub fn new_offloaded(
         inner: W,
         creds: &Credentials,

@@ -484,38 +484,79 @@ fn sigterm_is_forwarded_to_the_command() {
     assert!(!alive(sleeper), "the command outlived hush-run");
 }
 
-#[test]
-fn audit_logs_one_line_without_output() {
-    let keys = Keys::new();
-    let socket_path = keys.path("log.sock");
-    let socket = UnixDatagram::bind(&socket_path).unwrap();
+/// The next datagram on a fake syslog socket, as text.
+fn next_line(socket: &UnixDatagram) -> String {
+    let mut buf = vec![0u8; 256 * 1024];
+    let n = socket
+        .recv(&mut buf)
+        .unwrap_or_else(|e| panic!("no audit line: {e}"));
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
+fn fake_syslog(keys: &Keys) -> (UnixDatagram, String) {
+    let path = keys.path("log.sock");
+    let socket = UnixDatagram::bind(&path).unwrap();
     socket
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
+    (socket, path.to_str().unwrap().to_owned())
+}
+
+/// SHA-256 in hex, by coreutils.
+fn sha256sum(data: &[u8]) -> String {
+    use std::io::Write;
+    let mut child = Command::new("sha256sum")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(data).unwrap();
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8(out.stdout).unwrap()[..64].to_owned()
+}
+
+#[test]
+fn audit_logs_a_start_and_an_end_line_without_output() {
+    let keys = Keys::new();
+    let (socket, socket_path) = fake_syslog(&keys);
     let args = [
         "--audit",
         "--audit-socket",
-        socket_path.to_str().unwrap(),
+        &socket_path,
         "--",
         "echo",
         "audited-secret",
     ];
     let out = output_within(hush_run(&keys, &args), LIMIT);
     assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
-    let mut buf = vec![0u8; 4096];
-    let n = socket.recv(&mut buf).unwrap();
-    let line = String::from_utf8_lossy(&buf[..n]).into_owned();
     let fingerprint = keys.creds().fingerprint().unwrap().to_string();
-    assert!(line.starts_with("<86>hush-run["), "{line}");
-    for needle in [
-        "command=\"echo audited-secret\"".to_owned(),
-        "exit=0".to_owned(),
-        format!("fingerprint={fingerprint}"),
-        "output=delivered".to_owned(),
-        format!("sealed_bytes={}", out.stdout.len()),
-        "user=".to_owned(),
+    let command = format!(
+        "command=\"echo audited-secret\" command_sha256={}",
+        sha256sum(b"echo audited-secret")
+    );
+    let start = next_line(&socket);
+    let end = next_line(&socket);
+    for (line, needles) in [
+        (&start, vec!["event=start run=1 ".to_owned()]),
+        (
+            &end,
+            vec![
+                "event=end run=1 ".to_owned(),
+                "exit=0".to_owned(),
+                "output=delivered".to_owned(),
+                format!("sealed_bytes={}", out.stdout.len()),
+            ],
+        ),
     ] {
-        assert!(line.contains(&needle), "{needle} missing from {line}");
+        assert!(line.starts_with("<86>hush-run["), "{line}");
+        let common = [
+            command.clone(),
+            format!("fingerprint={fingerprint}"),
+            "user=".to_owned(),
+        ];
+        for needle in needles.iter().chain(&common) {
+            assert!(line.contains(needle), "{needle} missing from {line}");
+        }
     }
     // The command line is logged (it is on argv anyway); the output never is.
     let out = output_within(
@@ -524,7 +565,7 @@ fn audit_logs_one_line_without_output() {
             &[
                 "--audit",
                 "--audit-socket",
-                socket_path.to_str().unwrap(),
+                &socket_path,
                 "--shell",
                 "echo never-logged; exit 2",
             ],
@@ -532,17 +573,20 @@ fn audit_logs_one_line_without_output() {
         LIMIT,
     );
     assert_eq!(code(&out), 2);
-    let n = socket.recv(&mut buf).unwrap();
-    let line = String::from_utf8_lossy(&buf[..n]).into_owned();
+    let start = next_line(&socket);
+    assert!(start.contains("event=start"), "{start}");
+    let end = next_line(&socket);
     assert!(
-        line.contains("exit=2") && line.contains("output=withheld"),
-        "{line}"
+        end.contains("event=end") && end.contains("exit=2") && end.contains("output=withheld"),
+        "{end}"
     );
-    assert!(
-        !line.contains("never-logged\n") && !line.contains("sealed_bytes=1"),
-        "{line}"
-    );
-    keys.assert_absent(line.as_bytes(), "the audit line");
+    for line in [&start, &end] {
+        assert!(
+            !line.contains("never-logged\n") && !line.contains("sealed_bytes=1"),
+            "{line}"
+        );
+        keys.assert_absent(line.as_bytes(), "the audit line");
+    }
 
     // An unreachable log: refuse to run at all.
     let marker = keys.path("ran");
@@ -562,6 +606,55 @@ fn audit_logs_one_line_without_output() {
     );
     assert_eq!(code(&out), 125);
     assert!(!marker.exists(), "ran without the audit line");
+}
+
+#[test]
+fn audit_logs_a_huge_command_line_cut_short_with_its_hash() {
+    // 300 KB of arguments: one line holding it whole is refused by the socket (or cut by
+    // the syslog daemon), which used to leave the run with no record at all.
+    let keys = Keys::new();
+    let (socket, socket_path) = fake_syslog(&keys);
+    let marker = keys.path("ran");
+    let script = format!("touch {}", sh_quote(marker.to_str().unwrap()));
+    let filler = "x".repeat(99);
+    let mut args = vec![
+        "--audit",
+        "--audit-socket",
+        &socket_path,
+        "--",
+        "sh",
+        "-c",
+        &script,
+        "sh",
+    ];
+    args.extend(std::iter::repeat_n(filler.as_str(), 3000));
+    let out = output_within(hush_run(&keys, &args), LIMIT);
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(marker.exists());
+    // The command as hush-run shows it: arguments joined by spaces, quoted where needed.
+    let shown = format!(
+        "sh -c {} sh{}",
+        sh_quote(&script),
+        format!(" {filler}").repeat(3000)
+    );
+    assert!(shown.len() > 300_000);
+    let cut = format!(
+        "…[truncated, {} bytes, sha256={}]\" command_sha256={}",
+        shown.len(),
+        sha256sum(shown.as_bytes()),
+        sha256sum(shown.as_bytes())
+    );
+    let start = next_line(&socket);
+    let end = next_line(&socket);
+    for (line, event) in [(&start, "event=start"), (&end, "event=end")] {
+        assert!(line.len() <= 2048, "{} bytes: {line}", line.len());
+        assert!(line.contains(event) && line.contains(&cut), "{line}");
+        assert!(line.contains("command=\"sh -c "), "{line}");
+    }
+    assert!(
+        end.contains("exit=0") && end.contains("output=delivered"),
+        "{end}"
+    );
 }
 
 #[test]

@@ -473,3 +473,30 @@ fn ctrl_c_in_interactive_mode_stops_only_the_command() {
         b"still-here\n"
     );
 }
+
+#[test]
+fn audit_refuses_to_run_when_the_start_record_cannot_be_logged() {
+    // The log is reachable when hush-run starts (it checks before asking for the key), then
+    // goes away while the key is typed: the command must not run unaudited.
+    let keys = Keys::new();
+    let socket_path = keys.path("log.sock");
+    let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).unwrap();
+    let marker = keys.path("ran");
+    let mut term = Term::hush_run(&format!(
+        "--audit --audit-socket {} -- touch {}",
+        sh_quote(socket_path.to_str().unwrap()),
+        sh_quote(marker.to_str().unwrap())
+    ));
+    term.expect("Key: ");
+    drop(socket);
+    term.send_line(&keys.key_text);
+    term.expect("IV: ");
+    term.send_line(&keys.iv_text);
+    let (code, transcript) = term.finish();
+    assert_eq!(code, 125, "{transcript}");
+    assert!(
+        transcript.contains("cannot write to the system log"),
+        "{transcript}"
+    );
+    assert!(!marker.exists(), "the command ran without its start record");
+}
