@@ -2,39 +2,20 @@
 //! interactive mode), each output sealed as its own message.
 
 use std::fs::File;
-use std::io::IsTerminal;
-use std::path::PathBuf;
 
+use shared::Written;
 use shared::cli::prompt::Tty;
 use shared::note;
 use shared::{Credentials, SealOptions, SealWriter, Stream};
 
 use crate::audit::{self, Audit};
-use crate::child::{self, Ended, RunError, Sink};
-use crate::cli::Cli;
+use crate::child::{self, Ended, Outcome, RunError, Sink};
 use crate::command::{self, Spec};
-use crate::credentials::{self, Source};
-use crate::failure::{EXIT_CANNOT_EXECUTE, EXIT_NOT_FOUND, EXIT_USAGE, Failure, Result};
+use crate::credentials;
+use crate::failure::{EXIT_OWN_FAILURE, Failure, Result};
 use crate::output::Output;
+use crate::plan::{KeySource, Plan, Sealing, Work};
 use crate::signals::Signals;
-
-/// Options that apply to every command of the invocation.
-struct Settings {
-    output: Option<PathBuf>,
-    binary: bool,
-    seal_stderr: bool,
-    seal_on_error: bool,
-    stream: bool,
-    quiet: bool,
-}
-
-struct Session {
-    creds: Credentials,
-    fingerprint: Option<String>,
-    settings: Settings,
-    signals: Signals,
-    audit: Option<Audit>,
-}
 
 impl Sink for SealWriter<File> {
     fn take(&mut self, stream: Stream, data: &[u8]) -> shared::Result<()> {
@@ -42,115 +23,96 @@ impl Sink for SealWriter<File> {
     }
 }
 
-/// Runs the invocation; returns the exit code.
-pub fn run(cli: Cli) -> Result<Ended> {
-    if cli.binary && cli.output.is_none() && std::io::stdout().is_terminal() {
-        return Err(
-            Failure::new("refusing to write binary sealed data to a terminal")
-                .hint("use -o FILE, redirect stdout, or drop --binary for armored text")
-                .code(EXIT_USAGE),
-        );
-    }
-    let source = credentials::source(cli.key_file, cli.key_fd, cli.passphrase);
+/// Runs the plan; returns how the (last) command ended.
+pub fn run(plan: Plan) -> Result<Ended> {
     // A key descriptor is read first, before hush-run opens descriptors of its own: a number
     // the caller forgot to open must be an error, not one of ours taken by mistake.
-    let from_fd = match source {
-        Source::Fd(fd) => Some(credentials::from_fd(fd)?),
+    let from_fd = match plan.key {
+        KeySource::Fd(fd) => Some(credentials::from_fd(fd)?),
         _ => None,
     };
-    let signals = Signals::install().map_err(|e| Failure::new(e.to_string()))?;
-    let spec = match (cli.shell, cli.command.is_empty()) {
-        (Some(line), _) => Some(Spec::Shell(line)),
-        (None, false) => Some(Spec::Argv(cli.command)),
-        (None, true) => None,
+    let signals = Signals::install().map_err(Failure::Signals)?;
+    // Interactive mode needs the terminal: without one that is a usage error, found before
+    // the key is asked.
+    let mut tty = match plan.work {
+        Work::Interactive => Some(Tty::open().map_err(Failure::NoCommand)?),
+        Work::One(_) => None,
     };
-    // Opened only if needed: automation without a terminal must not fail for lack of one.
-    let mut tty = if credentials::needs_tty(&source) || spec.is_none() {
-        Tty::open()
-    } else {
-        Err(shared::cli::Error::NoTerminal(std::io::Error::other(
-            "not needed",
-        )))
+    // Before the key is asked too: an unreachable log does not waste the entry.
+    let audit = plan.audit.as_deref().map(Audit::connect).transpose()?;
+    let creds = match (plan.key, from_fd) {
+        (_, Some(creds)) => creds,
+        (KeySource::File(path), None) => credentials::from_file(&path)?,
+        (KeySource::Prompt, None) => credentials::ask_key(terminal(&mut tty)?)?,
+        (KeySource::Passphrase, None) => credentials::ask_passphrase(terminal(&mut tty)?)?,
+        (KeySource::Fd(fd), None) => credentials::from_fd(fd)?,
     };
-    if spec.is_none() {
-        if let Err(e) = &tty {
-            return Err(Failure::new(format!(
-                "no command given, and no terminal to ask for one on ({})",
-                credentials::tty_reason(e)
-            ))
-            .hint("hush-run -- CMD [ARGS...], or hush-run --shell 'CMD | ...'")
-            .code(EXIT_USAGE));
-        }
-    }
-    if spec.is_none() && cli.output.is_some() {
-        // Each command would replace the previous one's file.
-        return Err(Failure::new(
-            "-o FILE takes the output of one command, not of an interactive session",
-        )
-        .hint("give the command: hush-run -o FILE -- CMD [ARGS...]")
-        .code(EXIT_USAGE));
-    }
-    // Before the key is asked: a bad output folder or an unreachable log is reported
-    // without wasting the entry.
-    if let Some(path) = &cli.output {
-        let dir = shared::cli::parent_dir(path);
-        if !dir.is_dir() {
-            return Err(Failure::new(format!(
-                "-o {}: the folder {} does not exist",
-                path.display(),
-                dir.display()
-            )));
-        }
-    }
-    let audit = if cli.audit {
-        Some(Audit::connect(&cli.audit_socket)?)
-    } else {
-        None
-    };
-    let creds = match from_fd {
-        Some(creds) => creds,
-        None => credentials::obtain(source, &mut tty)?,
-    };
-    // Held for the whole session (interactive mode): out of swap and core dumps.
-    shared::cli::hardening::protect_credentials(&creds);
-    let fingerprint = creds.fingerprint().map(|f| f.to_string());
-    if !cli.quiet {
-        match &fingerprint {
-            Some(f) => note!("hush-run: key fingerprint {f}"),
-            None => note!("hush-run: sealing with a passphrase (Argon2id)"),
-        }
-    }
-    let settings = Settings {
-        output: cli.output,
-        binary: cli.binary,
-        seal_stderr: cli.seal_stderr,
-        seal_on_error: cli.seal_on_error,
-        stream: cli.stream,
-        quiet: cli.quiet,
-    };
-    let mut session = Session {
-        creds,
-        fingerprint,
-        settings,
-        signals,
-        audit,
-    };
-    match (spec, tty) {
-        (Some(spec), _) => session.run(&spec),
-        (None, Ok(mut tty)) => session.interactive(&mut tty),
-        (None, Err(_)) => Ok(Ended::code(EXIT_USAGE)),
+    let mut session = Session::new(creds, plan.output, plan.sealing, signals, audit);
+    match plan.work {
+        Work::One(spec) => session.run(&spec),
+        Work::Interactive => session.interactive(terminal(&mut tty)?),
     }
 }
 
+/// The controlling terminal, opened the first time it is needed.
+fn terminal(tty: &mut Option<Tty>) -> Result<&mut Tty> {
+    match tty {
+        Some(tty) => Ok(tty),
+        None => Ok(tty.insert(Tty::open().map_err(Failure::NoTerminal)?)),
+    }
+}
+
+/// The key and settings of an invocation, for each command it runs.
+struct Session {
+    creds: Credentials,
+    fingerprint: Option<String>,
+    output: Option<std::path::PathBuf>,
+    sealing: Sealing,
+    signals: Signals,
+    audit: Option<Audit>,
+}
+
+/// One command's sealed output on its way out.
+struct Delivery {
+    output: Output,
+    sealer: SealWriter<File>,
+    written: Written,
+}
+
 impl Session {
+    fn new(
+        creds: Credentials,
+        output: Option<std::path::PathBuf>,
+        sealing: Sealing,
+        signals: Signals,
+        audit: Option<Audit>,
+    ) -> Self {
+        // Held for the whole session (interactive mode): out of swap and core dumps.
+        shared::cli::hardening::protect_credentials(&creds);
+        let fingerprint = creds.fingerprint().map(|f| f.to_string());
+        if !sealing.quiet {
+            match &fingerprint {
+                Some(f) => note!("hush-run: key fingerprint {f}"),
+                None => note!("hush-run: sealing with a passphrase (Argon2id)"),
+            }
+        }
+        Self {
+            creds,
+            fingerprint,
+            output,
+            sealing,
+            signals,
+            audit,
+        }
+    }
+
     /// Prompts for commands until an empty line or Ctrl-D. Returns how the last one ended.
     fn interactive(&mut self, tty: &mut Tty) -> Result<Ended> {
         let mut last = Ended::code(0);
         loop {
-            let line = tty
-                .read_line("hush-run> ")
-                .map_err(|e| Failure::new(format!("cannot read from the terminal: {e}")))?;
+            let line = tty.read_line("hush-run> ").map_err(Failure::Terminal)?;
             let Some(line) = line else {
+                // Ctrl-D: end the prompt's line.
                 tty.say("\n");
                 return Ok(last);
             };
@@ -164,7 +126,7 @@ impl Session {
                 // One failed command does not end the session: report it and go on.
                 Err(f) => {
                     shared::cli::failure::report("hush-run", &f);
-                    Ended::code(f.code)
+                    Ended::code(i32::from(shared::cli::failure::Failure::exit_code(&f)))
                 }
             };
         }
@@ -172,114 +134,95 @@ impl Session {
 
     /// Runs one command and delivers its sealed output. Returns how the command ended.
     fn run(&mut self, spec: &Spec) -> Result<Ended> {
-        let Settings {
+        let mut delivery = self.start_delivery(spec)?;
+        let shown = spec.display();
+        // Logged before the command starts: if it cannot be, the command does not run.
+        let run = match self.audit.as_mut() {
+            Some(audit) => Some(
+                audit
+                    .start(&shown, self.fingerprint.as_deref())
+                    .map_err(Failure::AuditStart)?,
+            ),
+            None => None,
+        };
+        let run = run.as_ref();
+        let ran = child::run(
+            spec,
+            self.sealing.seal_stderr,
+            &self.signals,
+            &mut delivery.sealer,
+        );
+        let outcome = match ran {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                delivery.discard();
+                let (code, failure) = match e {
+                    RunError::Spawn(e) => (None, Failure::spawn(spec.program(), e)),
+                    RunError::Output(source) => (
+                        Some("failed"),
+                        Failure::Sealing {
+                            command: shown,
+                            source,
+                        },
+                    ),
+                };
+                let exit = shared::cli::failure::Failure::exit_code(&failure);
+                self.log(run, i32::from(exit), 0, code.unwrap_or("not-started"));
+                return Err(failure);
+            }
+        };
+        if outcome.ended != Ended::Exited(0) && !self.sealing.seal_on_error {
+            let unfinished = delivery.discard();
+            self.log(run, outcome.ended.exit_code(), 0, "withheld");
+            withheld(&shown, &outcome, unfinished);
+            return Ok(outcome.ended);
+        }
+        match delivery.finish(outcome.ended.exit_code()) {
+            Ok((bytes, to)) => {
+                self.log(run, outcome.ended.exit_code(), bytes, "delivered");
+                self.delivered(&shown, &outcome, &to);
+                Ok(outcome.ended)
+            }
+            Err(e) => {
+                self.log(run, i32::from(EXIT_OWN_FAILURE), 0, "failed");
+                Err(Failure::Delivery(e))
+            }
+        }
+    }
+
+    /// Prepares the destination and the sealer before the command starts, so that an
+    /// unusable one is reported without running anything.
+    fn start_delivery(&self, spec: &Spec) -> Result<Delivery> {
+        let Sealing {
             binary,
             seal_stderr,
-            seal_on_error,
             stream,
-            quiet,
             ..
-        } = self.settings;
-        let output = Output::open(self.settings.output.as_deref(), stream, seal_stderr)?;
+        } = self.sealing;
+        let output = Output::open(self.output.as_deref(), stream, seal_stderr)?;
         let meta = command::metadata(spec);
         // Armor and writing run on a second thread, overlapping with encryption; nothing is
         // written before the first 256 KiB of sealed bytes (see `shared::offload`), so a
         // command that fails early leaves nothing even on a streamed stdout.
-        let mut sealer = output
+        let sealer = output
             .file()
             .map_err(shared::Error::Io)
             .and_then(|file| {
                 SealWriter::new_offloaded(file, &self.creds, &meta, !binary, SealOptions::default())
             })
-            .map_err(|e| Failure::new(format!("cannot start the sealed output: {e}")))?;
+            .map_err(Failure::StartSealing)?;
         let written = sealer.written().unwrap_or_default();
-        let shown = spec.display();
-        // Logged before the command starts: if it cannot be, the command does not run.
-        let run = match self
-            .audit
-            .as_mut()
-            .map(|a| a.start(&shown, self.fingerprint.as_deref()))
-        {
-            None => None,
-            Some(Ok(run)) => Some(run),
-            Some(Err(e)) => {
-                drop(sealer);
-                output.discard();
-                return Err(Failure::new(format!(
-                    "--audit: cannot write to the system log: {e}; the command was not run"
-                ))
-                .hint(
-                    "check that rsyslog or systemd-journald is running, or run without --audit",
-                ));
-            }
-        };
-        let run = run.as_ref();
-        let outcome = match child::run(spec, seal_stderr, &self.signals, &mut sealer) {
-            Ok(outcome) => outcome,
-            Err(RunError::Spawn(e)) => {
-                drop(sealer);
-                output.discard();
-                let (code, why) = match e.kind() {
-                    std::io::ErrorKind::NotFound => {
-                        (EXIT_NOT_FOUND, "command not found".to_owned())
-                    }
-                    std::io::ErrorKind::PermissionDenied => {
-                        (EXIT_CANNOT_EXECUTE, "permission denied".to_owned())
-                    }
-                    _ => (EXIT_CANNOT_EXECUTE, e.to_string()),
-                };
-                self.log(run, code, 0, "not-started");
-                return Err(
-                    Failure::new(format!("cannot run '{}': {why}", spec.program())).code(code),
-                );
-            }
-            Err(RunError::Output(e)) => {
-                drop(sealer);
-                output.discard();
-                self.log(run, crate::failure::EXIT_OWN_FAILURE, 0, "failed");
-                return Err(
-                    Failure::new(format!("cannot seal the output of {shown}: {e}")).hint(
-                        "the command was stopped; check free space in the output folder or TMPDIR",
-                    ),
-                );
-            }
-        };
-        let code = outcome.ended.exit_code();
-        let succeeded = outcome.ended == Ended::Exited(0);
-        if !succeeded && !seal_on_error {
-            drop(sealer);
-            // An unfinished block is on stdout only if some of it was written before the end.
-            let unfinished = output.discard() && written.get() > 0;
-            self.log(run, code, 0, "withheld");
-            // One line: what ended how, and that nothing was shown.
-            let withheld = outcome.stdout_bytes + outcome.stderr_bytes;
-            let note = if unfinished {
-                "the sealed block above is unfinished and cannot be opened"
-            } else {
-                "--seal-on-error seals it anyway"
-            };
-            note!(
-                "hush-run: {shown}: {}; its output ({withheld} bytes) was withheld ({note})",
-                outcome.ended.describe()
-            );
-            return Ok(outcome.ended);
-        }
-        let sealed = sealer.finish(Some(code)).map(|_file| written.get());
-        let delivered = sealed.map_err(|e| e.to_string()).and_then(|bytes| {
-            output
-                .commit()
-                .map(|to| (bytes, to))
-                .map_err(|e| e.to_string())
-        });
-        let (bytes, to) = match delivered {
-            Ok(done) => done,
-            Err(e) => {
-                self.log(run, crate::failure::EXIT_OWN_FAILURE, 0, "failed");
-                return Err(Failure::new(format!("cannot write the sealed output: {e}")));
-            }
-        };
-        self.log(run, code, bytes, "delivered");
-        if !succeeded {
+        Ok(Delivery {
+            output,
+            sealer,
+            written,
+        })
+    }
+
+    /// Notes what was delivered where.
+    fn delivered(&self, shown: &str, outcome: &Outcome, to: &str) {
+        let seal_stderr = self.sealing.seal_stderr;
+        if outcome.ended != Ended::Exited(0) {
             note!(
                 "hush-run: {shown}: {}; its output was sealed anyway (--seal-on-error)",
                 outcome.ended.describe()
@@ -288,7 +231,7 @@ impl Session {
             note!(
                 "hush-run: warning: {shown}: printed nothing on stdout (if the secret went to stderr, use --seal-stderr)"
             );
-        } else if !quiet {
+        } else if !self.sealing.quiet {
             let what = if seal_stderr {
                 "stdout and stderr"
             } else {
@@ -304,7 +247,6 @@ impl Session {
                 outcome.stdout_bytes + outcome.stderr_bytes
             );
         }
-        Ok(outcome.ended)
     }
 
     /// Writes the end record of `run` (if --audit). The command has run by now: a record
@@ -326,5 +268,38 @@ impl Session {
                 note!("hush-run: warning: --audit: cannot write to the system log: {e}");
             }
         }
+    }
+}
+
+/// One line: what ended how, and that its output was not shown.
+fn withheld(shown: &str, outcome: &Outcome, unfinished: bool) {
+    let withheld = outcome.stdout_bytes + outcome.stderr_bytes;
+    let note = if unfinished {
+        "the sealed block above is unfinished: `hush open` releases its complete part"
+    } else {
+        "--seal-on-error seals it anyway"
+    };
+    note!(
+        "hush-run: {shown}: {}; its output ({withheld} bytes) was withheld ({note})",
+        outcome.ended.describe()
+    );
+}
+
+impl Delivery {
+    /// Throws the sealed output away; returns whether an unfinished block was left on a
+    /// streamed stdout (only if some of it was written before the end).
+    fn discard(self) -> bool {
+        drop(self.sealer);
+        self.output.discard() && self.written.get() > 0
+    }
+
+    /// Ends the message with the exit status and delivers it; returns the bytes written and
+    /// where they went.
+    fn finish(self, exit_status: i32) -> std::io::Result<(u64, String)> {
+        self.sealer
+            .finish(Some(exit_status))
+            .map_err(std::io::Error::other)?;
+        let to = self.output.commit()?;
+        Ok((self.written.get(), to))
     }
 }

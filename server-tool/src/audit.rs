@@ -88,11 +88,10 @@ impl Audit {
             Err(first) => match UnixStream::connect(path) {
                 Ok(s) => Socket::Stream(s),
                 Err(_) => {
-                    return Err(Failure::new(format!(
-                        "--audit: cannot reach the system log at {}: {first}",
-                        path.display()
-                    ))
-                    .hint("start rsyslog or systemd-journald, or run without --audit"));
+                    return Err(Failure::AuditUnreachable {
+                        path: path.to_owned(),
+                        source: first,
+                    });
                 }
             },
         };

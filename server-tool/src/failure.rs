@@ -1,64 +1,213 @@
-//! hush-run's own failures: a message for the person at the keyboard, an optional hint,
-//! and the exit code (125 unless said otherwise, like `env` and `timeout`, so that it is
-//! not mistaken for the command's own status).
+//! hush-run's own failures: each variant's Display is the message for the person at the
+//! keyboard, with a hint where there is something to do, and an exit code (125 unless said
+//! otherwise, like `env` and `timeout`, so that it is not mistaken for the command's own
+//! status). The codes are documented in `--help` (cli.rs) and docs/hush-run.md.
 
-use std::fmt;
+use std::borrow::Cow;
+use std::io;
+use std::path::PathBuf;
+
+use shared::cli::Error as CliError;
 
 /// hush-run itself failed (bad key, unusable key file, output not writable, ...).
-pub const EXIT_OWN_FAILURE: i32 = 125;
+pub const EXIT_OWN_FAILURE: u8 = 125;
 /// The command was found but could not be executed.
-pub const EXIT_CANNOT_EXECUTE: i32 = 126;
+pub const EXIT_CANNOT_EXECUTE: u8 = 126;
 /// The command was not found.
-pub const EXIT_NOT_FOUND: i32 = 127;
+pub const EXIT_NOT_FOUND: u8 = 127;
 /// Bad usage (the same code clap uses).
-pub const EXIT_USAGE: i32 = 2;
+pub const EXIT_USAGE: u8 = 2;
 
-/// A failure to report: `hush-run: <message>` then `hint: <hint>`.
-#[derive(Debug)]
-pub struct Failure {
-    /// What went wrong; never holds a secret.
-    pub message: String,
-    /// What to do about it.
-    pub hint: Option<String>,
-    /// The exit code.
-    pub code: i32,
+/// Tries per hidden entry before giving up.
+pub const TRIES: usize = 3;
+
+/// Everything hush-run itself can fail at. No variant holds a secret.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    // --- usage (2) ----------------------------------------------------------------------
+    /// Raw sealed bytes would garble the terminal.
+    #[error("refusing to write binary sealed data to a terminal")]
+    BinaryToTerminal,
+    /// Interactive mode needs a terminal to read commands from.
+    #[error("no command given, and no terminal to ask for one on ({})", tty_reason(.0))]
+    NoCommand(CliError),
+    /// `-o FILE` in interactive mode: each command would replace the previous one's file.
+    #[error("-o FILE takes the output of one command, not of an interactive session")]
+    OutputInInteractiveMode,
+
+    // --- before the command (125) -------------------------------------------------------
+    /// The folder of `-o FILE` does not exist.
+    #[error("-o {}: the folder {} does not exist", .path.display(), .dir.display())]
+    NoOutputFolder {
+        /// The output file.
+        path: PathBuf,
+        /// Its folder.
+        dir: PathBuf,
+    },
+    /// Signal handling could not be set up.
+    #[error("{0}")]
+    Signals(CliError),
+    /// No terminal for the key prompts.
+    #[error("no terminal to ask for the key on ({})", tty_reason(.0))]
+    NoTerminal(CliError),
+    /// The terminal failed while asking for the key.
+    #[error("{0}")]
+    Terminal(CliError),
+    /// End of input (Ctrl-D) at a key prompt.
+    #[error("no key entered (end of input)")]
+    NoKeyEntered,
+    /// Three bad entries.
+    #[error("no valid {0} after {TRIES} tries")]
+    NoValidEntry(&'static str),
+    /// The key file cannot be used.
+    #[error("{}", key_file_message(.0))]
+    KeyFile(CliError),
+    /// The key descriptor cannot be used.
+    #[error("{}", key_fd_message(.source))]
+    KeyFd {
+        /// The descriptor.
+        fd: i32,
+        /// Why.
+        source: CliError,
+    },
+    /// The system log is unreachable with --audit.
+    #[error("--audit: cannot reach the system log at {}: {source}", .path.display())]
+    AuditUnreachable {
+        /// The socket.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// The start record could not be logged: the command is not run.
+    #[error("--audit: cannot write to the system log: {0}; the command was not run")]
+    AuditStart(io::Error),
+    /// The output file cannot be created.
+    #[error("cannot create the output file: {0}")]
+    OutputFile(CliError),
+    /// stdout cannot be used.
+    #[error("cannot use stdout: {0}")]
+    Stdout(io::Error),
+    /// The temporary file that holds the sealed output cannot be created.
+    #[error("cannot create a temporary file to hold the sealed output: {0}")]
+    HoldFile(io::Error),
+    /// The sealed output cannot be started.
+    #[error("cannot start the sealed output: {0}")]
+    StartSealing(shared::Error),
+
+    // --- the command (126, 127, 125) ----------------------------------------------------
+    /// The program does not exist.
+    #[error("cannot run '{0}': command not found")]
+    NotFound(String),
+    /// The program exists but cannot be executed.
+    #[error("cannot run '{program}': {}", spawn_reason(.source))]
+    CannotExecute {
+        /// The program.
+        program: String,
+        /// Why.
+        source: io::Error,
+    },
+    /// Reading the command's output or sealing it failed; the command was stopped.
+    #[error("cannot seal the output of {command}: {source}")]
+    Sealing {
+        /// The command as shown.
+        command: String,
+        /// Why.
+        source: shared::Error,
+    },
+    /// The sealed output could not be finished or delivered.
+    #[error("cannot write the sealed output: {0}")]
+    Delivery(io::Error),
+}
+
+fn tty_reason(e: &CliError) -> String {
+    match e {
+        CliError::NoTerminal(io) => format!("/dev/tty: {io}"),
+        other => other.to_string(),
+    }
+}
+
+fn key_file_message(e: &CliError) -> String {
+    match e {
+        CliError::Format(e) => format!("bad key file: {e}"),
+        other => other.to_string(),
+    }
+}
+
+fn key_fd_message(e: &CliError) -> String {
+    match e {
+        CliError::Format(e) => format!("bad key: {e}"),
+        other => other.to_string(),
+    }
+}
+
+fn spawn_reason(e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
+        _ => e.to_string(),
+    }
 }
 
 impl Failure {
-    /// A failure of hush-run itself (exit 125).
-    pub fn new(message: impl Into<String>) -> Self {
-        Self {
-            message: message.into(),
-            hint: None,
-            code: EXIT_OWN_FAILURE,
+    /// The failure of starting the command.
+    pub fn spawn(program: String, source: io::Error) -> Self {
+        match source.kind() {
+            io::ErrorKind::NotFound => Self::NotFound(program),
+            _ => Self::CannotExecute { program, source },
         }
-    }
-
-    /// Adds a hint.
-    pub fn hint(mut self, hint: impl Into<String>) -> Self {
-        self.hint = Some(hint.into());
-        self
-    }
-
-    /// Sets the exit code.
-    pub fn code(mut self, code: i32) -> Self {
-        self.code = code;
-        self
-    }
-}
-
-impl fmt::Display for Failure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
     }
 }
 
 impl shared::cli::failure::Failure for Failure {
     fn exit_code(&self) -> u8 {
-        u8::try_from(self.code).unwrap_or(1)
+        match self {
+            Self::BinaryToTerminal | Self::NoCommand(_) | Self::OutputInInteractiveMode => {
+                EXIT_USAGE
+            }
+            Self::NotFound(_) => EXIT_NOT_FOUND,
+            Self::CannotExecute { .. } => EXIT_CANNOT_EXECUTE,
+            _ => EXIT_OWN_FAILURE,
+        }
     }
-    fn hint(&self) -> Option<std::borrow::Cow<'_, str>> {
-        self.hint.as_deref().map(Into::into)
+
+    fn hint(&self) -> Option<Cow<'_, str>> {
+        Some(match self {
+            Self::BinaryToTerminal => {
+                "use -o FILE, redirect stdout, or drop --binary for armored text".into()
+            }
+            Self::NoCommand(_) => {
+                "hush-run -- CMD [ARGS...], or hush-run --shell 'CMD | ...'".into()
+            }
+            Self::OutputInInteractiveMode => {
+                "give the command: hush-run -o FILE -- CMD [ARGS...]".into()
+            }
+            Self::NoTerminal(_) => {
+                "over ssh, ask for a terminal with `ssh -t`; for automation use \
+                 --key-file FILE (mode 0600) or --key-fd N"
+                    .into()
+            }
+            Self::KeyFile(CliError::Unreadable { .. }) => "a key file holds `key = ...` and \
+                 `iv = ...` lines and has mode 0600 (`hush keygen` writes one)"
+                .into(),
+            // The message already says what to run.
+            Self::KeyFile(CliError::Permissions { .. } | CliError::Format(_)) => return None,
+            Self::KeyFile(_) => {
+                "a key file must be your own regular file (not a link), mode 0600".into()
+            }
+            Self::KeyFd { fd, .. } => {
+                format!("open it for hush-run, e.g. `hush-run --key-fd {fd} -- CMD {fd}< key-file`")
+                    .into()
+            }
+            Self::AuditUnreachable { .. } | Self::AuditStart(_) => {
+                "start rsyslog or systemd-journald, or run without --audit".into()
+            }
+            Self::HoldFile(_) => {
+                "set TMPDIR to a writable folder, or use -o FILE or --stream".into()
+            }
+            Self::Sealing { .. } => {
+                "the command was stopped; check free space in the output folder or TMPDIR".into()
+            }
+            _ => return None,
+        })
     }
 }
 

@@ -11,6 +11,7 @@ mod command;
 mod credentials;
 mod failure;
 mod output;
+mod plan;
 mod signals;
 mod user;
 
@@ -37,7 +38,8 @@ fn main() -> ExitCode {
         }
         return ExitCode::SUCCESS;
     }
-    match app::run(cli) {
+    let result = plan::Plan::new(cli).and_then(app::run);
+    match result {
         Ok(child::Ended::Exited(code)) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
         // The command was killed by a signal: end the same way, as `timeout` and `env` do.
         Ok(child::Ended::Signaled(signal)) => signals::die_by(signal),

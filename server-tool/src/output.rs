@@ -103,26 +103,17 @@ impl Output {
     pub fn open(path: Option<&Path>, stream: bool, seal_stderr: bool) -> Result<Self> {
         let kind = match path {
             // Mode 0600 from the start, synced before the rename, removed on a signal.
-            Some(path) => Kind::Named(
-                AtomicFile::create(path)
-                    .map_err(|e| Failure::new(format!("cannot create the output file: {e}")))?,
-            ),
+            Some(path) => Kind::Named(AtomicFile::create(path).map_err(Failure::OutputFile)?),
             None => {
                 let direct = direct_regular_stdout(seal_stderr);
                 if stream || direct.is_some() {
-                    let file = stdout_file()
-                        .map_err(|e| Failure::new(format!("cannot use stdout: {e}")))?;
+                    let file = stdout_file().map_err(Failure::Stdout)?;
                     Kind::Direct {
                         file,
                         restore_len: direct,
                     }
                 } else {
-                    let file = tempfile::tempfile().map_err(|e| {
-                        Failure::new(format!(
-                            "cannot create a temporary file to hold the sealed output: {e}"
-                        ))
-                        .hint("set TMPDIR to a writable folder, or use -o FILE or --stream")
-                    })?;
+                    let file = tempfile::tempfile().map_err(Failure::HoldFile)?;
                     Kind::Held(file)
                 }
             }

@@ -34,6 +34,7 @@ pub use envelope::{Argon2Params, Mode, SealOptions};
 use envelope::{Opener, Sealer};
 pub use error::{Error, Result, SecretKind};
 pub use keys::{Credentials, Fingerprint, Iv, Key, Passphrase};
+pub use offload::Written;
 use payload::PayloadWriter;
 pub use payload::{Metadata, Stream, Summary};
 
