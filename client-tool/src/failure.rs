@@ -19,7 +19,8 @@ Exit codes:
   7    unsupported format version, key mode or passphrase parameters
   8    key file problem: missing, unreadable, not 0600, bad syntax, or exists (keygen)
   9    no clipboard available (no DISPLAY / WAYLAND_DISPLAY)
-  129  stopped by SIGHUP, 130 by Ctrl-C (SIGINT), 143 by SIGTERM (clipboard cleared first)";
+  129  stopped by SIGHUP, 130 by Ctrl-C (SIGINT), 131 by Ctrl-\\ (SIGQUIT), 143 by SIGTERM
+       (clipboard cleared first)";
 
 /// Exit codes by kind.
 pub mod code {

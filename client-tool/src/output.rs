@@ -1,8 +1,8 @@
 //! All-or-nothing output files: a temporary file (mode 0600) in the target's folder,
 //! renamed over the target only once everything was written and, for plaintext, the whole
 //! message authenticated. Dropped without [`AtomicFile::commit`], it is deleted; on Ctrl-C,
-//! SIGTERM or SIGHUP (which would end the process before any drop runs) a watcher thread
-//! deletes it before exiting.
+//! SIGTERM, SIGHUP or SIGQUIT (which would end the process before any drop runs) a watcher
+//! thread deletes it before exiting.
 //!
 //! The file is synced before the rename, so that after a crash the target holds either the
 //! old content or the whole new one. A large file is synced as it grows, by a second
@@ -128,8 +128,7 @@ impl Write for AtomicFile {
 /// Deletes the temporary file and exits when a termination signal arrives. After a commit
 /// the path no longer exists and only the exit remains.
 fn remove_on_signal(path: PathBuf) -> Result<(), Failure> {
-    use signal_hook::consts::signal::{SIGHUP, SIGINT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])?;
+    let mut signals = signal_hook::iterator::Signals::new(crate::signals::TERMINATING)?;
     std::thread::Builder::new()
         .name("cleanup".into())
         .spawn(move || {

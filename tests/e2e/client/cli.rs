@@ -582,6 +582,12 @@ fn a_closed_pipe_is_not_an_error() {
 
 #[test]
 fn interrupting_open_o_leaves_no_file() {
+    for (signal, rc) in [("INT", 130), ("QUIT", 131)] {
+        interrupt_open_o(signal, rc);
+    }
+}
+
+fn interrupt_open_o(signal: &str, rc: i32) {
     let dir = tempfile::tempdir().unwrap();
     let k = dir.path().join("k");
     hush().args(["keygen", "-o"]).arg(&k).assert().success();
@@ -602,7 +608,7 @@ fn interrupting_open_o_leaves_no_file() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     let killed = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args([&format!("-{signal}"), &child.id().to_string()])
         .status()
         .unwrap();
     assert!(killed.success());
@@ -610,7 +616,7 @@ fn interrupting_open_o_leaves_no_file() {
     let status = child.wait().unwrap();
     let mut err = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
-    assert_eq!(status.code(), Some(130), "{err}");
+    assert_eq!(status.code(), Some(rc), "{signal}: {err}");
     assert!(err.contains("no output file written"), "{err}");
     assert_eq!(listing(dir.path()), ["k"], "the temporary file was removed");
 }
