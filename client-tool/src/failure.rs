@@ -25,6 +25,7 @@ Exit codes:
   9    no clipboard available (no DISPLAY / WAYLAND_DISPLAY)
   129  stopped by SIGHUP, or the terminal went away (after clearing the clipboard)
   130  stopped by Ctrl-C, SIGINT (after clearing the clipboard)
+  131  stopped by Ctrl-\\, SIGQUIT (after clearing the clipboard)
   143  stopped by SIGTERM (after clearing the clipboard)";
 
 /// Exit codes by kind.

@@ -1,5 +1,6 @@
 //! The terminal around the app: raw mode, alternate screen, bracketed paste, the event
-//! loop, and the guarantees on the way out: on q, Esc, Ctrl-C, SIGTERM, SIGHUP and panic,
+//! loop, and the guarantees on the way out: on q, Esc, Ctrl-C, `Ctrl-\`, SIGTERM, SIGHUP,
+//! SIGQUIT and panic,
 //! the clipboard is cleared (if it still holds hush's copy) and the terminal restored.
 
 use std::io::{self, IsTerminal};
@@ -243,7 +244,10 @@ fn apply(app: &mut App, service: Option<&ClipboardService>, input: Input) -> boo
 
 fn map_key(code: KeyCode, modifiers: KeyModifiers) -> Option<Key> {
     if modifiers.contains(KeyModifiers::CONTROL) {
-        return matches!(code, KeyCode::Char('c') | KeyCode::Char('C')).then_some(Key::CtrlC);
+        // Raw mode turns Ctrl-C and `Ctrl-\` into keys rather than SIGINT and SIGQUIT: both
+        // quit, as they would outside the UI. The byte `Ctrl-\` sends (0x1c) is read as
+        // Ctrl-4, its old name on terminals; keyboards that report keys exactly send `\`.
+        return matches!(code, KeyCode::Char('c' | 'C' | '\\' | '4')).then_some(Key::CtrlC);
     }
     Some(match code {
         KeyCode::Char(c) => Key::Char(c),
@@ -264,6 +268,14 @@ mod tests {
     fn keys_map() {
         assert_eq!(
             map_key(KeyCode::Char('c'), KeyModifiers::CONTROL),
+            Some(Key::CtrlC)
+        );
+        assert_eq!(
+            map_key(KeyCode::Char('\\'), KeyModifiers::CONTROL),
+            Some(Key::CtrlC)
+        );
+        assert_eq!(
+            map_key(KeyCode::Char('4'), KeyModifiers::CONTROL),
             Some(Key::CtrlC)
         );
         assert_eq!(map_key(KeyCode::Char('x'), KeyModifiers::CONTROL), None);

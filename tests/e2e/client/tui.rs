@@ -307,7 +307,17 @@ fn bad_blocks_show_their_error_and_the_users_copy_is_never_cleared() {
 
 #[test]
 fn quitting_and_signals_clear_the_clipboard_and_restore_the_terminal() {
-    for (how, rc) in [("q", 0), ("C-c", 0), ("TERM", 143), ("HUP", 129)] {
+    // In raw mode Ctrl-\ is a key, not SIGQUIT: it quits like Ctrl-C. A SIGQUIT sent from
+    // outside clears the clipboard like SIGTERM.
+    let ways = [
+        ("q", 0),
+        ("C-c", 0),
+        ("C-\\", 0),
+        ("TERM", 143),
+        ("HUP", 129),
+        ("QUIT", 131),
+    ];
+    for (how, rc) in ways {
         let dir = tempfile::tempdir().unwrap();
         let x = Xvfb::start();
         // A long timeout: whatever clears the clipboard here is the way out, not the timer.
@@ -375,6 +385,45 @@ fn open_subcommand_on_a_terminal_uses_the_clipboard_with_a_countdown() {
     assert!(screen.contains("clipboard cleared"), "{screen}");
     assert!(x.clipboard().is_none_or(|c| c.is_empty()));
     assert_never_shown(&tmux, &[secret]);
+}
+
+#[test]
+fn ctrl_backslash_during_the_open_countdown_clears_the_clipboard() {
+    let dir = tempfile::tempdir().unwrap();
+    let x = Xvfb::start();
+    let key_path = dir.path().join("k");
+    let (key, iv) = (Key::generate().unwrap(), Iv::generate().unwrap());
+    shared::cli::private_file::write_key_file(&key_path, &key, &iv, false).unwrap();
+    let secret = "quit-must-not-leave-this-behind";
+    let sealed = shared::seal(
+        &Credentials::KeyIv { key, iv },
+        &Metadata::default(),
+        secret.as_bytes(),
+        true,
+        SealOptions::default(),
+    )
+    .unwrap();
+    let sealed_path = dir.path().join("sealed.txt");
+    fs::write(&sealed_path, sealed).unwrap();
+    // The pane's shell would die of the SIGQUIT too (and the pane with it): it traps it,
+    // which leaves hush the default action to replace.
+    let cmd = format!(
+        "trap true QUIT; {} open --clear-after 600 -k {} {}",
+        hush_path(),
+        key_path.display(),
+        sealed_path.display()
+    );
+    let tmux = Tmux::start(dir.path(), Some(&x.display), &cmd);
+    wait_until(SHORT, "the plaintext on the clipboard", || {
+        x.clipboard().as_deref() == Some(secret.as_bytes())
+    });
+    tmux.wait_for("clears in", SHORT);
+    // Not raw mode here: the terminal turns Ctrl-\ into SIGQUIT.
+    tmux.keys(&["C-\\"]);
+    let screen = tmux.wait_exit(SHORT);
+    assert!(screen.contains("EXITED rc=131"), "{screen}");
+    assert!(screen.contains("clipboard cleared"), "{screen}");
+    assert!(x.clipboard().is_none_or(|c| c.is_empty()));
 }
 
 #[test]
