@@ -29,37 +29,37 @@ pub fn load(args: &CredentialArgs, confirm: bool) -> Result<Vec<Credentials>, Fa
         shared::cli::hardening::protect_credentials(creds);
     }
     if out.is_empty() {
-        return Err(Failure::usage(
-            "no key given: use --key-file FILE, --passphrase or --passphrase-file FILE",
-        )
-        .hint("make a key file with `hush keygen --out FILE`"));
+        return Err(Failure::NoKey);
     }
     Ok(out)
 }
 
 fn prompt_passphrase(confirm: bool) -> Result<Passphrase, Failure> {
-    let no_tty = |e: shared::cli::Error| {
-        Failure::usage(format!("cannot ask for a passphrase: {e}"))
-            .hint("use --passphrase-file FILE when there is no terminal")
+    let no_tty = |source| Failure::Prompt {
+        what: "a passphrase",
+        source,
     };
     // Echo stays off for both prompts, and comes back on a signal too.
     let mut tty = Tty::open().map_err(no_tty)?;
     let mut hidden = tty.hidden().map_err(no_tty)?;
     let mut ask = |prompt| match hidden.ask(prompt) {
         Ok(Some(entry)) => Ok(entry),
-        Ok(None) => Err(Failure::usage("no passphrase entered (end of input)")),
+        Ok(None) => Err(Failure::NoPassphrase),
         Err(e) => Err(no_tty(e)),
     };
     let first = ask("Passphrase: ")?;
     if confirm && *ask("Passphrase (again): ")? != *first {
-        return Err(Failure::usage("the passphrases do not match"));
+        return Err(Failure::PassphrasesDiffer);
     }
     Passphrase::new(first).map_err(Failure::from)
 }
 
 fn read_passphrase_file(path: &Path) -> Result<Passphrase, Failure> {
     shared::cli::private_file::read_passphrase_file(path).map_err(|e| match e {
-        shared::cli::Error::Format(e) => Failure::usage(format!("{}: {e}", path.display())),
+        shared::cli::Error::Format(source) => Failure::PassphraseFile {
+            path: path.to_owned(),
+            source,
+        },
         e => Failure::key_file(e),
     })
 }

@@ -1,9 +1,9 @@
 //! What goes wrong, as the person at the keyboard should hear it, and the exit code each
 //! kind of failure gives (documented in `hush --help`, see [`EXIT_CODES`]).
 
-use std::fmt;
-
 use shared::Error;
+
+use crate::clipboard::ClipboardError;
 
 /// The exit code table, shown after `hush --help`.
 pub const EXIT_CODES: &str = "\
@@ -87,110 +87,162 @@ pub fn hint_of(e: &Error) -> Option<&'static str> {
     }
 }
 
-/// A failure of a subcommand: a message for stderr and an exit code.
-#[derive(Debug)]
-pub struct Failure {
-    /// The exit code.
-    pub code: u8,
-    /// What went wrong (never holds secret bytes).
-    pub message: String,
-    /// What to do about it.
-    pub hint: Option<String>,
-    /// The output pipe was closed by its reader (not worth a message).
-    pub broken_pipe: bool,
+/// Everything a hush command can fail at. Each variant's Display is the message (never
+/// secret bytes); [`Failure::exit_code`] and [`Failure::hint`] come with it.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    /// The library refused the input or the key (not hush data, wrong key, corrupted, ...).
+    #[error(transparent)]
+    Format(#[from] Error),
+    /// A key file or passphrase file cannot be used (or, for keygen, written).
+    #[error(transparent)]
+    KeyFile(shared::cli::Error),
+    /// An output file or the process set-up failed.
+    #[error(transparent)]
+    File(shared::cli::Error),
+    /// The clipboard failed.
+    #[error(transparent)]
+    Clipboard(#[from] ClipboardError),
+    /// No key material given to open or seal.
+    #[error("no key given: use --key-file FILE, --passphrase or --passphrase-file FILE")]
+    NoKey,
+    /// `seal` takes one key.
+    #[error("seal takes one key: a single --key-file, or a passphrase")]
+    TwoKeys,
+    /// Raw sealed bytes would garble the terminal.
+    #[error("refusing to write binary sealed data to a terminal")]
+    BinaryToTerminal,
+    /// No terminal for a hidden prompt.
+    #[error("cannot ask for {what}: {source}")]
+    Prompt {
+        /// What was to be asked.
+        what: &'static str,
+        /// Why.
+        source: shared::cli::Error,
+    },
+    /// End of input at the passphrase prompt.
+    #[error("no passphrase entered (end of input)")]
+    NoPassphrase,
+    /// The passphrase and its confirmation differ.
+    #[error("the passphrases do not match")]
+    PassphrasesDiffer,
+    /// A passphrase file holds no usable passphrase.
+    #[error("{}: {source}", .path.display())]
+    PassphraseFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: Error,
+    },
+    /// The input file cannot be read.
+    #[error("cannot read {}: {source}", .path.display())]
+    Input {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Standard input cannot be read.
+    #[error("cannot read the input: {0}")]
+    Stdin(std::io::Error),
+    /// Opened, but the output cannot go on the clipboard as text.
+    #[error("the output is binary ({0} bytes): it cannot go on the clipboard as text")]
+    BinaryOutput(usize),
+    /// The TUI needs a terminal.
+    #[error("the hush UI needs a terminal")]
+    NoTerminalUi,
+    /// The terminal's input ended.
+    #[error("terminal input closed")]
+    InputClosed,
+    /// A termination signal arrived (the clipboard was cleared first).
+    #[error("stopped by signal {0}; clipboard cleared")]
+    Signal(i32),
+    /// The terminal was hung up (window closed, SSH gone), with or without SIGHUP.
+    #[error("the terminal went away; clipboard cleared")]
+    TerminalGone,
+    /// Any other I/O failure (the terminal, stdout).
+    #[error(transparent)]
+    Io(std::io::Error),
 }
 
 impl Failure {
-    /// A failure with an explicit code.
-    pub fn new(code: u8, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
-            hint: None,
-            broken_pipe: false,
-        }
-    }
-
-    /// Adds a hint.
-    pub fn hint(mut self, hint: impl Into<String>) -> Self {
-        self.hint = Some(hint.into());
-        self
-    }
-
-    /// A usage error.
-    pub fn usage(message: impl Into<String>) -> Self {
-        Self::new(code::USAGE, message)
-    }
-
-    /// A key file that cannot be used (or written, for keygen).
+    /// A key or passphrase file that cannot be used (exit code 8).
     pub fn key_file(e: shared::cli::Error) -> Self {
-        Self::new(code::KEY_FILE, e.to_string())
-    }
-}
-
-impl From<Error> for Failure {
-    fn from(e: Error) -> Self {
-        let mut failure = Self::new(code_of(&e), e.to_string());
-        failure.broken_pipe =
-            matches!(&e, Error::Io(io) if io.kind() == std::io::ErrorKind::BrokenPipe);
-        match hint_of(&e) {
-            Some(h) => failure.hint(h),
-            None => failure,
+        match e {
+            shared::cli::Error::Format(e) => Self::Format(e),
+            e => Self::KeyFile(e),
         }
+    }
+
+    /// Whether this is an I/O error of the terminal (so possibly the terminal going away).
+    pub fn is_io(&self) -> bool {
+        matches!(self, Self::Io(_))
     }
 }
 
 impl From<std::io::Error> for Failure {
     fn from(e: std::io::Error) -> Self {
-        Error::from_io(e).into()
-    }
-}
-
-impl fmt::Display for Failure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl shared::cli::failure::Failure for Failure {
-    fn exit_code(&self) -> u8 {
-        self.code
-    }
-    fn hint(&self) -> Option<std::borrow::Cow<'_, str>> {
-        self.hint.as_deref().map(Into::into)
-    }
-    fn is_quiet(&self) -> bool {
-        self.broken_pipe
-    }
-}
-
-impl From<crate::clipboard::ClipboardError> for Failure {
-    fn from(e: crate::clipboard::ClipboardError) -> Self {
-        let failure = Self::new(code::NO_CLIPBOARD, e.to_string());
-        match e.hint() {
-            Some(hint) => failure.hint(hint),
-            None => failure,
+        match Error::from_io(e) {
+            Error::Io(io) => Self::Io(io),
+            other => Self::Format(other),
         }
     }
 }
 
 impl From<shared::cli::Error> for Failure {
     fn from(e: shared::cli::Error) -> Self {
-        use shared::cli::Error as E;
-        let code = match &e {
-            E::Format(_) => return Self::from(into_format(e)),
-            E::IsFolder { .. } | E::NoTerminal(_) => code::USAGE,
-            E::Exists { .. } => code::KEY_FILE,
-            _ => code::OTHER,
-        };
-        Self::new(code, e.to_string())
+        match e {
+            shared::cli::Error::Format(e) => Self::Format(e),
+            e => Self::File(e),
+        }
     }
 }
 
-fn into_format(e: shared::cli::Error) -> Error {
-    match e {
-        shared::cli::Error::Format(e) => e,
-        other => Error::Io(std::io::Error::other(other)),
+impl shared::cli::failure::Failure for Failure {
+    fn exit_code(&self) -> u8 {
+        use shared::cli::Error as CliError;
+        match self {
+            Self::Format(e) => code_of(e),
+            Self::KeyFile(_) => code::KEY_FILE,
+            Self::File(CliError::IsFolder { .. }) => code::USAGE,
+            Self::File(CliError::Exists { .. }) => code::KEY_FILE,
+            Self::Clipboard(_) => code::NO_CLIPBOARD,
+            Self::NoKey
+            | Self::TwoKeys
+            | Self::BinaryToTerminal
+            | Self::Prompt { .. }
+            | Self::NoPassphrase
+            | Self::PassphrasesDiffer
+            | Self::PassphraseFile { .. }
+            | Self::NoTerminalUi => code::USAGE,
+            Self::Signal(sig) => shared::cli::failure::signal_code(*sig),
+            Self::TerminalGone => {
+                shared::cli::failure::signal_code(signal_hook::consts::signal::SIGHUP)
+            }
+            _ => code::OTHER,
+        }
+    }
+
+    fn hint(&self) -> Option<std::borrow::Cow<'_, str>> {
+        let hint = match self {
+            Self::Format(e) => hint_of(e)?,
+            Self::Clipboard(e) => e.hint()?,
+            Self::NoKey => "make a key file with `hush keygen --out FILE`",
+            Self::BinaryToTerminal => "use -o FILE, a pipe, or drop --binary for armored text",
+            Self::Prompt { .. } => "use --passphrase-file FILE when there is no terminal",
+            Self::BinaryOutput(_) => "write it to a file with -o FILE, or pipe it",
+            Self::NoTerminalUi => {
+                "in scripts, use `hush keygen`, `hush open` or `hush seal` (see hush --help)"
+            }
+            _ => return None,
+        };
+        Some(hint.into())
+    }
+
+    /// The reader of our output went away (`| head`): not worth a message, as in ripgrep.
+    fn is_quiet(&self) -> bool {
+        matches!(self, Self::Format(Error::Io(e)) | Self::Io(e)
+            if e.kind() == std::io::ErrorKind::BrokenPipe)
     }
 }
 
@@ -216,5 +268,33 @@ mod tests {
         };
         assert_eq!(code_of(&syntax), 8);
         assert_eq!(code_of(&Error::Io(std::io::Error::other("x"))), 1);
+    }
+
+    #[test]
+    fn own_failures_have_their_codes_and_broken_pipes_are_quiet() {
+        use shared::cli::failure::Failure as _;
+        for usage in [
+            Failure::NoKey,
+            Failure::TwoKeys,
+            Failure::BinaryToTerminal,
+            Failure::PassphrasesDiffer,
+            Failure::NoTerminalUi,
+        ] {
+            assert_eq!(usage.exit_code(), 2, "{usage}");
+        }
+        assert_eq!(Failure::Signal(15).exit_code(), 143);
+        assert_eq!(Failure::TerminalGone.exit_code(), 129);
+        assert_eq!(Failure::Clipboard(ClipboardError::NoDisplay).exit_code(), 9);
+        assert!(
+            Failure::Clipboard(ClipboardError::NoDisplay)
+                .hint()
+                .is_some()
+        );
+        let missing = shared::cli::Error::NoFolder { dir: "d".into() };
+        assert_eq!(Failure::key_file(missing).exit_code(), 8);
+        assert_eq!(Failure::BinaryOutput(3).exit_code(), 1);
+        let pipe = std::io::Error::from(std::io::ErrorKind::BrokenPipe);
+        assert!(Failure::from(pipe).is_quiet());
+        assert!(!Failure::Stdin(std::io::Error::other("x")).is_quiet());
     }
 }

@@ -61,7 +61,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         // The reader of our output went away (`| head`): not an error, as in ripgrep.
-        Err(f) if f.broken_pipe => ExitCode::SUCCESS,
+        Err(f) if shared::cli::failure::Failure::is_quiet(&f) => ExitCode::SUCCESS,
         Err(f) => shared::cli::failure::exit("hush", &f),
     }
 }

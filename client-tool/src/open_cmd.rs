@@ -14,8 +14,8 @@ use zeroize::Zeroizing;
 use crate::cli::OpenArgs;
 use crate::clipboard::{ClipboardService, Outcome};
 use crate::creds;
-use crate::failure::{Failure, code};
-use crate::signals::{self, Signals};
+use crate::failure::Failure;
+use crate::signals::Signals;
 
 /// Runs `hush open`.
 pub fn run(args: &OpenArgs, clear_after: Option<Duration>) -> Result<(), Failure> {
@@ -45,9 +45,7 @@ pub fn run(args: &OpenArgs, clear_after: Option<Duration>) -> Result<(), Failure
         }
         (None, Some(service)) => {
             let mut data = Vec::new();
-            input
-                .read_to_end(&mut data)
-                .map_err(|e| Failure::new(code::OTHER, format!("cannot read the input: {e}")))?;
+            input.read_to_end(&mut data).map_err(Failure::Stdin)?;
             onto_clipboard(&data, &candidates, args.stderr, service)
         }
         (None, None) => {
@@ -83,8 +81,9 @@ pub fn run(args: &OpenArgs, clear_after: Option<Duration>) -> Result<(), Failure
 /// user needs no Ctrl-D after pasting.
 fn input_reader(args: &OpenArgs) -> Result<Box<dyn Read + Send>, Failure> {
     match &args.input {
-        Some(path) => Ok(Box::new(File::open(path).map_err(|e| {
-            Failure::new(code::OTHER, format!("cannot read {}: {e}", path.display()))
+        Some(path) => Ok(Box::new(File::open(path).map_err(|e| Failure::Input {
+            path: path.clone(),
+            source: e,
         })?)),
         None if io::stdin().is_terminal() => {
             note!("Paste the sealed block (reading stops at its END line; Ctrl-D to end early):");
@@ -155,14 +154,7 @@ fn onto_clipboard(
     let text = match std::str::from_utf8(bytes) {
         Ok(t) => Zeroizing::new(t.to_owned()),
         Err(_) => {
-            return Err(Failure::new(
-                code::OTHER,
-                format!(
-                    "the output is binary ({} bytes): it cannot go on the clipboard as text",
-                    bytes.len()
-                ),
-            )
-            .hint("write it to a file with -o FILE, or pipe it"));
+            return Err(Failure::BinaryOutput(bytes.len()));
         }
     };
     let len = text.len();
@@ -188,16 +180,13 @@ fn onto_clipboard(
             if let Some(r) = released {
                 note!("hush: {r}");
             }
-            return Err(Failure::new(signals::exit_code(sig), "interrupted"));
+            return Err(Failure::Signal(sig));
         }
         // stdout was a terminal when hush started; once it is hung up (window closed, SSH
         // gone) it no longer is, whether or not a SIGHUP reached hush.
         if !io::stdout().is_terminal() {
             service.shutdown();
-            return Err(Failure::new(
-                signals::exit_code(signal_hook::consts::signal::SIGHUP),
-                "the terminal went away; clipboard cleared",
-            ));
+            return Err(Failure::TerminalGone);
         }
         if let Some(released) = service.wait_ended(Duration::from_millis(200)) {
             if interactive {
@@ -228,13 +217,10 @@ fn onto_clipboard(
             } else {
                 writeln!(io::stderr(), "{line}")
             };
-            if let Err(e) = shown {
+            if shown.is_err() {
                 // The terminal went away (window closed, SSH gone): clear and leave.
                 service.shutdown();
-                return Err(Failure::new(
-                    signals::exit_code(signal_hook::consts::signal::SIGHUP),
-                    format!("the terminal went away ({e}); clipboard cleared"),
-                ));
+                return Err(Failure::TerminalGone);
             }
             last_shown = Some(left);
         }

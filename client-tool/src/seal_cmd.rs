@@ -12,27 +12,20 @@ use zeroize::Zeroizing;
 
 use crate::cli::SealArgs;
 use crate::creds;
-use crate::failure::{Failure, code};
+use crate::failure::Failure;
 
 /// Runs `hush seal`.
 pub fn run(args: &SealArgs) -> Result<(), Failure> {
     let given = args.creds.key_files.len()
         + usize::from(args.creds.passphrase || args.creds.passphrase_file.is_some());
     if given > 1 {
-        return Err(Failure::usage(
-            "seal takes one key: a single --key-file, or a passphrase",
-        ));
+        return Err(Failure::TwoKeys);
     }
     if args.binary && args.output.is_none() && io::stdout().is_terminal() {
-        return Err(
-            Failure::usage("refusing to write binary sealed data to a terminal")
-                .hint("use -o FILE, a pipe, or drop --binary for armored text"),
-        );
+        return Err(Failure::BinaryToTerminal);
     }
     let mut candidates = creds::load(&args.creds, true)?;
-    let creds = candidates
-        .pop()
-        .ok_or_else(|| Failure::usage("no key given"))?;
+    let creds = candidates.pop().ok_or(Failure::NoKey)?;
     let time = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .ok()
@@ -43,8 +36,9 @@ pub fn run(args: &SealArgs) -> Result<(), Failure> {
     };
 
     let mut input: Box<dyn Read> = match &args.input {
-        Some(path) => Box::new(File::open(path).map_err(|e| {
-            Failure::new(code::OTHER, format!("cannot read {}: {e}", path.display()))
+        Some(path) => Box::new(File::open(path).map_err(|source| Failure::Input {
+            path: path.clone(),
+            source,
         })?),
         None if io::stdin().is_terminal() => Box::new(io::Cursor::new(read_hidden_text()?)),
         None => Box::new(io::stdin().lock()),
@@ -66,7 +60,7 @@ pub fn run(args: &SealArgs) -> Result<(), Failure> {
             match seal_into(&mut input, &mut out, &creds, &meta, !args.binary)
                 .and_then(|()| Ok(out.flush()?))
             {
-                Err(f) if f.broken_pipe => Ok(()),
+                Err(f) if shared::cli::failure::Failure::is_quiet(&f) => Ok(()),
                 other => other,
             }
         }
@@ -79,7 +73,10 @@ pub fn run(args: &SealArgs) -> Result<(), Failure> {
 
 /// Typed text would echo on the screen: read it hidden, one line.
 fn read_hidden_text() -> Result<Zeroizing<Vec<u8>>, Failure> {
-    let failed = |e: shared::cli::Error| Failure::usage(e.to_string());
+    let failed = |source| Failure::Prompt {
+        what: "the text to seal",
+        source,
+    };
     let mut tty = Tty::open().map_err(failed)?;
     let line = tty
         .hidden()
@@ -103,12 +100,7 @@ fn seal_into(
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                return Err(Failure::new(
-                    code::OTHER,
-                    format!("cannot read the input: {e}"),
-                ));
-            }
+            Err(e) => return Err(Failure::Stdin(e)),
         };
         writer.write(Stream::Stdout, &buf[..n])?;
     }

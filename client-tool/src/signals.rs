@@ -39,8 +39,3 @@ impl Drop for Signals {
         shared_signals::set_hook(None);
     }
 }
-
-/// The conventional exit status after a signal: 128 + its number.
-pub fn exit_code(sig: i32) -> u8 {
-    shared::cli::failure::signal_code(sig)
-}

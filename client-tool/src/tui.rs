@@ -21,8 +21,8 @@ use zeroize::Zeroizing;
 use crate::app::{App, Effect, Input, Key};
 use crate::clipboard::{self, ClipboardError, ClipboardService};
 use crate::creds;
-use crate::failure::{self, Failure};
-use crate::signals::{self, Signals};
+use crate::failure::Failure;
+use crate::signals::Signals;
 use crate::ui;
 
 /// Whether the terminal is in the TUI's mode (for the panic hook).
@@ -77,8 +77,7 @@ impl Drop for TerminalGuard {
 /// Runs the TUI until the user quits or a signal arrives.
 pub fn run(key_files: &[PathBuf], clear_after: Option<Duration>) -> Result<(), Failure> {
     if !io::stdin().is_terminal() || !io::stdout().is_terminal() {
-        return Err(Failure::usage("the hush UI needs a terminal")
-            .hint("in scripts, use `hush keygen`, `hush open` or `hush seal` (see hush --help)"));
+        return Err(Failure::NoTerminalUi);
     }
     let mut loaded = Vec::new();
     for path in key_files {
@@ -106,8 +105,8 @@ pub fn run(key_files: &[PathBuf], clear_after: Option<Duration>) -> Result<(), F
         .and_then(|mut terminal| event_loop(&mut terminal, &mut app, service.as_ref(), &signals));
     // A terminal error once the terminal is gone is the terminal going away.
     let result = result.map_err(|f| {
-        if f.code == failure::code::OTHER && !io::stdout().is_terminal() {
-            terminal_gone()
+        if f.is_io() && !io::stdout().is_terminal() {
+            Failure::TerminalGone
         } else {
             f
         }
@@ -121,14 +120,6 @@ pub fn run(key_files: &[PathBuf], clear_after: Option<Duration>) -> Result<(), F
 }
 
 type Term = Terminal<CrosstermBackend<io::Stdout>>;
-
-/// The terminal was hung up: exit as SIGHUP would have made hush exit.
-fn terminal_gone() -> Failure {
-    Failure::new(
-        signals::exit_code(signal_hook::consts::signal::SIGHUP),
-        "the terminal went away; clipboard cleared",
-    )
-}
 
 /// Reads terminal events on a thread of its own. crossterm spins forever inside `read`
 /// once the terminal is hung up (it retries a read that returns end-of-file), so the
@@ -160,10 +151,7 @@ fn event_loop(
     let events = spawn_input_thread()?;
     loop {
         if let Some(sig) = signals.pending() {
-            return Err(Failure::new(
-                signals::exit_code(sig),
-                format!("stopped by signal {sig}; clipboard cleared"),
-            ));
+            return Err(Failure::Signal(sig));
         }
         if let Some(service) = service {
             for released in service.ended() {
@@ -176,13 +164,13 @@ fn event_loop(
         // even when no SIGHUP reaches hush.
         let alive = execute!(io::stdout(), cursor::Hide).is_ok() && io::stdout().is_terminal();
         if !alive {
-            return Err(terminal_gone());
+            return Err(Failure::TerminalGone);
         }
         let event = match events.recv_timeout(Duration::from_millis(200)) {
             Ok(event) => event?,
             Err(RecvTimeoutError::Timeout) => continue,
             Err(RecvTimeoutError::Disconnected) => {
-                return Err(Failure::new(failure::code::OTHER, "terminal input closed"));
+                return Err(Failure::InputClosed);
             }
         };
         let input = match event {
