@@ -102,10 +102,7 @@ fn input_reader(args: &OpenArgs) -> Result<Box<dyn Read + Send>, Failure> {
 /// before it can complete it: the check looks at a tail of the compacted text one marker
 /// long, never at everything read so far (which made a 7 MB paste take 37 s).
 fn read_to_end_line(input: &mut dyn BufRead) -> io::Result<Vec<u8>> {
-    let end: Vec<u8> = shared::armor::END
-        .bytes()
-        .filter(|b| !b.is_ascii_whitespace())
-        .collect();
+    let end = shared::armor::compact(shared::armor::END);
     let mut data = Vec::new();
     // The last `end.len() - 1` compacted bytes before the current line, then that line's.
     let mut tail: Vec<u8> = Vec::with_capacity(2 * end.len());

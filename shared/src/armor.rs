@@ -177,7 +177,9 @@ enum ReadState {
     Done,
 }
 
-fn compact(marker: &str) -> Vec<u8> {
+/// A marker line (`BEGIN`, `END`) with its white space dropped, as the decoder matches it
+/// (terminals may break it across lines).
+pub fn compact(marker: &str) -> Vec<u8> {
     marker
         .bytes()
         .filter(|b| !b.is_ascii_whitespace())
