@@ -351,14 +351,11 @@ fn quitting_and_signals_clear_the_clipboard_and_restore_the_terminal() {
     }
 }
 
-#[test]
-fn open_subcommand_on_a_terminal_uses_the_clipboard_with_a_countdown() {
-    let dir = tempfile::tempdir().unwrap();
-    let x = Xvfb::start();
-    let key_path = dir.path().join("k");
+/// A new key file `k` and `secret` sealed with it in `sealed.txt`; returns both paths.
+fn sealed_file(dir: &Path, secret: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let key_path = dir.join("k");
     let (key, iv) = (Key::generate().unwrap(), Iv::generate().unwrap());
     shared::cli::private_file::write_key_file(&key_path, &key, &iv, false).unwrap();
-    let secret = "db-password-Zx81-never-on-screen";
     let sealed = shared::seal(
         &Credentials::KeyIv { key, iv },
         &Metadata::default(),
@@ -367,8 +364,17 @@ fn open_subcommand_on_a_terminal_uses_the_clipboard_with_a_countdown() {
         SealOptions::default(),
     )
     .unwrap();
-    let sealed_path = dir.path().join("sealed.txt");
+    let sealed_path = dir.join("sealed.txt");
     fs::write(&sealed_path, sealed).unwrap();
+    (key_path, sealed_path)
+}
+
+#[test]
+fn open_subcommand_on_a_terminal_uses_the_clipboard_with_a_countdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let x = Xvfb::start();
+    let secret = "db-password-Zx81-never-on-screen";
+    let (key_path, sealed_path) = sealed_file(dir.path(), secret);
     let cmd = format!(
         "{} open --clear-after 3 -k {} {}",
         hush_path(),
@@ -391,20 +397,8 @@ fn open_subcommand_on_a_terminal_uses_the_clipboard_with_a_countdown() {
 fn ctrl_backslash_during_the_open_countdown_clears_the_clipboard() {
     let dir = tempfile::tempdir().unwrap();
     let x = Xvfb::start();
-    let key_path = dir.path().join("k");
-    let (key, iv) = (Key::generate().unwrap(), Iv::generate().unwrap());
-    shared::cli::private_file::write_key_file(&key_path, &key, &iv, false).unwrap();
     let secret = "quit-must-not-leave-this-behind";
-    let sealed = shared::seal(
-        &Credentials::KeyIv { key, iv },
-        &Metadata::default(),
-        secret.as_bytes(),
-        true,
-        SealOptions::default(),
-    )
-    .unwrap();
-    let sealed_path = dir.path().join("sealed.txt");
-    fs::write(&sealed_path, sealed).unwrap();
+    let (key_path, sealed_path) = sealed_file(dir.path(), secret);
     // The pane's shell would die of the SIGQUIT too (and the pane with it): it traps it,
     // which leaves hush the default action to replace.
     let cmd = format!(
