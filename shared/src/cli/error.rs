@@ -104,9 +104,6 @@ pub enum Error {
     /// Reading from or setting up the terminal failed.
     #[error("cannot read from the terminal: {0}")]
     Terminal(io::Error),
-    /// The user ended input (Ctrl-D) at a prompt.
-    #[error("nothing entered (end of input)")]
-    EndOfInput,
     /// A line longer than a prompt accepts.
     #[error("the line is too long (at most {0} bytes)")]
     LineTooLong(usize),
