@@ -15,7 +15,7 @@ Exit codes:
   3    input is not hush data: no sealed block, invalid base64, wrong magic
   4    truncated: the sealed block or message is cut off
   5    wrong key, IV or passphrase (or key given for a passphrase message and vice versa)
-  6    corrupted: authentication failed, nothing was released
+  6    corrupted: authentication failed (the message says what was written before it)
   7    unsupported format version, key mode or passphrase parameters
   8    key file problem: missing, unreadable, not 0600, bad syntax, or exists (keygen)
   9    no clipboard available (no DISPLAY / WAYLAND_DISPLAY)
@@ -48,7 +48,7 @@ pub mod code {
 pub fn code_of(e: &Error) -> u8 {
     match e {
         Error::NoSealedBlock | Error::InvalidBase64 { .. } | Error::NotHushData => code::NOT_HUSH,
-        Error::ArmorTruncated | Error::Truncated => code::TRUNCATED,
+        Error::ArmorTruncated | Error::Truncated | Error::TruncatedInChunk => code::TRUNCATED,
         Error::WrongKey | Error::WrongPassphrase | Error::ModeMismatch { .. } => code::WRONG_KEY,
         Error::Corrupted | Error::BadPayload(_) => code::CORRUPTED,
         Error::UnsupportedVersion(_)
@@ -72,6 +72,10 @@ pub fn hint_of(e: &Error) -> Option<&'static str> {
         Error::ArmorTruncated | Error::Truncated => {
             Some("the copy stopped early: select the block again, BEGIN to END, and retry")
         }
+        // Only raw sealed bytes are named so (cut armor misses its END line instead).
+        Error::TruncatedInChunk => Some(
+            "the data looks cut off (a copy or download that stopped early): get all of it again",
+        ),
         Error::WrongKey => Some("compare the fingerprint hush-run showed with the keys hush knows"),
         Error::Corrupted => {
             Some("the block was altered after sealing; copy it again from its source")
@@ -166,6 +170,12 @@ mod tests {
         assert_eq!(code_of(&Error::NotHushData), 3);
         assert_eq!(code_of(&Error::ArmorTruncated), 4);
         assert_eq!(code_of(&Error::Truncated), 4);
+        assert_eq!(code_of(&Error::TruncatedInChunk), 4);
+        assert!(
+            hint_of(&Error::TruncatedInChunk)
+                .unwrap()
+                .contains("cut off")
+        );
         assert_eq!(code_of(&Error::WrongKey), 5);
         assert_eq!(code_of(&Error::WrongPassphrase), 5);
         assert_eq!(code_of(&Error::Corrupted), 6);

@@ -2,7 +2,7 @@
 //! pipe as it authenticates, or to a file only once the whole message authenticated.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufWriter, IsTerminal, Read, Write};
+use std::io::{self, BufRead, IsTerminal, Read, Write};
 use std::time::{Duration, Instant};
 
 use shared::{Credentials, Summary};
@@ -12,7 +12,7 @@ use crate::cli::OpenArgs;
 use crate::clipboard::{ClipboardService, Outcome};
 use crate::creds;
 use crate::failure::{Failure, code};
-use crate::output::AtomicFile;
+use crate::output::{Abandoned, AtomicFile, PlainStdout};
 use crate::signals::{self, Signals};
 
 /// Runs `hush open`.
@@ -33,7 +33,9 @@ pub fn run(args: &OpenArgs, clear_after: Option<Duration>) -> Result<(), Failure
     match (&args.output, clipboard) {
         (Some(path), _) => {
             let mut file = AtomicFile::create(path)?;
-            let (summary, index) = open_into(input, &candidates, args.stderr, &mut file)?;
+            // On failure the temporary file is dropped, so deleted: nothing was released.
+            let (summary, index) = open_into(input, &candidates, args.stderr, &mut file)
+                .map_err(|e| released(e, Abandoned::Nothing))?;
             file.commit()?;
             report(
                 &summary,
@@ -52,14 +54,14 @@ pub fn run(args: &OpenArgs, clear_after: Option<Duration>) -> Result<(), Failure
             onto_clipboard(&data, &candidates, args.stderr, service)
         }
         (None, None) => {
-            let stdout = io::stdout();
-            let mut out = BufWriter::with_capacity(64 * 1024, stdout.lock());
+            let mut out = PlainStdout::new()?;
             let result = open_into(input, &candidates, args.stderr, &mut out).and_then(|r| {
                 out.flush()?;
                 Ok(r)
             });
             match result {
                 Ok((summary, index)) => {
+                    out.finish()?;
                     report(
                         &summary,
                         index,
@@ -71,10 +73,43 @@ pub fn run(args: &OpenArgs, clear_after: Option<Duration>) -> Result<(), Failure
                 }
                 // The reader went away (`| head`): nothing more to say, as ripgrep does.
                 Err(shared::Error::Io(e)) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
-                Err(e) => Err(e.into()),
+                Err(e) => {
+                    let abandoned = out.abandon();
+                    Err(released(e, abandoned))
+                }
             }
         }
     }
+}
+
+/// The failure of an opening, saying what became of the output: the streaming path writes
+/// each chunk once it authenticated, so a later failure may follow released plaintext.
+fn released(e: shared::Error, abandoned: Abandoned) -> Failure {
+    // Failures that can only come before any chunk was opened say nothing of output.
+    let mid_message = matches!(
+        e,
+        shared::Error::Corrupted
+            | shared::Error::Truncated
+            | shared::Error::TruncatedInChunk
+            | shared::Error::ArmorTruncated
+            | shared::Error::InvalidBase64 { .. }
+            | shared::Error::BadPayload(_)
+            | shared::Error::TooLong
+            | shared::Error::Io(_)
+    );
+    let mut failure = Failure::from(e);
+    match abandoned {
+        _ if !mid_message => {}
+        Abandoned::Nothing => failure.message.push_str("; nothing was released"),
+        Abandoned::CutBack(n) => failure.message.push_str(&format!(
+            "; the {n} bytes of output already written were removed (stdout is cut back to \
+             its former length)"
+        )),
+        Abandoned::Kept(n) => failure.message.push_str(&format!(
+            ", after {n} bytes of output had been written; they are authentic but incomplete"
+        )),
+    }
+    failure
 }
 
 /// The sealed input as a stream. From a terminal, reading stops at the END line, so the
@@ -144,7 +179,7 @@ fn onto_clipboard(
     service: ClipboardService,
 ) -> Result<(), Failure> {
     let signals = Signals::install()?;
-    let opened = shared::open(input, candidates)?;
+    let opened = shared::open(input, candidates).map_err(|e| released(e, Abandoned::Nothing))?;
     let bytes = if want_stderr {
         &opened.stderr
     } else {
