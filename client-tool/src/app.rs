@@ -1,5 +1,7 @@
 //! The TUI's state machine, without a terminal: inputs (keys, pastes, clipboard answers,
-//! clipboard events) in, effects (copy, read, clear, quit) out. The screen is drawn from
+//! clipboard events, opened messages) in, effects (copy, read, clear, open, quit) out.
+//! Opening is an effect too: a passphrase message costs seconds of Argon2id (a hostile
+//! header up to the caps, about 15 s), which must not stall the keys that quit. The screen is drawn from
 //! this state by `ui`, and nothing in it that the screen shows can hold a secret: keys
 //! appear as fingerprints, plaintext as a byte count.
 
@@ -46,6 +48,13 @@ pub enum Input {
     Copied(Result<Option<Instant>, ClipboardError>),
     /// A lease ended (by time, by `c`).
     Released(Option<Released>),
+    /// The answer to [`Effect::Open`].
+    Opened {
+        /// Where the sealed text came from.
+        source: Source,
+        /// The opened message, or why it did not open.
+        result: shared::Result<Opened>,
+    },
 }
 
 /// What the app asks of the outside world.
@@ -64,6 +73,14 @@ pub enum Effect {
     ReadPrimary,
     /// Clear the clipboard now if it still holds ours; answer with [`Input::Released`].
     ClearClipboard,
+    /// Open sealed text with the keyring's candidates, away from the event loop; answer
+    /// with [`Input::Opened`] whenever it is done.
+    Open {
+        /// The sealed text.
+        text: Zeroizing<String>,
+        /// Where it came from.
+        source: Source,
+    },
     /// Leave (the caller clears the clipboard and restores the terminal).
     Quit,
 }
@@ -75,6 +92,7 @@ impl std::fmt::Debug for Effect {
             Effect::ReadClipboard => f.write_str("ReadClipboard"),
             Effect::ReadPrimary => f.write_str("ReadPrimary"),
             Effect::ClearClipboard => f.write_str("ClearClipboard"),
+            Effect::Open { source, .. } => write!(f, "Open({source:?}, <text>)"),
             Effect::Quit => f.write_str("Quit"),
         }
     }
@@ -82,7 +100,7 @@ impl std::fmt::Debug for Effect {
 
 /// Where sealed text came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Source {
+pub enum Source {
     /// `p`: the clipboard.
     Clipboard,
     /// `p`, when the clipboard held no block: the primary selection.
@@ -188,6 +206,8 @@ pub struct App {
     held: Option<Opened>,
     /// What the pending copy is and the status to show once it succeeded.
     pending: Option<(String, Status)>,
+    /// An [`Effect::Open`] is being carried out: one at a time.
+    opening: bool,
 }
 
 impl App {
@@ -215,6 +235,7 @@ impl App {
             clear_after,
             held: None,
             pending: None,
+            opening: false,
         }
     }
 
@@ -244,8 +265,9 @@ impl App {
         match input {
             Input::Key(key) => self.key(key),
             Input::Paste(text) => self.paste(text),
-            Input::ClipboardText(Ok(text)) => self.open(text.as_bytes(), Source::Clipboard),
-            Input::PrimaryText(Ok(text)) => self.open(text.as_bytes(), Source::Primary),
+            Input::ClipboardText(Ok(text)) => self.start_open(text, Source::Clipboard),
+            Input::PrimaryText(Ok(text)) => self.start_open(text, Source::Primary),
+            Input::Opened { source, result } => self.opened(source, result),
             Input::PrimaryText(Err(_)) => {
                 // No selection to fall back on: the clipboard's own error stands.
                 self.no_block_anywhere();
@@ -270,135 +292,128 @@ impl App {
         if key == Key::CtrlC {
             return vec![Effect::Quit];
         }
-        match &mut self.screen {
-            Screen::Passphrase(buf) => {
-                match key {
-                    Key::Char(c) if buf.len() + c.len_utf8() <= MAX_PASSPHRASE => buf.push(c),
-                    Key::Char(_) => {}
-                    Key::Backspace => {
-                        buf.pop();
-                    }
-                    Key::Esc => {
-                        self.screen = Screen::Main;
-                        self.say(Tone::Info, "Passphrase unchanged.", None);
-                    }
-                    Key::Enter => {
-                        let typed = std::mem::replace(buf, Zeroizing::new(String::new()));
-                        self.screen = Screen::Main;
-                        match Passphrase::new(typed) {
-                            Ok(p) => {
-                                self.keyring.set_passphrase(p);
-                                self.say(
-                                    Tone::Good,
-                                    "Passphrase set: messages sealed with it now open too.",
-                                    Some("hush-run --passphrase on the server uses the same passphrase.".into()),
-                                );
-                            }
-                            Err(e) => self.fail(format!("Passphrase not set: {e}"), None),
-                        }
-                    }
-                    _ => {}
-                }
-                return vec![];
-            }
-            Screen::Label(buf) => {
-                match key {
-                    Key::Char(c) if buf.chars().count() < MAX_LABEL && !c.is_control() => {
-                        buf.push(c)
-                    }
-                    Key::Char(_) => {}
-                    Key::Backspace => {
-                        buf.pop();
-                    }
-                    Key::Esc => self.screen = Screen::Main,
-                    Key::Enter => {
-                        let label = std::mem::take(buf).trim().to_owned();
-                        self.screen = Screen::Main;
-                        let label = (!label.is_empty()).then_some(label);
-                        if let Some(info) = self.keyring.set_label(label) {
-                            let text = format!("Now {}.", info.describe());
-                            self.say(Tone::Good, text, None);
-                        }
-                    }
-                    _ => {}
-                }
-                return vec![];
-            }
+        match self.screen {
+            Screen::Passphrase(_) => self.passphrase_key(key),
+            Screen::Label(_) => self.label_key(key),
             Screen::Help => {
                 self.screen = Screen::Main;
-                return if matches!(key, Key::Char('q')) {
-                    vec![Effect::Quit]
-                } else {
-                    vec![]
-                };
+                if key == Key::Char('q') {
+                    return vec![Effect::Quit];
+                }
             }
-            Screen::Main => {}
+            Screen::Main => return self.main_key(key),
         }
+        vec![]
+    }
+
+    /// A key while the passphrase is typed (never drawn).
+    fn passphrase_key(&mut self, key: Key) {
+        let Screen::Passphrase(buf) = &mut self.screen else {
+            return;
+        };
         match key {
-            Key::Char('q') | Key::Esc => vec![Effect::Quit],
-            Key::Char('?') | Key::Char('h') => {
-                self.screen = Screen::Help;
-                vec![]
+            Key::Char(c) if buf.len() + c.len_utf8() <= MAX_PASSPHRASE => buf.push(c),
+            Key::Backspace => {
+                buf.pop();
             }
-            Key::Char('g') => {
-                match self.keyring.generate() {
-                    Ok(info) => self.say(
-                        Tone::Good,
-                        format!("New {} is current.", info.describe()),
-                        Some(
-                            "k copies its key, i its IV, for hush-run's Key: and IV: prompts."
-                                .into(),
-                        ),
-                    ),
-                    Err(e) => self.fail(format!("No key made: {e}"), None),
-                }
-                vec![]
+            Key::Esc => {
+                self.screen = Screen::Main;
+                self.say(Tone::Info, "Passphrase unchanged.", None);
             }
-            Key::Char(c @ ('k' | 'i')) => self.copy_secret(c == 'i'),
-            Key::Char('p') => match &self.no_clipboard {
-                Some(why) => {
-                    let why = sentence(why);
-                    self.fail(
-                        why,
-                        Some("You can paste the sealed block into this window instead."),
-                    );
-                    vec![]
-                }
-                None => vec![Effect::ReadClipboard],
-            },
-            Key::Char('c') => {
-                if self.lease.is_some() {
-                    vec![Effect::ClearClipboard]
-                } else {
-                    self.say(Tone::Info, "hush has nothing on the clipboard.", None);
-                    vec![]
-                }
-            }
-            Key::Char(c @ ('e' | 'o')) => self.copy_held(c == 'e'),
-            Key::Char('l') => {
-                match self.keyring.current() {
-                    Some(info) => {
-                        self.screen = Screen::Label(info.label.clone().unwrap_or_default())
+            Key::Enter => {
+                let typed = std::mem::replace(buf, Zeroizing::new(String::new()));
+                self.screen = Screen::Main;
+                match Passphrase::new(typed) {
+                    Ok(p) => {
+                        self.keyring.set_passphrase(p);
+                        self.say(
+                            Tone::Good,
+                            "Passphrase set: messages sealed with it now open too.",
+                            Some(
+                                "hush-run --passphrase on the server uses the same passphrase."
+                                    .into(),
+                            ),
+                        );
                     }
-                    None => self.fail("No key to label: press g first.", None),
+                    Err(e) => self.fail(format!("Passphrase not set: {e}"), None),
                 }
-                vec![]
             }
+            _ => {}
+        }
+    }
+
+    /// A key while the current key's label is typed.
+    fn label_key(&mut self, key: Key) {
+        let Screen::Label(buf) = &mut self.screen else {
+            return;
+        };
+        match key {
+            Key::Char(c) if buf.chars().count() < MAX_LABEL && !c.is_control() => buf.push(c),
+            Key::Backspace => {
+                buf.pop();
+            }
+            Key::Esc => self.screen = Screen::Main,
+            Key::Enter => {
+                let label = std::mem::take(buf).trim().to_owned();
+                self.screen = Screen::Main;
+                let label = (!label.is_empty()).then_some(label);
+                if let Some(info) = self.keyring.set_label(label) {
+                    let text = format!("Now {}.", info.describe());
+                    self.say(Tone::Good, text, None);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// A key on the main screen.
+    fn main_key(&mut self, key: Key) -> Vec<Effect> {
+        match key {
+            Key::Char('q') | Key::Esc => return vec![Effect::Quit],
+            Key::Char('?' | 'h') => self.screen = Screen::Help,
+            Key::Char('g') => self.generate(),
+            Key::Char(c @ ('k' | 'i')) => return self.copy_secret(c == 'i'),
+            Key::Char('p') => return self.read_clipboard(),
+            Key::Char('c') if self.lease.is_some() => return vec![Effect::ClearClipboard],
+            Key::Char('c') => self.say(Tone::Info, "hush has nothing on the clipboard.", None),
+            Key::Char(c @ ('e' | 'o')) => return self.copy_held(c == 'e'),
+            Key::Char('l') => match self.keyring.current() {
+                Some(info) => self.screen = Screen::Label(info.label.clone().unwrap_or_default()),
+                None => self.fail("No key to label: press g first.", None),
+            },
             Key::Char('P') => {
                 self.screen =
-                    Screen::Passphrase(Zeroizing::new(String::with_capacity(MAX_PASSPHRASE)));
-                vec![]
+                    Screen::Passphrase(Zeroizing::new(String::with_capacity(MAX_PASSPHRASE)))
             }
-            Key::Up => {
-                self.keyring.select(-1);
-                vec![]
-            }
-            Key::Down => {
-                self.keyring.select(1);
-                vec![]
-            }
-            _ => vec![],
+            Key::Up => self.keyring.select(-1),
+            Key::Down => self.keyring.select(1),
+            _ => {}
         }
+        vec![]
+    }
+
+    fn generate(&mut self) {
+        match self.keyring.generate() {
+            Ok(info) => self.say(
+                Tone::Good,
+                format!("New {} is current.", info.describe()),
+                Some("k copies its key, i its IV, for hush-run's Key: and IV: prompts.".into()),
+            ),
+            Err(e) => self.fail(format!("No key made: {e}"), None),
+        }
+    }
+
+    /// `p`: the sealed block is read from the clipboard.
+    fn read_clipboard(&mut self) -> Vec<Effect> {
+        if let Some(why) = &self.no_clipboard {
+            let why = sentence(why);
+            self.fail(
+                why,
+                Some("You can paste the sealed block into this window instead."),
+            );
+            return vec![];
+        }
+        vec![Effect::ReadClipboard]
     }
 
     fn paste(&mut self, text: Zeroizing<String>) -> Vec<Effect> {
@@ -420,7 +435,7 @@ impl App {
             }
             Screen::Help | Screen::Main => {
                 self.screen = Screen::Main;
-                self.open(text.as_bytes(), Source::Paste)
+                self.start_open(text, Source::Paste)
             }
         }
     }
@@ -494,8 +509,6 @@ impl App {
         vec![Effect::Copy { text, what }]
     }
 
-    /// Opens sealed text with every key of the session. On failure, the clipboard is left
-    /// as it was and the specific error shown.
     fn no_block_anywhere(&mut self) {
         self.fail(
             "Not opened: no sealed block on the clipboard, nor in the selection.",
@@ -503,7 +516,9 @@ impl App {
         );
     }
 
-    fn open(&mut self, input: &[u8], source: Source) -> Vec<Effect> {
+    /// Asks for sealed text to be opened with every key of the session, unless there is
+    /// nowhere to put the plaintext, nothing to open it with, or an opening is under way.
+    fn start_open(&mut self, text: Zeroizing<String>, source: Source) -> Vec<Effect> {
         if let Some(why) = &self.no_clipboard {
             // Nowhere to put the plaintext: do not even decrypt it.
             self.fail(
@@ -519,23 +534,54 @@ impl App {
             );
             return vec![];
         }
-        let opened = match shared::open(input, self.keyring.candidates()) {
-            Ok(o) => o,
+        if self.opening {
+            // One at a time: a queue of passphrase derivations would keep the machine busy
+            // for minutes, and results landing later would surprise the user.
+            self.say(
+                Tone::Bad,
+                "Not opened: still opening the previous block.",
+                Some("Wait for it, then paste or press p again; q quits at any time.".into()),
+            );
+            return vec![];
+        }
+        self.opening = true;
+        let text_shown = if self.keyring.has_passphrase() {
+            "Opening… (deriving the key from the passphrase takes a few seconds)"
+        } else {
+            "Opening…"
+        };
+        self.say(Tone::Info, text_shown, Some("q quits at any time.".into()));
+        vec![Effect::Open { text, source }]
+    }
+
+    /// The answer to [`Effect::Open`]. On failure, the clipboard is left as it was and the
+    /// specific error shown.
+    fn opened(&mut self, source: Source, result: shared::Result<Opened>) -> Vec<Effect> {
+        if !std::mem::take(&mut self.opening) {
+            // Nothing was asked: drop it (its buffers are wiped on drop).
+            return vec![];
+        }
+        match result {
+            Ok(opened) => self.show_opened(opened, source),
             // Selected but not copied? Terminals put a mouse selection in the primary
             // selection: look there before giving up.
             Err(shared::Error::NoSealedBlock) if source == Source::Clipboard => {
-                return vec![Effect::ReadPrimary];
+                vec![Effect::ReadPrimary]
             }
             Err(shared::Error::NoSealedBlock) if source == Source::Primary => {
                 self.no_block_anywhere();
-                return vec![];
+                vec![]
             }
             Err(e) => {
                 let hint = hint_of(&e);
                 self.fail(format!("Not opened: {e}."), hint);
-                return vec![];
+                vec![]
             }
-        };
+        }
+    }
+
+    /// Says what was opened (never the plaintext) and puts its stdout on the clipboard.
+    fn show_opened(&mut self, opened: Opened, source: Source) -> Vec<Effect> {
         let mut key = self
             .keyring
             .info(opened.key_index)
@@ -544,54 +590,44 @@ impl App {
         if source == Source::Primary {
             key.push_str(" (from the selection)");
         }
-        let view = OpenView {
+        self.last_open = Some(OpenView {
             stdout_len: opened.summary.stdout_len,
             stderr_len: opened.summary.stderr_len,
             meta: keyring::describe_summary(&opened.summary),
             key: key.clone(),
-        };
-        self.last_open = Some(view);
+        });
         let stderr_note = (opened.summary.stderr_len > 0).then(|| {
             format!(
                 "It also holds {} bytes of stderr: press e to copy them instead.",
                 opened.summary.stderr_len
             )
         });
-        let effect = if opened.stdout.is_empty() && !opened.stderr.is_empty() {
+        if opened.stdout.is_empty() && !opened.stderr.is_empty() {
             self.held = Some(opened);
-            self.say(
-                Tone::Info,
-                format!("Opened with {key}: no stdout."),
-                stderr_note,
+            let text = format!("Opened with {key}: no stdout.");
+            self.say(Tone::Info, text, stderr_note);
+            return vec![];
+        }
+        let Ok(text) = std::str::from_utf8(&opened.stdout) else {
+            self.fail(
+                format!("Opened with {key}, but its output is binary: not copied."),
+                Some("Use `hush open -o FILE` for binary output."),
             );
             return vec![];
-        } else {
-            match std::str::from_utf8(&opened.stdout) {
-                Ok(text) => {
-                    let text = Zeroizing::new(text.to_owned());
-                    let what = "plaintext".to_owned();
-                    let status = Status {
-                        tone: Tone::Good,
-                        text: format!(
-                            "Opened with {key}: {} bytes are on the clipboard (never shown here).",
-                            opened.summary.stdout_len
-                        ),
-                        hint: stderr_note,
-                    };
-                    self.pending = Some((what.clone(), status));
-                    Effect::Copy { text, what }
-                }
-                Err(_) => {
-                    self.fail(
-                        format!("Opened with {key}, but its output is binary: not copied."),
-                        Some("Use `hush open -o FILE` for binary output."),
-                    );
-                    return vec![];
-                }
-            }
         };
+        let text = Zeroizing::new(text.to_owned());
+        let what = "plaintext".to_owned();
+        let status = Status {
+            tone: Tone::Good,
+            text: format!(
+                "Opened with {key}: {} bytes are on the clipboard (never shown here).",
+                opened.summary.stdout_len
+            ),
+            hint: stderr_note,
+        };
+        self.pending = Some((what.clone(), status));
         self.held = Some(opened);
-        vec![effect]
+        vec![Effect::Copy { text, what }]
     }
 
     fn copied(&mut self, result: Result<Option<Instant>, ClipboardError>, now: Instant) {
@@ -662,6 +698,23 @@ mod tests {
         }
     }
 
+    /// Feeds an input and carries out the openings it asks for, as the TUI's worker
+    /// thread does (here at once); returns the other effects.
+    fn feed(a: &mut App, input: Input) -> Vec<Effect> {
+        let effects = a.handle(input, Instant::now());
+        let mut rest = Vec::new();
+        for effect in effects {
+            match effect {
+                Effect::Open { text, source } => {
+                    let result = shared::open(text.as_bytes(), a.keyring.candidates());
+                    rest.extend(feed(a, Input::Opened { source, result }));
+                }
+                other => rest.push(other),
+            }
+        }
+        rest
+    }
+
     fn status(app: &App) -> &Status {
         app.status.as_ref().expect("a status")
     }
@@ -726,10 +779,7 @@ mod tests {
         a.handle(Input::Key(Key::Enter), Instant::now());
         let sealed_new = seal_for(&mut a, b"new secret");
         assert_eq!(press(&mut a, 'p'), vec![Effect::ReadClipboard]);
-        let effects = a.handle(
-            Input::ClipboardText(Ok(Zeroizing::new(sealed_new))),
-            Instant::now(),
-        );
+        let effects = feed(&mut a, Input::ClipboardText(Ok(Zeroizing::new(sealed_new))));
         assert_eq!(copied_text(effects).as_str(), "new secret");
         a.handle(Input::Copied(Ok(None)), Instant::now());
         assert!(status(&a).text.contains("key #2"), "{:?}", a.status);
@@ -742,9 +792,9 @@ mod tests {
             view.meta
         );
         // An older key still opens its messages, by a paste this time.
-        let effects = a.handle(
+        let effects = feed(
+            &mut a,
             Input::Paste(Zeroizing::new(format!("  junk\n{sealed_old}\r\n"))),
-            Instant::now(),
         );
         assert_eq!(copied_text(effects).as_str(), "old server secret\n");
         a.handle(Input::Copied(Ok(None)), Instant::now());
@@ -754,23 +804,20 @@ mod tests {
     #[test]
     fn failures_say_what_is_wrong_and_copy_nothing() {
         let mut a = app();
-        let none = a.handle(
-            Input::Paste(Zeroizing::new("whatever".into())),
-            Instant::now(),
-        );
+        let none = feed(&mut a, Input::Paste(Zeroizing::new("whatever".into())));
         assert!(none.is_empty());
         assert!(status(&a).text.contains("No key"));
         press(&mut a, 'g');
         let sealed = seal_for(&mut a, b"secret");
         // No block on the clipboard: the primary selection is tried, then both are named.
-        let effects = a.handle(
+        let effects = feed(
+            &mut a,
             Input::ClipboardText(Ok(Zeroizing::new("hello".into()))),
-            Instant::now(),
         );
         assert_eq!(effects, vec![Effect::ReadPrimary]);
-        let effects = a.handle(
+        let effects = feed(
+            &mut a,
             Input::PrimaryText(Ok(Zeroizing::new("nothing either".into()))),
-            Instant::now(),
         );
         assert!(effects.is_empty());
         assert!(
@@ -778,14 +825,14 @@ mod tests {
             "{:?}",
             a.status
         );
-        let effects = a.handle(
+        let effects = feed(
+            &mut a,
             Input::ClipboardText(Ok(Zeroizing::new("hello".into()))),
-            Instant::now(),
         );
         assert_eq!(effects, vec![Effect::ReadPrimary]);
-        let effects = a.handle(
+        let effects = feed(
+            &mut a,
             Input::PrimaryText(Ok(Zeroizing::new(sealed.clone()))),
-            Instant::now(),
         );
         assert_eq!(copied_text(effects).as_str(), "secret");
         a.handle(Input::Copied(Ok(None)), Instant::now());
@@ -799,10 +846,7 @@ mod tests {
             (sealed.replacen("-----\n", "-----\n*", 1), "damaged"),
         ];
         for (input, want) in cases {
-            let effects = a.handle(
-                Input::ClipboardText(Ok(Zeroizing::new(input))),
-                Instant::now(),
-            );
+            let effects = feed(&mut a, Input::ClipboardText(Ok(Zeroizing::new(input))));
             assert!(effects.is_empty());
             assert_eq!(status(&a).tone, Tone::Bad);
             assert!(
@@ -816,9 +860,9 @@ mod tests {
         let mut bad = bytes.clone();
         let last = bad.len() - 1;
         bad[last] ^= 1;
-        let effects = a.handle(
+        let effects = feed(
+            &mut a,
             Input::Paste(Zeroizing::new(shared::armor::armor(&bad))),
-            Instant::now(),
         );
         assert!(effects.is_empty());
         assert!(status(&a).text.contains("corrupted"), "{:?}", a.status);
@@ -826,10 +870,7 @@ mod tests {
         let mut other = app();
         press(&mut other, 'g');
         let foreign = seal_for(&mut other, b"x");
-        assert!(
-            a.handle(Input::Paste(Zeroizing::new(foreign)), Instant::now())
-                .is_empty()
-        );
+        assert!(feed(&mut a, Input::Paste(Zeroizing::new(foreign))).is_empty());
         assert!(status(&a).text.contains("wrong key"), "{:?}", a.status);
     }
 
@@ -858,9 +899,9 @@ mod tests {
             },
         };
         let sealed = shared::seal(&creds, &Metadata::default(), b"pp secret", true, fast).unwrap();
-        let effects = a.handle(
+        let effects = feed(
+            &mut a,
             Input::Paste(Zeroizing::new(String::from_utf8(sealed).unwrap())),
-            Instant::now(),
         );
         assert_eq!(copied_text(effects).as_str(), "pp secret");
         a.handle(Input::Copied(Ok(None)), Instant::now());
@@ -892,7 +933,7 @@ mod tests {
         w.write(shared::Stream::Stdout, b"out").unwrap();
         w.write(shared::Stream::Stderr, b"warning").unwrap();
         let sealed = String::from_utf8(w.finish(Some(1)).unwrap()).unwrap();
-        let effects = a.handle(Input::Paste(Zeroizing::new(sealed)), Instant::now());
+        let effects = feed(&mut a, Input::Paste(Zeroizing::new(sealed)));
         assert_eq!(copied_text(effects).as_str(), "out");
         a.handle(Input::Copied(Ok(None)), Instant::now());
         assert!(status(&a).hint.as_deref().unwrap_or("").contains("press e"));
@@ -944,9 +985,9 @@ mod tests {
         );
         assert!(press(&mut b, 'p').is_empty());
         assert!(press(&mut b, 'c').is_empty());
-        let pasted = b.handle(
+        let pasted = feed(
+            &mut b,
             Input::Paste(Zeroizing::new("-----BEGIN HUSH".into())),
-            Instant::now(),
         );
         assert!(pasted.is_empty());
         assert!(
@@ -967,6 +1008,105 @@ mod tests {
         );
         assert!(a.lease.is_none());
         assert_eq!(status(&a).tone, Tone::Bad);
+    }
+
+    /// A passphrase and a block sealed with it (cheap Argon2 parameters).
+    fn with_passphrase(a: &mut App, plain: &[u8]) -> String {
+        let pass = || Passphrase::new(Zeroizing::new("open sesame".into())).unwrap();
+        a.keyring.set_passphrase(pass());
+        let fast = SealOptions {
+            argon2: shared::Argon2Params {
+                m_kib: 64,
+                t: 1,
+                p: 1,
+            },
+        };
+        let creds = Credentials::Passphrase(pass());
+        let sealed = shared::seal(&creds, &Metadata::default(), plain, true, fast).unwrap();
+        String::from_utf8(sealed).unwrap()
+    }
+
+    #[test]
+    fn opening_is_an_effect_and_quitting_does_not_wait_for_it() {
+        let mut a = app();
+        let sealed = with_passphrase(&mut a, b"slow secret");
+        let effects = a.handle(Input::Paste(Zeroizing::new(sealed)), Instant::now());
+        assert!(
+            matches!(
+                &effects[..],
+                [Effect::Open {
+                    source: Source::Paste,
+                    ..
+                }]
+            ),
+            "{effects:?}"
+        );
+        assert!(
+            status(&a).text.contains("deriving the key"),
+            "{:?}",
+            a.status
+        );
+        // Every way out still answers while the key is being derived.
+        assert_eq!(press(&mut a, 'q'), vec![Effect::Quit]);
+        for key in [Key::Esc, Key::CtrlC] {
+            assert_eq!(
+                a.handle(Input::Key(key), Instant::now()),
+                vec![Effect::Quit]
+            );
+        }
+        // So do the other keys: g makes a key meanwhile.
+        assert!(press(&mut a, 'g').is_empty());
+        assert!(a.keyring.current().is_some());
+    }
+
+    #[test]
+    fn a_second_block_while_opening_is_refused_and_the_first_result_still_lands() {
+        let mut a = app();
+        let first = with_passphrase(&mut a, b"first");
+        let second = with_passphrase(&mut a, b"second");
+        let effects = a.handle(Input::Paste(Zeroizing::new(first)), Instant::now());
+        let [Effect::Open { text, source }] = &effects[..] else {
+            panic!("{effects:?}")
+        };
+        let (text, source) = (text.clone(), *source);
+        // Pasted again, and p, while the first one derives: not opened, and said so.
+        assert!(feed(&mut a, Input::Paste(Zeroizing::new(second.clone()))).is_empty());
+        assert!(status(&a).text.contains("still opening"), "{:?}", a.status);
+        assert_eq!(press(&mut a, 'p'), vec![Effect::ReadClipboard]);
+        assert!(feed(&mut a, Input::ClipboardText(Ok(Zeroizing::new(second)))).is_empty());
+        assert!(status(&a).text.contains("still opening"));
+        // The first answer arrives: its plaintext is copied, as if nothing came between.
+        let result = shared::open(text.as_bytes(), a.keyring.candidates());
+        let effects = a.handle(Input::Opened { source, result }, Instant::now());
+        assert_eq!(copied_text(effects).as_str(), "first");
+        a.handle(Input::Copied(Ok(None)), Instant::now());
+        assert!(
+            status(&a).text.contains("with passphrase"),
+            "{:?}",
+            a.status
+        );
+        // Then a new block opens again.
+        let third = with_passphrase(&mut a, b"third");
+        let effects = feed(&mut a, Input::Paste(Zeroizing::new(third)));
+        assert_eq!(copied_text(effects).as_str(), "third");
+    }
+
+    #[test]
+    fn a_result_nobody_asked_for_is_dropped() {
+        let mut a = app();
+        let sealed = with_passphrase(&mut a, b"unasked");
+        let before = a.status.clone();
+        let result = shared::open(sealed.as_bytes(), a.keyring.candidates());
+        let effects = a.handle(
+            Input::Opened {
+                source: Source::Paste,
+                result,
+            },
+            Instant::now(),
+        );
+        assert!(effects.is_empty());
+        assert_eq!(a.status, before);
+        assert!(a.last_open.is_none());
     }
 
     #[test]

@@ -3,6 +3,8 @@
 
 use shared::Error;
 
+use shared::cli::stdout::Abandoned;
+
 use crate::clipboard::ClipboardError;
 
 /// The exit code table, shown after `hush --help`.
@@ -15,10 +17,10 @@ Exit codes:
        passphrases that do not match
   3    not hush data: no sealed block, invalid base64, wrong magic
   4    truncated: the block's END line is missing, or the message stops before its final
-       chunk
+       chunk or inside a chunk
   5    wrong key, IV or passphrase; a key given for a passphrase message or the other way
        round
-  6    corrupted: authentication failed, nothing was released
+  6    corrupted: authentication failed (the message says what was written before it)
   7    unsupported format version, key mode, or passphrase parameters over the cap
   8    key file or passphrase file problem: missing, unreadable, not 0600, bad syntax;
        keygen: the file exists or cannot be written
@@ -54,7 +56,7 @@ pub mod code {
 pub fn code_of(e: &Error) -> u8 {
     match e {
         Error::NoSealedBlock | Error::InvalidBase64 { .. } | Error::NotHushData => code::NOT_HUSH,
-        Error::ArmorTruncated | Error::Truncated => code::TRUNCATED,
+        Error::ArmorTruncated | Error::Truncated | Error::TruncatedInChunk => code::TRUNCATED,
         Error::WrongKey | Error::WrongPassphrase | Error::ModeMismatch { .. } => code::WRONG_KEY,
         Error::Corrupted | Error::BadPayload(_) => code::CORRUPTED,
         Error::UnsupportedVersion(_)
@@ -76,6 +78,10 @@ pub fn hint_of(e: &Error) -> Option<&'static str> {
         Error::ArmorTruncated | Error::Truncated => {
             Some("the copy stopped early: select the block again, BEGIN to END, and retry")
         }
+        // Only raw sealed bytes are named so (cut armor misses its END line instead).
+        Error::TruncatedInChunk => Some(
+            "the data looks cut off (a copy or download that stopped early): get all of it again",
+        ),
         Error::WrongKey => Some("compare the fingerprint hush-run showed with the keys hush knows"),
         Error::Corrupted => {
             Some("the block was altered after sealing; copy it again from its source")
@@ -94,6 +100,15 @@ pub enum Failure {
     /// The library refused the input or the key (not hush data, wrong key, corrupted, ...).
     #[error(transparent)]
     Format(#[from] Error),
+    /// Opening failed part way through a message: says what became of the output, since
+    /// the streaming path writes each chunk once it authenticated.
+    #[error("{source}{}", after(.abandoned))]
+    Opening {
+        /// What was wrong with the message.
+        source: Error,
+        /// What became of the output written before.
+        abandoned: Abandoned,
+    },
     /// A key file or passphrase file cannot be used (or, for keygen, written).
     #[error(transparent)]
     KeyFile(shared::cli::Error),
@@ -165,7 +180,45 @@ pub enum Failure {
     Io(std::io::Error),
 }
 
+/// The end of an [`Failure::Opening`] message.
+fn after(abandoned: &Abandoned) -> String {
+    match abandoned {
+        Abandoned::Nothing => "; nothing was released".to_owned(),
+        Abandoned::CutBack(n) => format!(
+            "; the {n} bytes of output already written were removed (stdout is cut back to \
+             its former length)"
+        ),
+        Abandoned::Kept(n) => {
+            format!(
+                ", after {n} bytes of output had been written; they are authentic but incomplete"
+            )
+        }
+    }
+}
+
 impl Failure {
+    /// The failure of opening a message, with what became of the output (`abandoned`) when
+    /// the failure can come after some chunks were opened.
+    pub fn opening(source: Error, abandoned: Abandoned) -> Self {
+        // Failures that can only come before any chunk was opened say nothing of output.
+        let mid_message = matches!(
+            source,
+            Error::Corrupted
+                | Error::Truncated
+                | Error::TruncatedInChunk
+                | Error::ArmorTruncated
+                | Error::InvalidBase64 { .. }
+                | Error::BadPayload(_)
+                | Error::TooLong
+                | Error::Io(_)
+        );
+        if mid_message {
+            Self::Opening { source, abandoned }
+        } else {
+            Self::Format(source)
+        }
+    }
+
     /// A key or passphrase file that cannot be used (exit code 8).
     pub fn key_file(e: shared::cli::Error) -> Self {
         match e {
@@ -202,7 +255,7 @@ impl shared::cli::failure::Failure for Failure {
     fn exit_code(&self) -> u8 {
         use shared::cli::Error as CliError;
         match self {
-            Self::Format(e) => code_of(e),
+            Self::Format(e) | Self::Opening { source: e, .. } => code_of(e),
             Self::KeyFile(_) => code::KEY_FILE,
             Self::File(CliError::IsFolder { .. }) => code::USAGE,
             Self::File(CliError::Exists { .. }) => code::KEY_FILE,
@@ -225,7 +278,7 @@ impl shared::cli::failure::Failure for Failure {
 
     fn hint(&self) -> Option<std::borrow::Cow<'_, str>> {
         let hint = match self {
-            Self::Format(e) => hint_of(e)?,
+            Self::Format(e) | Self::Opening { source: e, .. } => hint_of(e)?,
             Self::Clipboard(e) => e.hint()?,
             Self::NoKey => "make a key file with `hush keygen --out FILE`",
             Self::BinaryToTerminal => "use -o FILE, a pipe, or drop --binary for armored text",
@@ -241,7 +294,7 @@ impl shared::cli::failure::Failure for Failure {
 
     /// The reader of our output went away (`| head`): not worth a message, as in ripgrep.
     fn is_quiet(&self) -> bool {
-        matches!(self, Self::Format(Error::Io(e)) | Self::Io(e)
+        matches!(self, Self::Format(Error::Io(e)) | Self::Io(e) | Self::Opening { source: Error::Io(e), .. }
             if e.kind() == std::io::ErrorKind::BrokenPipe)
     }
 }
@@ -256,6 +309,12 @@ mod tests {
         assert_eq!(code_of(&Error::NotHushData), 3);
         assert_eq!(code_of(&Error::ArmorTruncated), 4);
         assert_eq!(code_of(&Error::Truncated), 4);
+        assert_eq!(code_of(&Error::TruncatedInChunk), 4);
+        assert!(
+            hint_of(&Error::TruncatedInChunk)
+                .unwrap()
+                .contains("cut off")
+        );
         assert_eq!(code_of(&Error::WrongKey), 5);
         assert_eq!(code_of(&Error::WrongPassphrase), 5);
         assert_eq!(code_of(&Error::Corrupted), 6);

@@ -1,13 +1,13 @@
 //! `hush open`: sealed data in; plaintext onto the clipboard (stdout is a terminal), to a
 //! pipe as it authenticates, or to a file only once the whole message authenticated.
 
-use shared::note;
 use std::fs::File;
 use std::io::{self, BufRead, IsTerminal, Read, Write};
-use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 use shared::cli::atomic::AtomicFile;
+use shared::cli::stdout::{Abandoned, Stdout};
+use shared::note;
 use shared::{Credentials, Summary};
 use zeroize::Zeroizing;
 
@@ -32,8 +32,10 @@ pub fn run(args: &OpenArgs, clear_after: Option<Duration>) -> Result<(), Failure
     match (&args.output, clipboard) {
         (Some(path), _) => {
             let mut file = AtomicFile::create(path)?;
-            let (summary, index) = open_into(input, &candidates, args.stderr, &mut file)?;
-            file.commit().map_err(Failure::from)?;
+            // On failure the temporary file is dropped, so deleted: nothing was released.
+            let (summary, index) = open_into(input, &candidates, args.stderr, &mut file)
+                .map_err(|e| Failure::opening(e, Abandoned::Nothing))?;
+            file.commit()?;
             report(
                 &summary,
                 index,
@@ -49,17 +51,11 @@ pub fn run(args: &OpenArgs, clear_after: Option<Duration>) -> Result<(), Failure
             onto_clipboard(&data, &candidates, args.stderr, service)
         }
         (None, None) => {
-            // Straight to descriptor 1: the library writes large pieces, and Rust's stdout
-            // buffer would keep a copy of plaintext that nothing wipes.
-            let mut out = File::from(
-                io::stdout()
-                    .as_fd()
-                    .try_clone_to_owned()
-                    .map_err(Failure::from)?,
-            );
+            let mut out = Stdout::new()?;
             let result = open_into(input, &candidates, args.stderr, &mut out);
             match result {
                 Ok((summary, index)) => {
+                    out.finish();
                     report(
                         &summary,
                         index,
@@ -71,7 +67,10 @@ pub fn run(args: &OpenArgs, clear_after: Option<Duration>) -> Result<(), Failure
                 }
                 // The reader went away (`| head`): nothing more to say, as ripgrep does.
                 Err(shared::Error::Io(e)) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
-                Err(e) => Err(e.into()),
+                Err(e) => {
+                    let abandoned = out.abandon();
+                    Err(Failure::opening(e, abandoned))
+                }
             }
         }
     }
@@ -81,9 +80,11 @@ pub fn run(args: &OpenArgs, clear_after: Option<Duration>) -> Result<(), Failure
 /// user needs no Ctrl-D after pasting.
 fn input_reader(args: &OpenArgs) -> Result<Box<dyn Read + Send>, Failure> {
     match &args.input {
-        Some(path) => Ok(Box::new(File::open(path).map_err(|e| Failure::Input {
-            path: path.clone(),
-            source: e,
+        Some(path) => Ok(Box::new(File::open(path).map_err(|source| {
+            Failure::Input {
+                path: path.clone(),
+                source,
+            }
         })?)),
         None if io::stdin().is_terminal() => {
             note!("Paste the sealed block (reading stops at its END line; Ctrl-D to end early):");
@@ -141,8 +142,9 @@ fn onto_clipboard(
     want_stderr: bool,
     service: ClipboardService,
 ) -> Result<(), Failure> {
-    let signals = Signals::install().map_err(Failure::from)?;
-    let opened = shared::open(input, candidates)?;
+    let signals = Signals::install()?;
+    let opened =
+        shared::open(input, candidates).map_err(|e| Failure::opening(e, Abandoned::Nothing))?;
     let bytes = if want_stderr {
         &opened.stderr
     } else {

@@ -6,7 +6,7 @@
 use std::io::{self, IsTerminal};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
 use crossterm::event::{
@@ -18,7 +18,7 @@ use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 use zeroize::Zeroizing;
 
-use crate::app::{App, Effect, Input, Key};
+use crate::app::{App, Effect, Input, Key, Source};
 use crate::clipboard::{self, ClipboardError, ClipboardService};
 use crate::creds;
 use crate::failure::Failure;
@@ -86,7 +86,7 @@ pub fn run(key_files: &[PathBuf], clear_after: Option<Duration>) -> Result<(), F
             .map(|n| crate::keyring::sanitize(&n.to_string_lossy(), 24));
         loaded.push((creds::read_key_file(path)?, label));
     }
-    let signals = Signals::install().map_err(Failure::from)?;
+    let signals = Signals::install()?;
     let (service, no_clipboard) = match ClipboardService::start(clear_after) {
         Ok(s) => (Some(s), None),
         Err(why) => (None, Some(why)),
@@ -121,25 +121,58 @@ pub fn run(key_files: &[PathBuf], clear_after: Option<Duration>) -> Result<(), F
 
 type Term = Terminal<CrosstermBackend<io::Stdout>>;
 
+/// What the event loop waits for: the terminal, or an opening done on a worker thread.
+enum Message {
+    /// A terminal event.
+    Terminal(io::Result<Event>),
+    /// The answer to [`Effect::Open`].
+    Opened(Input),
+}
+
 /// Reads terminal events on a thread of its own. crossterm spins forever inside `read`
 /// once the terminal is hung up (it retries a read that returns end-of-file), so the
 /// main loop must never wait inside crossterm: it waits on this channel, where it can
 /// also notice signals and a dead terminal, and leave (ending the process ends this
 /// thread too).
-fn spawn_input_thread() -> io::Result<Receiver<io::Result<Event>>> {
-    let (tx, rx) = mpsc::channel();
+fn spawn_input_thread(tx: Sender<Message>) -> io::Result<()> {
     std::thread::Builder::new()
         .name("input".into())
         .spawn(move || {
             loop {
                 let event = event::read();
                 let failed = event.is_err();
-                if tx.send(event).is_err() || failed {
+                if tx.send(Message::Terminal(event)).is_err() || failed {
                     return;
                 }
             }
         })?;
-    Ok(rx)
+    Ok(())
+}
+
+/// Opens sealed text on a thread of its own: Argon2id for a passphrase takes seconds (a
+/// hostile header at the caps about 15 s), during which the loop must still quit on q,
+/// Ctrl-C or a signal. Quitting does not wait for it: the process ends, and the thread
+/// and its buffers with it. Answers at once only if the thread cannot start.
+fn spawn_open(
+    app: &App,
+    text: Zeroizing<String>,
+    source: Source,
+    tx: &Sender<Message>,
+) -> Option<Input> {
+    // A copy of the keys for the thread: the keyring may change meanwhile (g, P).
+    let candidates = app.keyring.candidates().to_vec();
+    let tx = tx.clone();
+    let spawned = std::thread::Builder::new()
+        .name("open".into())
+        .spawn(move || {
+            let result = shared::open(text.as_bytes(), &candidates);
+            // Gone only if the loop ended: the result is dropped, and wiped.
+            let _ = tx.send(Message::Opened(Input::Opened { source, result }));
+        });
+    spawned.err().map(|e| Input::Opened {
+        source,
+        result: Err(shared::Error::Io(e)),
+    })
 }
 
 fn event_loop(
@@ -148,7 +181,8 @@ fn event_loop(
     service: Option<&ClipboardService>,
     signals: &Signals,
 ) -> Result<(), Failure> {
-    let events = spawn_input_thread()?;
+    let (tx, messages) = mpsc::channel();
+    spawn_input_thread(tx.clone())?;
     loop {
         if let Some(sig) = signals.pending() {
             return Err(Failure::Signal(sig));
@@ -166,8 +200,14 @@ fn event_loop(
         if !alive {
             return Err(Failure::TerminalGone);
         }
-        let event = match events.recv_timeout(Duration::from_millis(200)) {
-            Ok(event) => event?,
+        let event = match messages.recv_timeout(Duration::from_millis(200)) {
+            Ok(Message::Terminal(event)) => event?,
+            Ok(Message::Opened(input)) => {
+                if apply(app, service, input, &tx) {
+                    return Ok(());
+                }
+                continue;
+            }
             Err(RecvTimeoutError::Timeout) => continue,
             Err(RecvTimeoutError::Disconnected) => {
                 return Err(Failure::InputClosed);
@@ -189,7 +229,7 @@ fn event_loop(
         };
         #[cfg(debug_assertions)]
         test_panic(&input);
-        if apply(app, service, input) {
+        if apply(app, service, input, &tx) {
             return Ok(());
         }
     }
@@ -207,13 +247,22 @@ fn test_panic(input: &Input) {
 }
 
 /// Feeds an input to the app and carries out its effects; `true` to quit.
-fn apply(app: &mut App, service: Option<&ClipboardService>, input: Input) -> bool {
+fn apply(
+    app: &mut App,
+    service: Option<&ClipboardService>,
+    input: Input,
+    tx: &Sender<Message>,
+) -> bool {
     let mut queue = app.handle(input, Instant::now());
     while !queue.is_empty() {
         let mut next = Vec::new();
         for effect in queue {
             let answer = match (effect, service) {
                 (Effect::Quit, _) => return true,
+                (Effect::Open { text, source }, _) => match spawn_open(app, text, source, tx) {
+                    Some(answer) => answer,
+                    None => continue,
+                },
                 (Effect::Copy { text, what }, Some(s)) => Input::Copied(s.copy(text, what)),
                 (Effect::ReadClipboard, Some(s)) => Input::ClipboardText(s.read()),
                 (Effect::ReadPrimary, Some(s)) => Input::PrimaryText(s.read_primary()),

@@ -87,7 +87,8 @@ pub struct Cli {
     pub seal_on_error: bool,
 
     /// Write sealed output as it is produced instead of holding it until the command ends.
-    /// If the command fails the block is left unfinished, and cannot be opened.
+    /// If the command fails the block is left unfinished (no END line): hush reports it cut
+    /// off, after writing the complete chunks' output if it streams to a pipe.
     #[arg(long)]
     pub stream: bool,
 

@@ -12,11 +12,10 @@
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::os::fd::AsFd;
 use std::path::Path;
 
-use rustix::fs::{FileType, OFlags};
 use shared::cli::atomic::AtomicFile;
+use shared::cli::stdout;
 
 use crate::failure::{Failure, Result};
 
@@ -37,32 +36,22 @@ pub struct Output {
     kind: Kind,
 }
 
-/// A duplicate of descriptor 1 as a `File`, for unbuffered large writes.
-fn stdout_file() -> io::Result<File> {
-    Ok(File::from(io::stdout().as_fd().try_clone_to_owned()?))
-}
-
 /// Whether stdout is a regular file we can seal into directly and cut back on failure:
-/// not shared with stderr (the command's errors would land inside the block), and written
-/// at its end (so cutting back loses nothing of what was there). Returns its length.
-fn direct_regular_stdout(seal_stderr: bool) -> Option<u64> {
-    let out = rustix::fs::fstat(io::stdout()).ok()?;
-    if FileType::from_raw_mode(out.st_mode) != FileType::RegularFile {
-        return None;
-    }
+/// written at its end (see `shared::cli::stdout::regular_at_end`), and not shared with
+/// stderr (the command's errors would land inside the block). Returns its length.
+fn direct_regular_stdout(out: &File, seal_stderr: bool) -> Option<u64> {
+    let len = stdout::regular_at_end(out)?;
     if !seal_stderr {
-        if let Ok(err) = rustix::fs::fstat(io::stderr()) {
-            if (err.st_dev, err.st_ino) == (out.st_dev, out.st_ino) {
+        let same = |a: &rustix::fs::Stat, b: &rustix::fs::Stat| {
+            (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+        };
+        if let (Ok(o), Ok(e)) = (rustix::fs::fstat(out), rustix::fs::fstat(io::stderr())) {
+            if same(&o, &e) {
                 return None;
             }
         }
     }
-    let len = out.st_size as u64;
-    let append = rustix::fs::fcntl_getfl(io::stdout())
-        .ok()?
-        .contains(OFlags::APPEND);
-    let offset = rustix::fs::seek(io::stdout(), rustix::fs::SeekFrom::Current(0)).ok()?;
-    (append || offset == len).then_some(len)
+    Some(len)
 }
 
 /// Copies a whole file to `out`: sendfile (the kernel moves the pages, no copy through
@@ -105,9 +94,9 @@ impl Output {
             // Mode 0600 from the start, synced before the rename, removed on a signal.
             Some(path) => Kind::Named(AtomicFile::create(path).map_err(Failure::OutputFile)?),
             None => {
-                let direct = direct_regular_stdout(seal_stderr);
+                let file = stdout::file().map_err(Failure::Stdout)?;
+                let direct = direct_regular_stdout(&file, seal_stderr);
                 if stream || direct.is_some() {
-                    let file = stdout_file().map_err(Failure::Stdout)?;
                     Kind::Direct {
                         file,
                         restore_len: direct,
@@ -133,7 +122,7 @@ impl Output {
     pub fn commit(self) -> io::Result<String> {
         match self.kind {
             Kind::Held(mut file) => {
-                let mut out = stdout_file()?;
+                let mut out = stdout::file()?;
                 copy_all(&mut file, &mut out)?;
                 Ok("stdout".to_owned())
             }
@@ -155,10 +144,8 @@ impl Output {
                 mut file,
                 restore_len: Some(len),
             } => {
-                // The offset is shared with the shell's descriptor: put it back too.
-                let _ = file
-                    .set_len(len)
-                    .and_then(|()| file.seek(SeekFrom::Start(len)));
+                // Nothing to say if it fails: the command's own failure is what is reported.
+                let _ = stdout::cut_back(&mut file, len);
                 false
             }
             Kind::Direct {

@@ -377,6 +377,7 @@ enum State {
 enum FailKind {
     Corrupted,
     Truncated,
+    TruncatedInChunk,
     TooLong,
 }
 
@@ -393,6 +394,7 @@ impl FailKind {
         match self {
             FailKind::Corrupted => Error::Corrupted,
             FailKind::Truncated => Error::Truncated,
+            FailKind::TruncatedInChunk => Error::TruncatedInChunk,
             FailKind::TooLong => Error::TooLong,
         }
     }
@@ -523,9 +525,13 @@ impl<R: Read> Decryptor<R> {
                         Some(_) if !opens_tail => {
                             (full, CHUNK_SIZE, State::Failed(FailKind::Truncated))
                         }
+                        // The input ended inside this piece. A genuine final chunk that fails
+                        // was altered; a full chunk cut short fails the same way, and is far
+                        // likelier (a copy that stopped early), so it is named a cut. Either
+                        // way it fails: no format rule is relaxed, only the diagnosis.
                         Some(_) => match cipher.open(first + full as u64, rest) {
                             Ok(n) => (full + 1, n, State::Done),
-                            Err(e) => (full, CHUNK_SIZE, State::Failed(FailKind::of(&e))),
+                            Err(_) => (full, CHUNK_SIZE, State::Failed(FailKind::TruncatedInChunk)),
                         },
                     },
                 }
@@ -696,15 +702,20 @@ mod tests {
             .map(|i| (i % 241) as u8)
             .collect();
         let sealed = seal(&msg);
-        // In the first batch (both halves), in the second, and the final chunk.
+        // In the first batch (both halves), in the second, and the final chunk (which,
+        // short and at the end, cannot be told from a chunk cut short).
         for damaged in [3, BATCH_CHUNKS - 5, BATCH_CHUNKS + 17, chunks] {
             let mut bad = sealed.clone();
             bad[PREFIX_SIZE + damaged * SEALED_CHUNK + 7] ^= 1;
             let (out, err) = drain(&bad);
             assert_eq!(out.len(), damaged * CHUNK_SIZE, "chunk {damaged}");
             assert!(out == msg[..out.len()]);
-            let err = err.expect("must fail");
-            assert!(matches!(Error::from_io(err), Error::Corrupted));
+            let err = Error::from_io(err.expect("must fail"));
+            if damaged == chunks {
+                assert!(matches!(err, Error::TruncatedInChunk), "{err:?}");
+            } else {
+                assert!(matches!(err, Error::Corrupted), "chunk {damaged}: {err:?}");
+            }
         }
     }
 
@@ -727,6 +738,18 @@ mod tests {
             assert!(matches!(
                 Error::from_io(err.expect("fail")),
                 Error::Truncated
+            ));
+            // Cut inside the next chunk, past its first tag's worth of bytes: a cut too,
+            // after the chunks before it, all released.
+            if full == 2 * BATCH_CHUNKS {
+                continue; // the next chunk is the final one, 116 bytes long
+            }
+            let cut = &sealed[..PREFIX_SIZE + full * SEALED_CHUNK + 5000];
+            let (out, err) = drain(cut);
+            assert_eq!(out.len(), full * CHUNK_SIZE, "cut inside {full}");
+            assert!(matches!(
+                Error::from_io(err.expect("fail")),
+                Error::TruncatedInChunk
             ));
         }
     }

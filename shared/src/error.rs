@@ -118,12 +118,23 @@ pub enum Error {
     /// The passphrase does not open the message.
     #[error("wrong passphrase")]
     WrongPassphrase,
-    /// A chunk failed authentication.
-    #[error("the sealed message is corrupted (authentication failed); nothing was released")]
+    /// A chunk failed authentication. Whether plaintext before it was released depends on
+    /// the reader (a streaming one releases the chunks that authenticated), so the message
+    /// does not say: the caller, who knows, does.
+    #[error("the sealed message is corrupted (authentication failed)")]
     Corrupted,
     /// The message ends before its final chunk.
     #[error("the sealed message is truncated: it ends before its final chunk")]
     Truncated,
+    /// The message ends inside a chunk, and that last piece fails authentication.
+    ///
+    /// Cobblestone marks the final chunk only by being short, so a full chunk cut short
+    /// and an altered final chunk fail alike; a cut is by far the likelier (a copy or
+    /// download that stopped early), and either way nothing of the piece is released.
+    #[error(
+        "the sealed message is truncated: it ends inside a chunk (cut off, or its last chunk was altered)"
+    )]
+    TruncatedInChunk,
     /// Argon2id parameters in a header exceed the documented cap.
     #[error(
         "passphrase parameters too costly ({0}); refusing to allocate (the cap is m=1 GiB, t=16, p=16)"

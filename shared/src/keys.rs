@@ -72,6 +72,16 @@ macro_rules! secret_bytes {
             }
         }
 
+        /// A second heap copy, wiped on drop like the first (for handing the secret to a
+        /// worker thread); copied in place, so no copy is left on the stack.
+        impl Clone for $name {
+            fn clone(&self) -> Self {
+                let mut bytes = Box::new([0u8; $len]);
+                bytes.copy_from_slice(&self.0[..]);
+                Self(bytes)
+            }
+        }
+
         impl std::fmt::Debug for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str(concat!(stringify!($name), "(<redacted>)"))
@@ -147,7 +157,8 @@ fn decode_secret(text: &str, kind: SecretKind) -> Result<Zeroizing<Vec<u8>>> {
     }
 }
 
-/// A passphrase for Argon2id mode. Zeroized on drop, never printed.
+/// A passphrase for Argon2id mode. Zeroized on drop (clones too), never printed.
+#[derive(Clone)]
 pub struct Passphrase(Zeroizing<String>);
 
 impl Passphrase {
@@ -206,7 +217,7 @@ impl std::fmt::Display for Fingerprint {
 }
 
 /// What seals and opens a message: a key+IV pair or a passphrase.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum Credentials {
     /// Key+IV mode.
     KeyIv {

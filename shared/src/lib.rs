@@ -241,10 +241,14 @@ impl std::fmt::Debug for Opened {
 /// Nothing is returned unless every chunk authenticated: the plaintext is collected in
 /// buffers sized up front (so no reallocation leaves copies behind) and zeroized on error.
 pub fn open(input: &[u8], candidates: &[Credentials]) -> Result<Opened> {
-    let mut opener = Opener::with_candidates(armor::SealedInput::new(input)?, candidates)?;
+    let sealed = armor::SealedInput::new(input)?;
+    let armored = !matches!(sealed, armor::SealedInput::Binary(_));
+    let mut opener = Opener::with_candidates(sealed, candidates)?;
     // Plaintext is never longer than the sealed input.
     let mut plain = Zeroizing::new(Vec::with_capacity(input.len()));
-    opener.read_to_end(&mut plain).map_err(Error::from_io)?;
+    opener
+        .read_to_end(&mut plain)
+        .map_err(|e| diagnose(Error::from_io(e), armored))?;
     let mut stdout = Zeroizing::new(Vec::with_capacity(plain.len()));
     let mut stderr = Zeroizing::new(Vec::with_capacity(plain.len()));
     let summary = payload::demux(&plain[..], &mut *stdout, &mut *stderr)?;
@@ -269,12 +273,23 @@ pub fn open_stream<R: Read + Send + 'static>(
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
 ) -> Result<(Summary, usize)> {
-    let input: Box<dyn Read> = match armor::SealedInput::new(input)? {
-        armor::SealedInput::Binary(binary) => Box::new(binary),
-        armored => Box::new(offload::OffloadReader::new(armored)),
+    let (input, armored): (Box<dyn Read>, bool) = match armor::SealedInput::new(input)? {
+        armor::SealedInput::Binary(binary) => (Box::new(binary), false),
+        armored => (Box::new(offload::OffloadReader::new(armored)), true),
     };
     let opener = Opener::with_candidates(input, candidates)?;
     let index = opener.index();
-    let summary = payload::demux(opener, stdout, stderr)?;
+    let summary = payload::demux(opener, stdout, stderr).map_err(|e| diagnose(e, armored))?;
     Ok((summary, index))
+}
+
+/// Names a body that ends inside a chunk for what it most likely is. Raw sealed bytes that
+/// stop there were cut off (`head -c`, a download that stopped). Armored text reaches the
+/// decryptor's end only at its END line, so the block was whole: what is missing or wrong
+/// is inside it (lines lost or altered), which is damage, not a cut.
+fn diagnose(e: Error, armored: bool) -> Error {
+    match e {
+        Error::TruncatedInChunk if armored => Error::Corrupted,
+        e => e,
+    }
 }

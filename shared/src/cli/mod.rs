@@ -3,6 +3,7 @@
 //! signals and process state).
 //!
 //! - [`stderr`]: notes and failures on stderr that never panic when stderr is gone;
+//! - [`stdout`]: standard output that is cut back on failure when it is a regular file;
 //! - [`failure`]: how a binary's typed error becomes `tool: message`, a hint and an exit code;
 //! - [`signals`]: one signal thread per process; the terminal and unfinished files are put
 //!   right before a signal ends the process;
@@ -24,6 +25,7 @@ pub mod private_file;
 pub mod prompt;
 pub mod signals;
 pub mod stderr;
+pub mod stdout;
 
 pub use error::Error;
 

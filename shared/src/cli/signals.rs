@@ -36,6 +36,8 @@ struct State {
     tty: Option<(OwnedFd, Termios)>,
     /// Unfinished output files to remove.
     files: Vec<PathBuf>,
+    /// Standard output as a regular file, and the length to cut it back to.
+    stdout: Option<(std::fs::File, u64)>,
 }
 
 fn state() -> MutexGuard<'static, State> {
@@ -79,7 +81,7 @@ fn handle(signal: i32, from_terminal: bool) {
     if hook.is_some_and(|hook| hook(signal, from_terminal)) {
         return;
     }
-    let state = state();
+    let mut state = state();
     if let Some((fd, termios)) = &state.tty {
         let _ = rustix::termios::tcsetattr(fd, OptionalActions::Now, termios);
         // The prompt's line was left open: end it, so the shell's prompt starts clean.
@@ -91,6 +93,14 @@ fn handle(signal: i32, from_terminal: bool) {
     }
     if removed {
         crate::note!("{}: interrupted: no output file written", state.program);
+    }
+    if let Some((mut file, len)) = state.stdout.take() {
+        if super::stdout::cut_back(&mut file, len).is_ok() {
+            crate::note!(
+                "{}: interrupted: the output was cut back to what it held before",
+                state.program
+            );
+        }
     }
     die_by(signal);
 }
@@ -109,6 +119,12 @@ pub fn restore_terminal_on_signal(restore: Option<(OwnedFd, Termios)>) {
 /// Removes `path` if a signal ends the process before [`keep`] is called for it.
 pub fn remove_on_signal(path: &Path) {
     state().files.push(path.to_owned());
+}
+
+/// Cuts standard output (a regular file) back to the given length if a signal ends the
+/// process (`None`: the output is final, or already cut back).
+pub fn cut_back_on_signal(stdout: Option<(std::fs::File, u64)>) {
+    state().stdout = stdout;
 }
 
 /// `path` is complete (or already gone): no longer remove it on a signal.

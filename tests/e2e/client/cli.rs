@@ -301,8 +301,8 @@ fn every_error_kind_has_its_exit_code_and_message() {
     let (key, iv) = (Key::generate().unwrap(), Iv::generate().unwrap());
     let k = key_file(dir.path(), "k", &key, &iv);
     let creds = Credentials::KeyIv { key, iv };
-    // Three chunks of 16 KiB: a cut at a chunk boundary is a truncation, a cut inside a
-    // chunk fails its authentication.
+    // Three chunks of 16 KiB: a cut at a chunk boundary is a truncation, and so is a cut
+    // inside a chunk (that piece fails its authentication, as a cut one does).
     let plain = vec![b'p'; 40_000];
     let header = 4 + 1 + 1 + 24 + 32;
     let cut = header + 16 * 1024 + 16;
@@ -367,8 +367,8 @@ fn every_error_kind_has_its_exit_code_and_message() {
             "binary cut mid-chunk",
             binary[..binary.len() - 100].to_vec(),
             &k,
-            6,
-            "corrupted",
+            4,
+            "ends inside a chunk",
         ),
         (
             "wrong key",
@@ -442,7 +442,8 @@ fn a_corrupted_late_chunk_leaves_no_output_file() {
         fast(),
     )
     .unwrap();
-    let at = sealed.len() - 50;
+    // Inside the last full chunk (the short final one, altered, would read as cut off).
+    let at = sealed.len() - 5000;
     sealed[at] ^= 0x40;
     let target = dir.path().join("secret.out");
     let out = hush()
@@ -616,4 +617,88 @@ fn interrupt_open_o(signal: &str, rc: i32) {
     assert_eq!(shell_code, rc, "{signal}: {err}");
     assert!(err.contains("no output file written"), "{err}");
     assert_eq!(listing(dir.path()), ["k"], "the temporary file was removed");
+}
+
+/// A message of `len` stdout bytes sealed in binary, its key file, and where it was cut.
+fn cut_binary(dir: &std::path::Path, len: usize, cut: usize) -> (std::path::PathBuf, Vec<u8>) {
+    let (key, iv) = (Key::generate().unwrap(), Iv::generate().unwrap());
+    let k = key_file(dir, "k", &key, &iv);
+    let creds = Credentials::KeyIv { key, iv };
+    let plain: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+    let sealed = shared::seal(&creds, &Metadata::default(), &plain, false, fast()).unwrap();
+    (k, sealed[..cut].to_vec())
+}
+
+/// `head -c 150000 big.bin > cut.bin; hush open -k k cut.bin | ...`: the complete chunks are
+/// written, and the failure says so, and calls the cut a cut.
+#[test]
+fn a_cut_binary_message_to_a_pipe_says_how_much_was_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let (k, cut) = cut_binary(dir.path(), 400_000, 150_000);
+    let out = hush()
+        .args(["open", "-k"])
+        .arg(&k)
+        .write_stdin(cut)
+        .output()
+        .unwrap();
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(4), "{err}");
+    assert!(!out.stdout.is_empty(), "the complete chunks are released");
+    let said = format!(
+        "after {} bytes of output had been written; they are authentic but incomplete",
+        out.stdout.len()
+    );
+    assert!(err.contains(&said), "{err}");
+    assert!(err.contains("ends inside a chunk"), "{err}");
+    assert!(err.contains("looks cut off"), "{err}");
+    assert!(!err.contains("nothing was released"), "{err}");
+}
+
+/// `hush open ... > out` and `>> out`: a regular file is all or nothing, cut back to what
+/// it held before; one not written at its end is left as written (and the count said).
+#[test]
+fn a_failed_open_cuts_a_redirected_file_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let (k, cut) = cut_binary(dir.path(), 400_000, 150_000);
+    let input = dir.path().join("cut.bin");
+    fs::write(&input, &cut).unwrap();
+    let before = b"kept from before\n";
+    for (how, append) in [("> out", false), (">> out", true)] {
+        let target = dir.path().join("out");
+        fs::write(&target, before).unwrap();
+        let file = fs::OpenOptions::new()
+            .write(true)
+            .append(append)
+            .truncate(!append)
+            .open(&target)
+            .unwrap();
+        let original = if append { &before[..] } else { &b""[..] };
+        let out = std::process::Command::new(hush_tests::bin("hush"))
+            .args(["open", "-k"])
+            .arg(&k)
+            .arg(&input)
+            .stdout(file)
+            .output()
+            .unwrap();
+        let err = stderr_of(&out);
+        assert_eq!(out.status.code(), Some(4), "{how}: {err}");
+        assert!(err.contains("already written were removed"), "{how}: {err}");
+        assert_eq!(fs::read(&target).unwrap(), original, "{how}: not cut back");
+    }
+    // Written at offset 0 over longer content (`1<> out`): cutting back would destroy the
+    // rest, so what was written stays, and the message says so.
+    let target = dir.path().join("out");
+    fs::write(&target, vec![b'#'; 300_000]).unwrap();
+    let file = fs::OpenOptions::new().write(true).open(&target).unwrap();
+    let out = std::process::Command::new(hush_tests::bin("hush"))
+        .args(["open", "-k"])
+        .arg(&k)
+        .arg(&input)
+        .stdout(file)
+        .output()
+        .unwrap();
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(4), "{err}");
+    assert!(err.contains("they are authentic but incomplete"), "{err}");
+    assert_eq!(fs::read(&target).unwrap().len(), 300_000);
 }

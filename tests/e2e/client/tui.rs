@@ -753,3 +753,55 @@ fn descends_from(mut pid: u32, ancestor: u32) -> bool {
     }
     false
 }
+
+/// A passphrase block whose header asks for costly Argon2id parameters (within the caps):
+/// the derivation takes seconds, then the passphrase is found wrong.
+fn costly_block() -> String {
+    let mut envelope = b"HUSH\x01\x02".to_vec();
+    // m = 512 MiB, t = 16, p = 1: about 4.5 s here (256 MiB, t = 4 is only 0.7 s).
+    for field in [512 * 1024u32, 16, 1] {
+        envelope.extend_from_slice(&field.to_be_bytes());
+    }
+    envelope.extend_from_slice(&[7u8; 16 + 56 + 40]);
+    shared::armor::armor(&envelope)
+}
+
+#[test]
+fn quitting_while_a_costly_passphrase_derives_is_immediate_and_clears_the_clipboard() {
+    for (how, rc) in [("q", 0), ("TERM", 143)] {
+        let dir = tempfile::tempdir().unwrap();
+        let x = Xvfb::start();
+        let tmux = start_tui(dir.path(), &x, 600);
+        let (_key, iv) = new_key(&tmux, &x);
+        tmux.keys(&["P"]);
+        tmux.keys(&["h", "u", "n", "t", "e", "r", "2", "Enter"]);
+        tmux.wait_for("Passphrase set", SHORT);
+        tmux.paste(costly_block().as_bytes());
+        tmux.wait_for("deriving the key", SHORT);
+        assert_eq!(x.clipboard().as_deref(), Some(iv.as_bytes()));
+        let asked = Instant::now();
+        if how == "q" {
+            tmux.keys(&[how]);
+        } else {
+            let shell = tmux.pane_pid();
+            let out = Command::new("pkill")
+                .args([&format!("-{how}"), "-P", &shell.to_string(), "-x", "hush"])
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "pkill found no hush");
+        }
+        let screen = tmux.wait_exit(SHORT);
+        let took = asked.elapsed();
+        assert!(
+            screen.contains(&format!("EXITED rc={rc}")),
+            "{how}: {screen}"
+        );
+        // The derivation alone takes seconds: leaving well before it ends shows the loop
+        // never waited for it (the margin allows for the harness's polling).
+        assert!(took < Duration::from_millis(1500), "{how}: took {took:?}");
+        assert!(
+            x.clipboard().is_none_or(|c| c.is_empty()),
+            "{how}: clipboard not cleared"
+        );
+    }
+}
