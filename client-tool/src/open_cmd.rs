@@ -150,12 +150,10 @@ fn onto_clipboard(
     } else {
         &opened.stdout
     };
-    let text = match std::str::from_utf8(bytes) {
-        Ok(t) => Zeroizing::new(t.to_owned()),
-        Err(_) => {
-            return Err(Failure::BinaryOutput(bytes.len()));
-        }
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return Err(Failure::BinaryOutput(bytes.len()));
     };
+    let text = Zeroizing::new(text.to_owned());
     let len = text.len();
     let what = if want_stderr { "stderr" } else { "plaintext" };
     let deadline = service.copy(text, what.to_owned()).map_err(Failure::from)?;
@@ -167,72 +165,103 @@ fn onto_clipboard(
         "copied to the clipboard",
     );
     drop(opened);
-    let interactive = io::stderr().is_terminal();
-    let mut last_shown = None;
-    let mut next_check = Instant::now() + Duration::from_secs(1);
-    loop {
-        if let Some(sig) = signals.pending() {
-            let released = service.shutdown();
-            if interactive {
-                note!();
+    let countdown = Countdown {
+        interactive: io::stderr().is_terminal(),
+        len,
+        deadline,
+    };
+    countdown.run(service, &signals)
+}
+
+/// The wait while the plaintext is on the clipboard: a countdown line on stderr (redrawn in
+/// place on a terminal), until the lease ends, a signal arrives or the terminal goes away.
+struct Countdown {
+    interactive: bool,
+    len: usize,
+    /// When the lease ends (`None`: when the user copies something else).
+    deadline: Option<Instant>,
+}
+
+impl Countdown {
+    fn run(&self, service: ClipboardService, signals: &Signals) -> Result<(), Failure> {
+        let mut last_shown = None;
+        let mut next_check = Instant::now() + Duration::from_secs(1);
+        loop {
+            if let Some(sig) = signals.pending() {
+                let released = service.shutdown();
+                self.end_line();
+                if let Some(r) = released {
+                    note!("hush: {r}");
+                }
+                return Err(Failure::Signal(sig));
             }
-            if let Some(r) = released {
-                note!("hush: {r}");
-            }
-            return Err(Failure::Signal(sig));
-        }
-        // stdout was a terminal when hush started; once it is hung up (window closed, SSH
-        // gone) it no longer is, whether or not a SIGHUP reached hush.
-        if !io::stdout().is_terminal() {
-            service.shutdown();
-            return Err(Failure::TerminalGone);
-        }
-        if let Some(released) = service.wait_ended(Duration::from_millis(200)) {
-            if interactive {
-                let _ = write!(io::stderr(), "\r\x1b[K");
-            }
-            note!("hush: {released}");
-            return match released.outcome {
-                Outcome::Failed(e) => Err(e.into()),
-                _ => Ok(()),
-            };
-        }
-        let left = deadline.map(|d| {
-            d.saturating_duration_since(Instant::now())
-                .as_secs_f64()
-                .ceil() as u64
-        });
-        if last_shown != Some(left) && (interactive || last_shown.is_none()) {
-            let line = match left {
-                Some(s) => format!(
-                    "hush: {len} bytes on the clipboard; clears in {s} s (Ctrl-C clears now)"
-                ),
-                None => format!(
-                    "hush: {len} bytes on the clipboard until you copy something else (Ctrl-C clears)"
-                ),
-            };
-            let shown = if interactive {
-                write!(io::stderr(), "\r\x1b[K{line}").and_then(|()| io::stderr().flush())
-            } else {
-                writeln!(io::stderr(), "{line}")
-            };
-            if shown.is_err() {
-                // The terminal went away (window closed, SSH gone): clear and leave.
+            // stdout was a terminal when hush started; once it is hung up (window closed,
+            // SSH gone) it no longer is, whether or not a SIGHUP reached hush.
+            if !io::stdout().is_terminal() {
                 service.shutdown();
                 return Err(Failure::TerminalGone);
             }
-            last_shown = Some(left);
-        }
-        // In never-clear mode, end once the user copied something else.
-        if deadline.is_none() && Instant::now() >= next_check {
-            next_check = Instant::now() + Duration::from_secs(1);
-            if !service.still_ours().unwrap_or(false) {
-                if interactive {
-                    note!();
+            if let Some(released) = service.wait_ended(Duration::from_millis(200)) {
+                if self.interactive {
+                    let _ = shared::cli::stderr::write("\r\x1b[K");
                 }
-                note!("hush: the clipboard holds something else now; exiting");
-                return Ok(());
+                note!("hush: {released}");
+                return match released.outcome {
+                    Outcome::Failed(e) => Err(e.into()),
+                    _ => Ok(()),
+                };
             }
+            let left = self.seconds_left();
+            if last_shown != Some(left) && (self.interactive || last_shown.is_none()) {
+                if self.show(left).is_err() {
+                    // The terminal went away (window closed, SSH gone): clear and leave.
+                    service.shutdown();
+                    return Err(Failure::TerminalGone);
+                }
+                last_shown = Some(left);
+            }
+            // In never-clear mode, end once the user copied something else.
+            if self.deadline.is_none() && Instant::now() >= next_check {
+                next_check = Instant::now() + Duration::from_secs(1);
+                if !service.still_ours().unwrap_or(false) {
+                    self.end_line();
+                    note!("hush: the clipboard holds something else now; exiting");
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    fn seconds_left(&self) -> Option<u64> {
+        self.deadline.map(|d| {
+            d.saturating_duration_since(Instant::now())
+                .as_secs_f64()
+                .ceil() as u64
+        })
+    }
+
+    /// Writes the countdown line; an error means the terminal is gone.
+    fn show(&self, left: Option<u64>) -> io::Result<()> {
+        let len = self.len;
+        let line = match left {
+            Some(s) => {
+                format!("hush: {len} bytes on the clipboard; clears in {s} s (Ctrl-C clears now)")
+            }
+            None => format!(
+                "hush: {len} bytes on the clipboard until you copy something else (Ctrl-C clears)"
+            ),
+        };
+        if self.interactive {
+            shared::cli::stderr::write(&format!("\r\x1b[K{line}"))
+        } else {
+            shared::cli::stderr::write(&format!("{line}\n"))
+        }
+    }
+
+    /// Ends the countdown's line on a terminal, so that the next note starts on its own.
+    fn end_line(&self) {
+        if self.interactive {
+            note!();
         }
     }
 }
