@@ -2,13 +2,13 @@
 //! it can report how it ended and exit the same way.
 //!
 //! A dedicated thread receives SIGINT, SIGTERM, SIGHUP and SIGQUIT (and SIGCHLD, to see
-//! the command stopped by Ctrl-Z: see `job`). While a command runs,
-//! a signal *sent* by a process (`kill`, a supervisor, `timeout`) is forwarded to the
-//! command's whole process group (see `job`), so that every process of a pipeline gets
-//! it, not only `sh`. One raised by the terminal (Ctrl-C, Ctrl-\, hang-up) is not
-//! forwarded while the command's group has the terminal: the kernel delivered it to that
-//! group already (hush-run, in the background then, gets only a hang-up, as the session
-//! leader), and a second copy would make programs that count Ctrl-C presses misbehave.
+//! the command stopped by Ctrl-Z: see `job`). While a command runs, a signal *sent* by a
+//! process (`kill`, a supervisor, `timeout`) is forwarded to the command's whole process
+//! group (see `job`), so that every process of a pipeline gets it, not only `sh`. One
+//! raised by the terminal's keys (Ctrl-C, Ctrl-\) is not forwarded while the command's
+//! group has the terminal: the kernel delivered it to that group already, and a second
+//! copy would make programs that count Ctrl-C presses misbehave. A hang-up is always
+//! forwarded (see `handle`).
 //! If the command could not be given the terminal, hush-run is the one that gets it, and
 //! forwards it like any other.
 //!
@@ -152,7 +152,11 @@ fn handle(state: &Mutex<State>, signal: i32, from_terminal: bool) {
         return;
     }
     if let Some(child) = &state.child {
-        if !(from_terminal && child.has_terminal) {
+        // A hang-up is forwarded even from the terminal: the kernel sends it to the session
+        // leader only, which hush-run is when started as `ssh -t host hush-run ...`, and the
+        // command would not hear of it otherwise (a second copy is harmless).
+        let delivered = from_terminal && child.has_terminal && signal != SIGHUP;
+        if !delivered {
             if let Some(sig) = rustix::process::Signal::from_named_raw(signal) {
                 // The command may have just exited: nothing to do then.
                 let _ = rustix::process::kill_process_group(child.group, sig);

@@ -588,6 +588,36 @@ fn the_command_does_not_outlive_a_killed_hush_run() {
 }
 
 #[test]
+fn a_hang_up_reaches_the_command() {
+    // `ssh -t host hush-run ...` makes hush-run the session leader of the terminal, and a
+    // hang-up (the connection drops) is sent to the session leader only. util-linux
+    // `script` stands in for sshd: killing it closes the terminal's master side.
+    let keys = Keys::new();
+    let line = format!(
+        "{} --key-file {} --shell 'sleep 47'",
+        sh_quote(&hush_run_path()),
+        sh_quote(keys.file.to_str().unwrap())
+    );
+    let mut script = Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let sleeper = wait_for_descendant(script.id(), "sleep");
+    script.kill().unwrap();
+    script.wait().unwrap();
+    let gone = gone_within(sleeper, Duration::from_secs(5));
+    if !gone {
+        let _ = Command::new("kill")
+            .args(["-KILL", &sleeper.to_string()])
+            .status();
+    }
+    assert!(gone, "the command outlived the terminal's hang-up");
+}
+
+#[test]
 fn audit_logs_a_start_and_an_end_line_without_output() {
     let keys = Keys::new();
     let (socket, socket_path) = fake_syslog(&keys);
