@@ -553,3 +553,39 @@ fn ctrl_z_does_not_leave_the_terminal_stuck() {
         b"resumed\n"
     );
 }
+
+#[test]
+fn ctrl_z_stops_the_job_and_fg_resumes_it() {
+    // Under a job-control shell, Ctrl-Z stops the command and hush-run with it, the shell
+    // gets the terminal back, and `fg` hands it to the command again.
+    let keys = Keys::new();
+    let mut term = Term::start("PS1='job-shell$ ' exec bash --norc --noprofile -i");
+    term.expect("job-shell$ ");
+    term.send_line(&format!(
+        "{} --key-file {} --shell 'sleep 2; read answer; echo resumed-$answer'",
+        sh_quote(&hush_run_path()),
+        sh_quote(keys.file.to_str().unwrap())
+    ));
+    term.expect("key fingerprint");
+    wait_for_descendant(term.pid, "sleep");
+    term.session.send_control('z').unwrap();
+    term.expect("Stopped");
+    term.expect("job-shell$ ");
+    term.send_line("fg");
+    // Once continued, the command reads the terminal: it has the foreground again.
+    std::thread::sleep(Duration::from_millis(300));
+    term.send_line("yes");
+    term.expect("hush-run: sealed");
+    term.expect("job-shell$ ");
+    // `fg` returns the job's status: hush-run's, the command's.
+    term.send_line("echo RC=$?");
+    term.expect("RC=0");
+    term.expect("job-shell$ ");
+    term.send_line("exit");
+    let (code, transcript) = term.finish();
+    assert_eq!(code, 0, "{transcript}");
+    assert_eq!(
+        &keys.open(blocks(&transcript)[0].as_bytes()).stdout[..],
+        b"resumed-yes\n"
+    );
+}
