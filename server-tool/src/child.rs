@@ -12,9 +12,12 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::{ChildStderr, ChildStdout, ExitStatus, Stdio};
 
 use rustix::event::{PollFd, PollFlags};
+use rustix::process::{Pid, WaitId, WaitIdOptions};
 use shared::Stream;
+use shared::cli::hardening::SecretBuf;
 
 use crate::command::Spec;
+use crate::job::{self, Foreground};
 use crate::signals::Signals;
 
 /// Bytes per read from the command's pipes.
@@ -64,30 +67,12 @@ impl Ended {
     pub fn describe(self) -> String {
         match self {
             Ended::Exited(code) => format!("failed with exit status {code}"),
-            Ended::Signaled(sig) => match signal_name(sig) {
+            Ended::Signaled(sig) => match signal_hook::low_level::signal_name(sig) {
                 Some(name) => format!("was killed by signal {sig} ({name})"),
                 None => format!("was killed by signal {sig}"),
             },
         }
     }
-}
-
-fn signal_name(sig: i32) -> Option<&'static str> {
-    Some(match sig {
-        1 => "SIGHUP",
-        2 => "SIGINT",
-        3 => "SIGQUIT",
-        4 => "SIGILL",
-        6 => "SIGABRT",
-        7 => "SIGBUS",
-        8 => "SIGFPE",
-        9 => "SIGKILL",
-        11 => "SIGSEGV",
-        13 => "SIGPIPE",
-        14 => "SIGALRM",
-        15 => "SIGTERM",
-        _ => return None,
-    })
 }
 
 /// Why the run did not complete.
@@ -109,6 +94,9 @@ pub struct Outcome {
 }
 
 /// Runs `spec`, feeding its output to `sink`, and waits for it.
+///
+/// Call it from the main thread: the command's death signal (see `job`) fires when the
+/// thread that spawned it ends.
 pub fn run(
     spec: &Spec,
     seal_stderr: bool,
@@ -122,13 +110,23 @@ pub fn run(
     } else {
         Stdio::inherit()
     });
+    job::prepare(&mut cmd);
     let mut child = signals
         .spawn_child(|| {
             let child = cmd.spawn()?;
             let pid = child.id();
-            Ok((child, pid))
+            // spawn returns once the command has started: its group exists by now.
+            let foreground = i32::try_from(pid)
+                .ok()
+                .and_then(Pid::from_raw)
+                .and_then(Foreground::give);
+            Ok((child, pid, foreground))
         })
         .map_err(RunError::Spawn)?;
+    // From here the command is registered: whatever happens (even a panic), it is cleared
+    // and the terminal handed back.
+    let registered = Registered(signals);
+    let group = i32::try_from(child.id()).ok().and_then(Pid::from_raw);
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
     let mut counts = (0u64, 0u64);
@@ -140,31 +138,19 @@ pub fn run(
     if pumped.is_err() {
         // Output can no longer be sealed: stop the command rather than let it run on
         // unseen (its pipes are closed, so it would get SIGPIPE at its next write anyway).
-        if let Some(pid) = i32::try_from(child.id())
-            .ok()
-            .and_then(rustix::process::Pid::from_raw)
-        {
-            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        if let Some(group) = group {
+            let _ = rustix::process::kill_process_group(group, rustix::process::Signal::TERM);
         }
     }
     // Wait for the end without reaping, stop forwarding signals, then reap: once reaped,
     // the pid may be reused, and a forwarded signal must never reach a stranger.
-    let mut killed_by = None;
-    if let Some(pid) = i32::try_from(child.id())
-        .ok()
-        .and_then(rustix::process::Pid::from_raw)
-    {
-        let options =
-            rustix::process::WaitIdOptions::EXITED | rustix::process::WaitIdOptions::NOWAIT;
-        killed_by = loop {
-            match rustix::process::waitid(rustix::process::WaitId::Pid(pid), options) {
-                Err(rustix::io::Errno::INTR) => continue,
-                Ok(Some(status)) => break status.terminating_signal(),
-                _ => break None,
-            }
-        };
+    if let Some(pid) = group {
+        let options = WaitIdOptions::EXITED | WaitIdOptions::NOWAIT;
+        let wait = || rustix::process::waitid(WaitId::Pid(pid), options);
+        while matches!(wait(), Err(rustix::io::Errno::INTR)) {}
     }
-    signals.clear_child(killed_by);
+    // The terminal goes back to hush-run before anything is reported.
+    drop(registered);
     let status = loop {
         match child.wait() {
             Ok(status) => break Ok(status),
@@ -179,6 +165,15 @@ pub fn run(
         stdout_bytes: counts.0,
         stderr_bytes: counts.1,
     })
+}
+
+/// Clears the registered command on drop (see [`Signals::clear_child`]).
+struct Registered<'a>(&'a Signals);
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        self.0.clear_child();
+    }
 }
 
 /// Asks for a larger pipe: fewer wake-ups and system calls on large outputs.
@@ -197,7 +192,9 @@ fn read_retrying(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 
 fn pump_one(mut out: ChildStdout, sink: &mut dyn Sink, count: &mut u64) -> shared::Result<()> {
     widen(&out);
-    let mut buf = vec![0u8; READ_BUF];
+    // The command's plaintext output passes through it: locked out of swap and core dumps
+    // where allowed, and wiped when the run ends.
+    let mut buf = SecretBuf::new(READ_BUF);
     loop {
         let n = read_retrying(&mut out, &mut buf)?;
         if n == 0 {
@@ -216,7 +213,9 @@ fn pump_both(
 ) -> shared::Result<()> {
     widen(&out);
     widen(&err);
-    let mut buf = vec![0u8; READ_BUF];
+    // The command's plaintext output passes through it: locked out of swap and core dumps
+    // where allowed, and wiped when the run ends.
+    let mut buf = SecretBuf::new(READ_BUF);
     let (mut out_open, mut err_open) = (true, true);
     while out_open || err_open {
         let (out_ready, err_ready) = {

@@ -10,6 +10,7 @@ mod cli;
 mod command;
 mod credentials;
 mod failure;
+mod job;
 mod output;
 mod plan;
 mod signals;

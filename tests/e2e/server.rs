@@ -148,6 +148,54 @@ pub fn children_of(pid: u32) -> Vec<u32> {
     out
 }
 
+/// All descendants of `pid` (children, their children, ...), from /proc.
+pub fn descendants_of(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    let mut todo = vec![pid];
+    while let Some(p) = todo.pop() {
+        for child in children_of(p) {
+            out.push(child);
+            todo.push(child);
+        }
+    }
+    out
+}
+
+/// The command name of a process ("" if it is gone).
+pub fn comm(pid: u32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .unwrap_or_default()
+        .trim_end()
+        .to_owned()
+}
+
+/// Waits until a descendant of `pid` runs `name`, and returns its pid.
+pub fn wait_for_descendant(pid: u32, name: &str) -> u32 {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(found) = descendants_of(pid).into_iter().find(|&p| comm(p) == name) {
+            return found;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "process {pid} never started {name}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Waits up to `limit` for `pid` to be gone; returns whether it is.
+pub fn gone_within(pid: u32, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    while alive(pid) {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    true
+}
+
 /// Waits until `pid` has a child, and returns it.
 pub fn wait_for_child(pid: u32) -> u32 {
     let deadline = Instant::now() + Duration::from_secs(20);

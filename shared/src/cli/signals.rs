@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use rustix::termios::{OptionalActions, Termios};
-use signal_hook::consts::{SIGHUP, SIGINT, SIGPIPE, SIGQUIT, SIGTERM};
+pub use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGPIPE, SIGQUIT, SIGTERM};
 use signal_hook::iterator::SignalsInfo;
 use signal_hook::iterator::exfiltrator::WithOrigin;
 use signal_hook::low_level::siginfo::Cause;
@@ -23,6 +23,9 @@ use super::error::{Error, Result};
 
 /// The signals that end a tool, and that it handles.
 pub const TERMINATING: [i32; 4] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT];
+/// Received too, for the hook only (hush-run watches its command stop on Ctrl-Z); its
+/// default action is to be ignored, which is what happens when no hook takes it.
+const HOOK_ONLY: [i32; 1] = [SIGCHLD];
 
 /// A binary's own use of a signal: `(signal, raised by the terminal)`; returns `true` if it
 /// took the signal (the process then goes on).
@@ -63,7 +66,8 @@ pub fn install(program: &'static str) -> Result<()> {
 }
 
 fn start() -> std::io::Result<()> {
-    let mut signals = SignalsInfo::<WithOrigin>::new(TERMINATING)?;
+    let mut signals =
+        SignalsInfo::<WithOrigin>::new(TERMINATING.iter().chain(&HOOK_ONLY).copied())?;
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
@@ -78,7 +82,7 @@ fn start() -> std::io::Result<()> {
 fn handle(signal: i32, from_terminal: bool) {
     // Called without the lock held: a hook may use this module.
     let hook = state().hook.clone();
-    if hook.is_some_and(|hook| hook(signal, from_terminal)) {
+    if hook.is_some_and(|hook| hook(signal, from_terminal)) || HOOK_ONLY.contains(&signal) {
         return;
     }
     let mut state = state();

@@ -605,8 +605,16 @@ fn interrupt_open_o(signal: &str, rc: i32) {
         .status()
         .unwrap();
     assert!(killed.success());
-    // Wait with stdin still open: closing it would let hush go on by itself.
-    let status = child.wait().unwrap();
+    // Wait with stdin still open (`wait` would close it first): at end of input hush would
+    // go on by itself and race the signal.
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(start.elapsed().as_secs() < 5, "{signal}: hush did not end");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
     let mut err = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
     // SIGINT, SIGTERM and SIGHUP end hush by the signal itself, so that a script running it

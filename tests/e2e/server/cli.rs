@@ -516,6 +516,108 @@ fn sha256sum(data: &[u8]) -> String {
 }
 
 #[test]
+fn sigterm_reaches_the_whole_pipeline() {
+    // `sh` alone used to get the signal: it died, and the pipeline lived on, holding the
+    // output pipe open, so hush-run waited for it to end.
+    let keys = Keys::new();
+    let mut child = hush_run(&keys, &["--shell", "sleep 37 | cat"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let sleeper = wait_for_descendant(child.id(), "sleep");
+    let cat = wait_for_descendant(child.id(), "cat");
+    let started = Instant::now();
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    // Bounded: a hush-run still waiting is killed, and the test fails.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = Command::new("kill")
+                .args(["-KILL", &sleeper.to_string()])
+                .status();
+            panic!("hush-run did not end after SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "hush-run took {:?} to end",
+        started.elapsed()
+    );
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(15),
+        "{status:?}"
+    );
+    for (pid, name) in [(sleeper, "sleep"), (cat, "cat")] {
+        assert!(
+            gone_within(pid, Duration::from_secs(5)),
+            "{name} outlived hush-run"
+        );
+    }
+}
+
+#[test]
+fn the_command_does_not_outlive_a_killed_hush_run() {
+    // SIGKILL cannot be forwarded: the kernel signals the command when hush-run dies.
+    let keys = Keys::new();
+    let mut child = hush_run(&keys, &["--", "sleep", "41"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let sleeper = wait_for_descendant(child.id(), "sleep");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let gone = gone_within(sleeper, Duration::from_secs(5));
+    if !gone {
+        let _ = Command::new("kill")
+            .args(["-KILL", &sleeper.to_string()])
+            .status();
+    }
+    assert!(gone, "the command outlived a SIGKILLed hush-run");
+}
+
+#[test]
+fn a_hang_up_reaches_the_command() {
+    // `ssh -t host hush-run ...` makes hush-run the session leader of the terminal, and a
+    // hang-up (the connection drops) is sent to the session leader only. util-linux
+    // `script` stands in for sshd: killing it closes the terminal's master side.
+    let keys = Keys::new();
+    let line = format!(
+        "{} --key-file {} --shell 'sleep 47'",
+        sh_quote(&hush_run_path()),
+        sh_quote(keys.file.to_str().unwrap())
+    );
+    let mut script = Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let sleeper = wait_for_descendant(script.id(), "sleep");
+    script.kill().unwrap();
+    script.wait().unwrap();
+    let gone = gone_within(sleeper, Duration::from_secs(5));
+    if !gone {
+        let _ = Command::new("kill")
+            .args(["-KILL", &sleeper.to_string()])
+            .status();
+    }
+    assert!(gone, "the command outlived the terminal's hang-up");
+}
+
+#[test]
 fn audit_logs_a_start_and_an_end_line_without_output() {
     let keys = Keys::new();
     let (socket, socket_path) = fake_syslog(&keys);

@@ -500,3 +500,92 @@ fn audit_refuses_to_run_when_the_start_record_cannot_be_logged() {
     );
     assert!(!marker.exists(), "the command ran without its start record");
 }
+
+#[test]
+fn ctrl_c_ends_a_shell_pipeline_and_the_terminal_is_usable_after() {
+    let keys = Keys::new();
+    let mut term = Term::start(&format!(
+        "trap : INT; {} --shell 'sleep 31 | cat'; echo RC=$?; read line; echo got-$line",
+        sh_quote(&hush_run_path())
+    ));
+    term.enter_keys(&keys);
+    term.expect("key fingerprint");
+    let sleeper = wait_for_descendant(term.pid, "sleep");
+    let cat = wait_for_descendant(term.pid, "cat");
+    std::thread::sleep(Duration::from_millis(200));
+    term.session.send_control('c').unwrap();
+    term.expect("RC=130");
+    for (pid, name) in [(sleeper, "sleep"), (cat, "cat")] {
+        assert!(
+            gone_within(pid, Duration::from_secs(5)),
+            "{name} survived Ctrl-C"
+        );
+    }
+    // The shell has the terminal back: it can read from it (no SIGTTIN, no EIO).
+    term.send_line("typed-after");
+    term.expect("got-typed-after");
+    let (code, transcript) = term.finish();
+    assert_eq!(code, 0, "{transcript}");
+    assert!(blocks(&transcript).is_empty(), "{transcript}");
+}
+
+#[test]
+fn ctrl_z_does_not_leave_the_terminal_stuck() {
+    // The command has the terminal's foreground, so Ctrl-Z stops only it. hush-run takes the
+    // terminal back and stops its own job as the terminal would have; here (no job-control
+    // shell above it) the kernel discards that stop, so the command is continued and ends.
+    let keys = Keys::new();
+    let mut term = Term::start(&format!(
+        "{} --shell 'sleep 2; echo resumed'; echo RC=$?; read line; echo got-$line",
+        sh_quote(&hush_run_path())
+    ));
+    term.enter_keys(&keys);
+    term.expect("key fingerprint");
+    wait_for_descendant(term.pid, "sleep");
+    term.session.send_control('z').unwrap();
+    term.expect("RC=0");
+    term.send_line("typed-after");
+    term.expect("got-typed-after");
+    let (code, transcript) = term.finish();
+    assert_eq!(code, 0, "{transcript}");
+    assert_eq!(
+        &keys.open(blocks(&transcript)[0].as_bytes()).stdout[..],
+        b"resumed\n"
+    );
+}
+
+#[test]
+fn ctrl_z_stops_the_job_and_fg_resumes_it() {
+    // Under a job-control shell, Ctrl-Z stops the command and hush-run with it, the shell
+    // gets the terminal back, and `fg` hands it to the command again.
+    let keys = Keys::new();
+    let mut term = Term::start("PS1='job-shell$ ' exec bash --norc --noprofile -i");
+    term.expect("job-shell$ ");
+    term.send_line(&format!(
+        "{} --key-file {} --shell 'sleep 2; read answer; echo resumed-$answer'",
+        sh_quote(&hush_run_path()),
+        sh_quote(keys.file.to_str().unwrap())
+    ));
+    term.expect("key fingerprint");
+    wait_for_descendant(term.pid, "sleep");
+    term.session.send_control('z').unwrap();
+    term.expect("Stopped");
+    term.expect("job-shell$ ");
+    term.send_line("fg");
+    // Once continued, the command reads the terminal: it has the foreground again.
+    std::thread::sleep(Duration::from_millis(300));
+    term.send_line("yes");
+    term.expect("hush-run: sealed");
+    term.expect("job-shell$ ");
+    // `fg` returns the job's status: hush-run's, the command's.
+    term.send_line("echo RC=$?");
+    term.expect("RC=0");
+    term.expect("job-shell$ ");
+    term.send_line("exit");
+    let (code, transcript) = term.finish();
+    assert_eq!(code, 0, "{transcript}");
+    assert_eq!(
+        &keys.open(blocks(&transcript)[0].as_bytes()).stdout[..],
+        b"resumed-yes\n"
+    );
+}
