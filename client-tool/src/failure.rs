@@ -57,7 +57,10 @@ pub fn code_of(e: &Error) -> u8 {
     match e {
         Error::NoSealedBlock | Error::InvalidBase64 { .. } | Error::NotHushData => code::NOT_HUSH,
         Error::ArmorTruncated | Error::Truncated | Error::TruncatedInChunk => code::TRUNCATED,
-        Error::WrongKey | Error::WrongPassphrase | Error::ModeMismatch { .. } => code::WRONG_KEY,
+        Error::WrongKey
+        | Error::WrongPassphrase
+        | Error::ModeMismatch { .. }
+        | Error::OtherPairing => code::WRONG_KEY,
         Error::Corrupted | Error::BadPayload(_) => code::CORRUPTED,
         Error::UnsupportedVersion(_)
         | Error::UnsupportedMode(_)

@@ -154,7 +154,7 @@ impl Keyring {
             } else {
                 key.to_base64()
             }),
-            Credentials::Passphrase(_) => None,
+            Credentials::Passphrase(_) | Credentials::Relay(_) => None,
         }
     }
 }

@@ -15,6 +15,7 @@ use zeroize::Zeroizing;
 use crate::chunked::{self, Decryptor, Encryptor, INPUT_KEY_SIZE, Unlocked};
 use crate::error::{Error, Result};
 use crate::keys::Credentials;
+use crate::relay::schedule::SESSION_ID_LEN;
 
 /// The four bytes every sealed message starts with.
 pub const MAGIC: &[u8; 4] = b"HUSH";
@@ -24,6 +25,8 @@ pub const VERSION: u8 = 1;
 pub const MODE_KEY_IV: u8 = 0x01;
 /// Mode byte of passphrase (Argon2id) mode.
 pub const MODE_PASSPHRASE: u8 = 0x02;
+/// Mode byte: the session of a relay pairing (docs/RELAY.md §6).
+pub const MODE_RELAY: u8 = 0x03;
 /// Argon2id salt length in passphrase mode.
 pub const ARGON2_SALT_SIZE: usize = 16;
 
@@ -112,6 +115,11 @@ pub enum Mode {
         /// Argon2id salt.
         salt: [u8; ARGON2_SALT_SIZE],
     },
+    /// A relay pairing's session, named by its id.
+    Relay {
+        /// Which pairing sealed it.
+        session_id: [u8; SESSION_ID_LEN],
+    },
 }
 
 impl Header {
@@ -127,6 +135,10 @@ impl Header {
                 bytes.extend_from_slice(&params.t.to_be_bytes());
                 bytes.extend_from_slice(&params.p.to_be_bytes());
                 bytes.extend_from_slice(salt);
+            }
+            Mode::Relay { session_id } => {
+                bytes.push(MODE_RELAY);
+                bytes.extend_from_slice(session_id);
             }
         }
         Self { bytes, mode }
@@ -161,6 +173,11 @@ impl Header {
                 salt.copy_from_slice(&fields[12..]);
                 Mode::Passphrase { params, salt }
             }
+            MODE_RELAY => {
+                let mut session_id = [0u8; SESSION_ID_LEN];
+                chunked::read_exact_or(r, &mut session_id, Error::Truncated)?;
+                Mode::Relay { session_id }
+            }
             other => return Err(Error::UnsupportedMode(other)),
         };
         let header = Self::new(mode);
@@ -193,10 +210,20 @@ impl Header {
             (Mode::Passphrase { params, salt }, Credentials::Passphrase(p)) => {
                 Ok((params.derive(p.expose(), salt)?, self.bytes.clone()))
             }
-            (Mode::KeyIv, other) | (Mode::Passphrase { .. }, other) => Err(Error::ModeMismatch {
+            (Mode::Relay { session_id }, Credentials::Relay(session)) => {
+                if session.id() != *session_id {
+                    return Err(Error::OtherPairing);
+                }
+                let mut context = Vec::with_capacity(self.bytes.len() + session.transcript.len());
+                context.extend_from_slice(&self.bytes);
+                context.extend_from_slice(&session.transcript);
+                Ok((Zeroizing::new(*session.content_key()), context))
+            }
+            (_, other) => Err(Error::ModeMismatch {
                 sealed_with: match self.mode {
                     Mode::KeyIv => "a key and IV",
                     Mode::Passphrase { .. } => "a passphrase",
+                    Mode::Relay { .. } => "a relay pairing",
                 },
                 given: other.describe(),
             }),
@@ -214,6 +241,9 @@ impl<W: Write> Sealer<W> {
     pub fn with_options(mut inner: W, creds: &Credentials, options: SealOptions) -> Result<Self> {
         let mode = match creds {
             Credentials::KeyIv { .. } => Mode::KeyIv,
+            Credentials::Relay(session) => Mode::Relay {
+                session_id: session.id(),
+            },
             Credentials::Passphrase(_) => {
                 let mut salt = [0u8; ARGON2_SALT_SIZE];
                 getrandom::fill(&mut salt).map_err(|e| {

@@ -115,6 +115,11 @@ pub enum Error {
         "wrong key or IV: this message was sealed with a different key (check the fingerprint)"
     )]
     WrongKey,
+    /// A relay-session message sealed for another pairing (another code or receiver).
+    #[error(
+        "this message was sealed for another relay pairing (another code, or another receiver)"
+    )]
+    OtherPairing,
     /// The passphrase does not open the message.
     #[error("wrong passphrase")]
     WrongPassphrase,

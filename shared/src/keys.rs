@@ -228,6 +228,8 @@ pub enum Credentials {
     },
     /// Passphrase (Argon2id) mode.
     Passphrase(Passphrase),
+    /// The session of a relay pairing (mode 0x03, docs/RELAY.md §6).
+    Relay(crate::relay::Session),
 }
 
 impl Credentials {
@@ -244,7 +246,7 @@ impl Credentials {
     pub fn fingerprint(&self) -> Option<Fingerprint> {
         match self {
             Credentials::KeyIv { key, iv } => Some(Fingerprint::of(key, iv)),
-            Credentials::Passphrase(_) => None,
+            Credentials::Passphrase(_) | Credentials::Relay(_) => None,
         }
     }
 
@@ -253,6 +255,7 @@ impl Credentials {
         match self {
             Credentials::KeyIv { .. } => "a key and IV",
             Credentials::Passphrase(_) => "a passphrase",
+            Credentials::Relay(_) => "a relay pairing",
         }
     }
 }

@@ -25,6 +25,7 @@ pub(crate) mod error;
 pub(crate) mod keys;
 pub(crate) mod offload;
 pub(crate) mod payload;
+pub mod relay;
 
 use std::io::{self, Read, Write};
 

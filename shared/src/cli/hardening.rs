@@ -103,6 +103,7 @@ pub fn protect_credentials(creds: &Credentials) {
     let parts: [&[u8]; 2] = match creds {
         Credentials::KeyIv { key, iv } => [key.expose(), iv.expose()],
         Credentials::Passphrase(p) => [p.expose(), &[]],
+        Credentials::Relay(session) => [&session.content_key()[..], &[]],
     };
     for part in parts {
         dont_dump(part);
