@@ -85,13 +85,21 @@ def parse_header(data):
         if m > 1048576 or t > 16 or p > 16:
             fail("parameters over the cap")
         return data[:34], mode, (m, t, p, data[18:34])
+    if mode == 3:
+        return data[:14], mode, data[6:14]
     fail("unsupported mode")
 
 
-def open_message(data, key=None, iv=None, passphrase=None, explain=False):
+def open_message(data, key=None, iv=None, passphrase=None, explain=False, session=None):
+    """session: (content key, transcript hash, session id) of a relay pairing (mode 3)."""
     header, mode, params = parse_header(data)
     if mode == 1:
         input_key, context = key, header + iv
+    elif mode == 3:
+        content_key, transcript, session_id = session
+        if params != session_id:
+            fail("sealed for another relay pairing")
+        input_key, context = content_key, header + transcript
     else:
         from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
         m, t, p, salt = params
