@@ -154,6 +154,23 @@ def pipe(code):
     write({"receiver_code": r.keys["receiver_code"], "stdout": base64.b64encode(out).decode()})
 
 
+# --- the worked example (§8) --------------------------------------------------------------
+
+def derive(args):
+    """Prints the key schedule's values from the SPAKE2 key and the public values, then
+    opens the armored block found in standard input with that session."""
+    th = transcript(args.nameplate, bytes.fromhex(args.nonce), args.slot,
+                    bytes.fromhex(args.pake_s), bytes.fromhex(args.pake_r))
+    k = keys(bytes.fromhex(args.key), th)
+    for name in ("TH", "confirm_R", "confirm_S", "receiver_code", "content_key", "session_id"):
+        value = k[{"TH": "transcript"}.get(name, name.lower())]
+        print("%-13s %s" % (name, value if isinstance(value, str) else value.hex()))
+    session = (k["content_key"], k["transcript"], k["session_id"])
+    plain = hush_open.open_message(hush_open.dearmor(sys.stdin.buffer.read()), session=session)
+    out = b"".join(data for kind, data in hush_open.records(plain) if kind == 2)
+    print("%-13s %s" % ("stdout", out.decode().rstrip("\n")))
+
+
 # --- §3 the HTTP interface ----------------------------------------------------------------
 
 class Relay:
@@ -251,9 +268,15 @@ def main():
     rec.add_argument("code")
     p = sub.add_parser("pipe")
     p.add_argument("code")
+    d = sub.add_parser("derive")
+    for name in ("--nameplate", "--nonce", "--pake-s", "--pake-r", "--key"):
+        d.add_argument(name, required=True)
+    d.add_argument("--slot", type=int, required=True)
     args = ap.parse_args()
     if args.command == "pipe":
         pipe(args.code)
+    elif args.command == "derive":
+        derive(args)
     else:
         receive(args.relay, args.pin, args.code)
 

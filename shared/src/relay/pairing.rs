@@ -32,7 +32,7 @@ pub enum Side {
 }
 
 /// What the caller must do next.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     /// Put `msg` at `seq` in this side's outgoing queue.
     Send {
@@ -99,10 +99,40 @@ impl Pairing {
     pub fn start(side: Side, code: &Code, room: RoomContext) -> (Self, Event) {
         let password = Password::new(&code.password()[..]);
         let (ids_a, ids_b) = (Identity::new(SENDER_ID), Identity::new(RECEIVER_ID));
-        let (spake, msg) = match side {
+        let started = match side {
             Side::Sender => Spake2::<Ed25519Group>::start_a(&password, &ids_a, &ids_b),
             Side::Receiver => Spake2::<Ed25519Group>::start_b(&password, &ids_a, &ids_b),
         };
+        Self::started(side, room, started)
+    }
+
+    /// As [`Pairing::start`] with the SPAKE2 scalar drawn from `rng`: for the worked
+    /// examples of docs/RELAY.md only (a predictable scalar gives the code away).
+    #[cfg(feature = "hazmat")]
+    pub fn start_with_rng(
+        side: Side,
+        code: &Code,
+        room: RoomContext,
+        rng: impl rand_core::CryptoRng + rand_core::RngCore,
+    ) -> (Self, Event) {
+        let password = Password::new(&code.password()[..]);
+        let (ids_a, ids_b) = (Identity::new(SENDER_ID), Identity::new(RECEIVER_ID));
+        let started = match side {
+            Side::Sender => {
+                Spake2::<Ed25519Group>::start_a_with_rng(&password, &ids_a, &ids_b, rng)
+            }
+            Side::Receiver => {
+                Spake2::<Ed25519Group>::start_b_with_rng(&password, &ids_a, &ids_b, rng)
+            }
+        };
+        Self::started(side, room, started)
+    }
+
+    fn started(
+        side: Side,
+        room: RoomContext,
+        (spake, msg): (Spake2<Ed25519Group>, Vec<u8>),
+    ) -> (Self, Event) {
         let pairing = Self {
             side,
             room,

@@ -151,6 +151,38 @@ impl fmt::Debug for Session {
     }
 }
 
+/// Every value of the key schedule, for the worked examples of docs/RELAY.md (hazmat:
+/// tests only).
+#[cfg(feature = "hazmat")]
+pub struct Derived {
+    /// TH.
+    pub transcript: [u8; 32],
+    /// confirm_R.
+    pub confirm_r: [u8; CONFIRM_LEN],
+    /// confirm_S.
+    pub confirm_s: [u8; CONFIRM_LEN],
+    /// The receiver code.
+    pub receiver_code: ReceiverCode,
+    /// The content key.
+    pub content_key: [u8; 32],
+    /// The session id.
+    pub session_id: [u8; SESSION_ID_LEN],
+}
+
+/// The key schedule from a SPAKE2 key and the public values (hazmat: tests only).
+#[cfg(feature = "hazmat")]
+pub fn derive(spake_key: &[u8], room: &RoomContext, pake_s: &[u8], pake_r: &[u8]) -> Derived {
+    let keys = Keys::derive(spake_key, transcript(room, pake_s, pake_r));
+    Derived {
+        transcript: keys.transcript,
+        confirm_r: *keys.confirm_r,
+        confirm_s: *keys.confirm_s,
+        receiver_code: keys.receiver_code,
+        content_key: *keys.content_key,
+        session_id: session_id(&keys.transcript),
+    }
+}
+
 /// `SHA-256("hush-relay/1 session id" || TH)[0..8]`.
 pub(crate) fn session_id(transcript: &[u8; 32]) -> [u8; SESSION_ID_LEN] {
     let digest = Sha256::new()
