@@ -79,12 +79,9 @@ impl Stdout {
         })
     }
 
-    /// Everything was written: the output is final, whatever signal comes next.
-    pub fn finish(self) {
-        if self.former_len.is_some() {
-            signals::cut_back_on_signal(None);
-        }
-    }
+    /// Everything was written: the output is final, whatever signal comes next (the
+    /// drop stops the watch).
+    pub fn finish(self) {}
 
     /// The data failed: cuts a regular file back, and says what became of what was
     /// written (kept, if the file cannot be cut back: the failure to report is the data's,
@@ -96,11 +93,20 @@ impl Stdout {
                 n => Abandoned::Kept(n),
             };
         };
-        signals::cut_back_on_signal(None);
         match (self.written, cut_back(&mut self.out, len)) {
             (0, _) => Abandoned::Nothing,
             (n, Ok(())) => Abandoned::CutBack(n),
             (n, Err(_)) => Abandoned::Kept(n),
+        }
+    }
+}
+
+impl Drop for Stdout {
+    fn drop(&mut self) {
+        // Finished, abandoned (already cut back) or dropped on the way out: either way a
+        // later signal must not cut the output back any more.
+        if self.former_len.is_some() {
+            signals::cut_back_on_signal(None);
         }
     }
 }
