@@ -1,0 +1,342 @@
+//! One handler per endpoint of §3.2. Handlers read and check the request, draw the random
+//! values, call the store, and shape the answer; the store decides everything else.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use serde::Deserialize;
+use serde_json::json;
+use sha2::{Digest as _, Sha256};
+
+use super::error::ApiError;
+use super::{App, ClientIp, input};
+use crate::limits::LongPoll;
+use crate::metrics;
+use crate::store::{
+    Caller, Hash, Join, NewRoom, PayloadState, Reason, RoomInfo, Store, StoreError, Written,
+};
+
+type AppState<S> = State<Arc<App<S>>>;
+type ApiResult = Result<Response, ApiError>;
+
+fn random<const N: usize>() -> Result<[u8; N], ApiError> {
+    let mut b = [0u8; N];
+    getrandom::fill(&mut b).map_err(|_| ApiError::Store(StoreError::Unavailable))?;
+    Ok(b)
+}
+
+/// A new bearer token: the text for the client, the hash for the store.
+fn new_token() -> Result<(String, Hash), ApiError> {
+    let token: [u8; 32] = random()?;
+    Ok((URL_SAFE_NO_PAD.encode(token), Sha256::digest(token).into()))
+}
+
+fn path<T>(p: Result<Path<T>, PathRejection>) -> Result<T, ApiError> {
+    p.map(|Path(t)| t)
+        .map_err(|_| ApiError::BadRequest("malformed path"))
+}
+
+fn room_json(info: &RoomInfo, token: &str) -> serde_json::Value {
+    let mut v = json!({
+        "room": hex::encode(info.room),
+        "nameplate": info.nameplate.to_string(),
+        "token": token,
+        "nonce": STANDARD.encode(info.nonce),
+        "expires": info.expires,
+        "payload_expires": info.payload_expires,
+    });
+    // A join answers its slot (1..=8); the sender's answer has none.
+    if info.slot > 0 {
+        v["slot"] = json!(info.slot);
+    }
+    v
+}
+
+fn written(w: Written) -> Response {
+    match w {
+        Written::Created => StatusCode::CREATED.into_response(),
+        Written::Same => StatusCode::OK.into_response(),
+    }
+}
+
+/// A long-poll holds one of the address's long-poll places while it waits.
+fn long_poll<S>(app: &App<S>, ip: ClientIp, wait: u64) -> Result<Option<LongPoll>, ApiError> {
+    if wait == 0 {
+        return Ok(None);
+    }
+    app.limiter
+        .long_poll(ip.0)
+        .map(Some)
+        .map_err(ApiError::RateLimited)
+}
+
+#[derive(Deserialize)]
+pub struct CreateRequest {
+    receivers: u64,
+    ttl: Option<u64>,
+}
+
+/// `POST /v1/rooms`
+pub async fn create<S: Store>(
+    State(app): AppState<S>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult {
+    let req: CreateRequest = input::json(&headers, body, app.limits.max_control_body).await?;
+    if req.receivers == 0 || req.receivers > u64::from(app.limits.max_slots) {
+        return Err(ApiError::BadRequest("receivers is out of range"));
+    }
+    let max_ttl = app.limits.max_code_ttl.as_secs();
+    let code_ttl = match req.ttl {
+        None => app.limits.code_ttl,
+        Some(t) if (1..=max_ttl).contains(&t) => Duration::from_secs(t),
+        Some(_) => return Err(ApiError::BadRequest("ttl is out of range")),
+    };
+    let (token, token_hash) = new_token()?;
+    let info = app
+        .store
+        .create_room(NewRoom {
+            id: random()?,
+            sender_token: token_hash,
+            nonce: random()?,
+            // Checked above: 1..=8.
+            receivers: u8::try_from(req.receivers).unwrap_or(1),
+            code_ttl,
+        })
+        .await?;
+    ::metrics::counter!(metrics::ROOMS_CREATED).increment(1);
+    Ok((StatusCode::CREATED, Json(room_json(&info, &token))).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct JoinRequest {
+    join_id: String,
+}
+
+/// `POST /v1/nameplates/{nameplate}/join`
+pub async fn join<S: Store>(
+    State(app): AppState<S>,
+    Extension(ip): Extension<ClientIp>,
+    p: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult {
+    // Counted first: every attempt, good or bad, is a guess at a nameplate.
+    app.limiter.join(ip.0).map_err(ApiError::RateLimited)?;
+    let nameplate = input::nameplate(&path(p)?)?;
+    let req: JoinRequest = input::json(&headers, body, app.limits.max_control_body).await?;
+    let join_id = input::b64(&req.join_id, Some(16), "join_id is not base64 of 16 bytes")?;
+    let (token, token_hash) = new_token()?;
+    let result = app
+        .store
+        .join(Join {
+            nameplate,
+            join_id: Sha256::digest(&join_id).into(),
+            token: token_hash,
+        })
+        .await;
+    let label = match &result {
+        Ok(_) => "ok",
+        Err(e) => ApiError::Store(e.clone()).code(),
+    };
+    ::metrics::counter!(metrics::JOINS, "result" => label).increment(1);
+    let info = result?;
+    Ok((StatusCode::CREATED, Json(room_json(&info, &token))).into_response())
+}
+
+fn caller(room: &str, headers: &HeaderMap) -> Result<Caller, ApiError> {
+    let room = input::room_id(room)?;
+    Ok(Caller {
+        room,
+        token: input::bearer(headers)?,
+    })
+}
+
+/// `GET /v1/rooms/{room}/slots?after=N&wait=S`
+pub async fn slots<S: Store>(
+    State(app): AppState<S>,
+    Extension(ip): Extension<ClientIp>,
+    p: Result<Path<String>, PathRejection>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> ApiResult {
+    let caller = caller(&path(p)?, &headers)?;
+    let q = input::query(q.as_deref(), app.limits.max_wait.as_secs())?;
+    let _poll = long_poll(&app, ip, q.wait)?;
+    let slots = app
+        .store
+        .slots(caller, q.after, Duration::from_secs(q.wait))
+        .await?;
+    Ok(Json(json!({ "slots": slots })).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct MessageBody {
+    msg: String,
+}
+
+/// `PUT /v1/rooms/{room}/slots/{slot}/{dir}/{seq}`
+pub async fn put_message<S: Store>(
+    State(app): AppState<S>,
+    p: Result<Path<(String, String, String, String)>, PathRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult {
+    let (room, slot, dir, seq) = path(p)?;
+    let (slot, dir, seq) = (input::slot(&slot)?, input::dir(&dir)?, input::seq(&seq)?);
+    let caller = caller(&room, &headers)?;
+    let req: MessageBody = input::json(&headers, body, app.limits.max_control_body).await?;
+    let msg = input::b64(&req.msg, None, "msg is not non-empty base64")?;
+    let w = app.store.put_message(caller, slot, dir, seq, msg).await?;
+    Ok(written(w))
+}
+
+/// `GET /v1/rooms/{room}/slots/{slot}/{dir}/{seq}?wait=S`
+pub async fn get_message<S: Store>(
+    State(app): AppState<S>,
+    Extension(ip): Extension<ClientIp>,
+    p: Result<Path<(String, String, String, String)>, PathRejection>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> ApiResult {
+    let (room, slot, dir, seq) = path(p)?;
+    let (slot, dir, seq) = (input::slot(&slot)?, input::dir(&dir)?, input::seq(&seq)?);
+    let caller = caller(&room, &headers)?;
+    let q = input::query(q.as_deref(), app.limits.max_wait.as_secs())?;
+    let _poll = long_poll(&app, ip, q.wait)?;
+    let found = app
+        .store
+        .get_message(caller, slot, dir, seq, Duration::from_secs(q.wait))
+        .await?;
+    Ok(match found {
+        Some(msg) => Json(json!({ "msg": STANDARD.encode(msg) })).into_response(),
+        None => StatusCode::NO_CONTENT.into_response(),
+    })
+}
+
+/// `PUT /v1/rooms/{room}/slots/{slot}/payloads/{id}`
+pub async fn put_payload<S: Store>(
+    State(app): AppState<S>,
+    p: Result<Path<(String, String, String)>, PathRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult {
+    let (room, slot, id) = path(p)?;
+    let (slot, id) = (input::slot(&slot)?, input::payload_id(&id)?);
+    let caller = caller(&room, &headers)?;
+    let bytes = input::body(&headers, body, app.limits.max_payload).await?;
+    let w = app.store.put_payload(caller, slot, id, bytes).await?;
+    Ok(written(w))
+}
+
+/// `GET /v1/rooms/{room}/slots/{slot}/payload?wait=S`
+pub async fn get_payload<S: Store>(
+    State(app): AppState<S>,
+    Extension(ip): Extension<ClientIp>,
+    p: Result<Path<(String, String)>, PathRejection>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> ApiResult {
+    let (room, slot) = path(p)?;
+    let slot = input::slot(&slot)?;
+    let caller = caller(&room, &headers)?;
+    let q = input::query(q.as_deref(), app.limits.max_wait.as_secs())?;
+    let _poll = long_poll(&app, ip, q.wait)?;
+    let found = app
+        .store
+        .get_payload(caller, slot, Duration::from_secs(q.wait))
+        .await?;
+    Ok(match found {
+        Some(p) => (
+            [
+                (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
+                (
+                    header::HeaderName::from_static("hush-payload-id"),
+                    hex::encode(p.id),
+                ),
+            ],
+            p.bytes,
+        )
+            .into_response(),
+        None => StatusCode::NO_CONTENT.into_response(),
+    })
+}
+
+/// `DELETE /v1/rooms/{room}/slots/{slot}/payloads/{id}`
+pub async fn delete_payload<S: Store>(
+    State(app): AppState<S>,
+    p: Result<Path<(String, String, String)>, PathRejection>,
+    headers: HeaderMap,
+) -> ApiResult {
+    let (room, slot, id) = path(p)?;
+    let (slot, id) = (input::slot(&slot)?, input::payload_id(&id)?);
+    let caller = caller(&room, &headers)?;
+    if app.store.delete_payload(caller, slot, id).await? {
+        ::metrics::counter!(metrics::DELIVERED).increment(1);
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `GET /v1/rooms/{room}/slots/{slot}/payloads/{id}`
+pub async fn payload_state<S: Store>(
+    State(app): AppState<S>,
+    p: Result<Path<(String, String, String)>, PathRejection>,
+    headers: HeaderMap,
+) -> ApiResult {
+    let (room, slot, id) = path(p)?;
+    let (slot, id) = (input::slot(&slot)?, input::payload_id(&id)?);
+    let caller = caller(&room, &headers)?;
+    let (state, expires) = app.store.payload_state(caller, slot, id).await?;
+    let state = match state {
+        PayloadState::Stored => "stored",
+        PayloadState::Delivered => "delivered",
+    };
+    Ok(Json(json!({ "state": state, "expires": expires })).into_response())
+}
+
+/// `DELETE /v1/rooms/{room}/slots/{slot}`
+pub async fn delete_slot<S: Store>(
+    State(app): AppState<S>,
+    p: Result<Path<(String, String)>, PathRejection>,
+    headers: HeaderMap,
+) -> ApiResult {
+    let (room, slot) = path(p)?;
+    let slot = input::slot(&slot)?;
+    let caller = caller(&room, &headers)?;
+    app.store.delete_slot(caller, slot).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Deserialize)]
+pub struct DeleteRoomBody {
+    reason: String,
+}
+
+/// `DELETE /v1/rooms/{room}`
+pub async fn delete_room<S: Store>(
+    State(app): AppState<S>,
+    p: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult {
+    let caller = caller(&path(p)?, &headers)?;
+    let req: DeleteRoomBody = input::json(&headers, body, app.limits.max_control_body).await?;
+    let reason = match req.reason.as_str() {
+        "burned" => Reason::Burned,
+        "done" => Reason::Done,
+        _ => return Err(ApiError::BadRequest("reason is neither burned nor done")),
+    };
+    app.store.delete_room(caller, reason).await?;
+    if reason == Reason::Burned {
+        ::metrics::counter!(metrics::BURNS).increment(1);
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

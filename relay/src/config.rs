@@ -1,0 +1,268 @@
+//! The command line (clap derive) and the settings the server runs with.
+//!
+//! Every bound of docs/RELAY.md §7 is a flag with the document's default, so an operator
+//! can lower it (a small relay) and the tests can shrink TTLs and timeouts to seconds.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+use crate::error::StartError;
+
+const AFTER_HELP: &str = "\
+Exit codes:
+  0  stopped by SIGTERM or SIGINT
+  1  an unexpected runtime failure
+  2  a bad command line
+  3  a listen address could not be bound
+  4  the TLS certificate or key could not be read, made or saved (state directory)
+
+Without --tls-cert/--tls-key the relay makes a self-signed certificate (ECDSA P-256) once,
+keeps it in the state directory, and logs its SHA-256 (`sha256:HEX`) on its first line:
+clients pin that value. The first line on stdout is JSON with the bound URL.";
+
+/// hush-relay: pairs hush-run and hush with a short one-time code and carries sealed
+/// output between them (protocol hush-relay/1, docs/RELAY.md). It sees only public PAKE
+/// values and ciphertext.
+#[derive(Debug, Parser)]
+#[command(name = "hush-relay", version, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// Address of the HTTPS API (port 0 picks a free port).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8443")]
+    pub listen: SocketAddr,
+
+    /// Address of the plain-HTTP admin endpoints (/metrics, /healthz, /readyz). Keep it on
+    /// loopback or a private network.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9443")]
+    pub admin_listen: SocketAddr,
+
+    /// PEM certificate chain to serve (with --tls-key). Without it a self-signed
+    /// certificate is made and kept in the state directory.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key of --tls-cert (PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Extra DNS name for the self-signed certificate (repeatable; localhost, 127.0.0.1
+    /// and ::1 are always in it).
+    #[arg(long = "hostname", value_name = "NAME")]
+    pub hostnames: Vec<String>,
+
+    /// Where the self-signed certificate is kept (0700; files 0600). Default:
+    /// $XDG_STATE_HOME/hush-relay, else ~/.local/state/hush-relay.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+
+    /// A reverse proxy or load balancer whose X-Forwarded-For is believed (repeatable).
+    /// From any other peer the header is ignored.
+    #[arg(long = "trusted-proxy", value_name = "ADDR")]
+    pub trusted_proxies: Vec<IpAddr>,
+
+    /// Most rooms alive at once; beyond it room creation answers 503.
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub max_rooms: usize,
+
+    /// Most receivers (slots) per room (at most 8, the protocol's bound).
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u8).range(1..=8))]
+    pub max_slots: u8,
+
+    /// Largest JSON control body, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 4096)]
+    pub max_control_body: usize,
+
+    /// Largest payload, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 20)]
+    pub max_payload: usize,
+
+    /// Most payloads (stored or delivered) per slot.
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    pub max_payloads_per_slot: usize,
+
+    /// Code TTL in seconds when the sender asks for none: how long the nameplate joins
+    /// (then it cools down for as long before reuse).
+    #[arg(long, value_name = "SECS", default_value_t = 900)]
+    pub code_ttl: u64,
+
+    /// Longest code TTL a sender may ask for, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 3600)]
+    pub max_code_ttl: u64,
+
+    /// How long a room, its slots and payloads live, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 3600)]
+    pub payload_ttl: u64,
+
+    /// Longest long-poll `wait`, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 25)]
+    pub max_wait: u64,
+
+    /// Requests per second per client address (token bucket refill).
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub rate: u32,
+
+    /// Burst of requests per client address (token bucket size).
+    #[arg(long, value_name = "N", default_value_t = 40)]
+    pub burst: u32,
+
+    /// Joins per minute per client address (each join is a guess at a nameplate).
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub joins_per_minute: u32,
+
+    /// Concurrent long-polls per client address.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub max_long_polls: u32,
+
+    /// Seconds a client has to finish the TLS handshake.
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    pub tls_handshake_timeout: u64,
+
+    /// Seconds a client has to send a request's headers (slowloris).
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    pub header_timeout: u64,
+
+    /// Memory budget of the in-memory store, in MiB (rooms, messages, payloads).
+    #[arg(long, value_name = "MIB", default_value_t = 256)]
+    pub memory_budget: usize,
+
+    /// Seconds between two sweeps of expired rooms, nameplates and rate-limit entries.
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    pub sweep_interval: u64,
+}
+
+/// The settings, checked: what the server and the store read.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub admin_listen: SocketAddr,
+    pub tls: TlsSource,
+    pub trusted_proxies: Vec<IpAddr>,
+    pub limits: Limits,
+    pub rate: RateSettings,
+    pub tls_handshake_timeout: Duration,
+    pub header_timeout: Duration,
+    pub sweep_interval: Duration,
+}
+
+/// Where the certificate comes from.
+#[derive(Debug, Clone)]
+pub enum TlsSource {
+    Files {
+        cert: PathBuf,
+        key: PathBuf,
+    },
+    SelfSigned {
+        state_dir: PathBuf,
+        hostnames: Vec<String>,
+    },
+}
+
+/// The store's bounds (the store enforces them, so every store backend agrees).
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_rooms: usize,
+    pub max_slots: u8,
+    pub max_control_body: usize,
+    pub max_payload: usize,
+    pub max_payloads_per_slot: usize,
+    pub code_ttl: Duration,
+    pub max_code_ttl: Duration,
+    pub payload_ttl: Duration,
+    pub max_wait: Duration,
+    pub memory_budget: usize,
+}
+
+/// Per-address request limits.
+#[derive(Debug, Clone)]
+pub struct RateSettings {
+    pub per_second: u32,
+    pub burst: u32,
+    pub joins_per_minute: u32,
+    pub max_long_polls: u32,
+}
+
+/// The protocol's own ceilings (§7): a flag may lower a bound, never raise it past these.
+const CODE_TTL_CEILING: u64 = 3600;
+const PAYLOAD_TTL_CEILING: u64 = 24 * 3600;
+const WAIT_CEILING: u64 = 25;
+
+impl Cli {
+    /// Checks the flags against each other and the protocol's ceilings.
+    pub fn into_config(self) -> Result<Config, StartError> {
+        let bad = |what: &'static str| Err(StartError::BadSetting(what));
+        if self.max_code_ttl == 0 || self.max_code_ttl > CODE_TTL_CEILING {
+            return bad("--max-code-ttl must be 1..=3600 seconds");
+        }
+        if self.code_ttl == 0 || self.code_ttl > self.max_code_ttl {
+            return bad("--code-ttl must be 1..=--max-code-ttl seconds");
+        }
+        if self.payload_ttl == 0 || self.payload_ttl > PAYLOAD_TTL_CEILING {
+            return bad("--payload-ttl must be 1..=86400 seconds");
+        }
+        if self.max_wait > WAIT_CEILING {
+            return bad("--max-wait must be 0..=25 seconds");
+        }
+        if self.rate == 0 || self.burst == 0 || self.joins_per_minute == 0 {
+            return bad("--rate, --burst and --joins-per-minute must be at least 1");
+        }
+        if self.max_rooms == 0 || self.max_payload == 0 || self.max_control_body < 256 {
+            return bad("--max-rooms and --max-payload must be at least 1, --max-control-body 256");
+        }
+        if self.tls_handshake_timeout == 0 || self.header_timeout == 0 || self.sweep_interval == 0 {
+            return bad("timeouts and --sweep-interval must be at least 1 second");
+        }
+        let tls = match (self.tls_cert, self.tls_key) {
+            (Some(cert), Some(key)) => TlsSource::Files { cert, key },
+            _ => TlsSource::SelfSigned {
+                state_dir: match self.state_dir {
+                    Some(dir) => dir,
+                    None => default_state_dir()?,
+                },
+                hostnames: self.hostnames,
+            },
+        };
+        Ok(Config {
+            listen: self.listen,
+            admin_listen: self.admin_listen,
+            tls,
+            trusted_proxies: self.trusted_proxies,
+            limits: Limits {
+                max_rooms: self.max_rooms,
+                max_slots: self.max_slots,
+                max_control_body: self.max_control_body,
+                max_payload: self.max_payload,
+                max_payloads_per_slot: self.max_payloads_per_slot,
+                code_ttl: Duration::from_secs(self.code_ttl),
+                max_code_ttl: Duration::from_secs(self.max_code_ttl),
+                payload_ttl: Duration::from_secs(self.payload_ttl),
+                max_wait: Duration::from_secs(self.max_wait),
+                memory_budget: self.memory_budget.saturating_mul(1 << 20),
+            },
+            rate: RateSettings {
+                per_second: self.rate,
+                burst: self.burst,
+                joins_per_minute: self.joins_per_minute,
+                max_long_polls: self.max_long_polls,
+            },
+            tls_handshake_timeout: Duration::from_secs(self.tls_handshake_timeout),
+            header_timeout: Duration::from_secs(self.header_timeout),
+            sweep_interval: Duration::from_secs(self.sweep_interval),
+        })
+    }
+}
+
+/// `$XDG_STATE_HOME/hush-relay`, else `~/.local/state/hush-relay` (the XDG default).
+fn default_state_dir() -> Result<PathBuf, StartError> {
+    // An empty or relative XDG_STATE_HOME is invalid per the XDG spec: ignore it.
+    if let Some(dir) = std::env::var_os("XDG_STATE_HOME").map(PathBuf::from) {
+        if dir.is_absolute() {
+            return Ok(dir.join("hush-relay"));
+        }
+    }
+    match std::env::var_os("HOME").map(PathBuf::from) {
+        Some(home) if home.is_absolute() => Ok(home.join(".local/state/hush-relay")),
+        _ => Err(StartError::NoStateDir),
+    }
+}

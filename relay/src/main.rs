@@ -1,0 +1,125 @@
+//! hush-relay: the HTTPS relay of protocol hush-relay/1 (docs/RELAY.md).
+//!
+//! `main` parses the command line, sets up the JSON log, and runs the server until SIGTERM
+//! or SIGINT; every failure to start is a `StartError` with its exit code.
+
+mod api;
+mod config;
+mod error;
+mod limits;
+mod metrics;
+mod server;
+mod store;
+mod tls;
+
+use std::io::Write as _;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser as _;
+use tokio::net::TcpListener;
+
+use crate::config::{Cli, Config};
+use crate::error::StartError;
+use crate::store::memory::MemoryStore;
+
+fn main() -> ExitCode {
+    // clap exits with 2 on a bad command line, 0 for --help and --version.
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_current_span(false)
+        .with_span_list(false)
+        .with_writer(std::io::stdout)
+        .init();
+    let result = cli.into_config().and_then(|config| {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(StartError::Runtime)?
+            .block_on(run(config))
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "hush-relay: {e}");
+            tracing::error!(error = %e, "stopped");
+            ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(1))
+        }
+    }
+}
+
+async fn run(config: Config) -> Result<(), StartError> {
+    let tls = tls::load(&config.tls)?;
+    let listener = bind(config.listen).await?;
+    let admin = bind(config.admin_listen).await?;
+    let prometheus = metrics::install()?;
+    let local = listener.local_addr().map_err(StartError::Runtime)?;
+    let admin_local = admin.local_addr().map_err(StartError::Runtime)?;
+    let url = format!("https://{local}");
+    // The first line on stdout: tests and supervisors read the port and the pin from it.
+    tracing::info!(
+        url = %url,
+        admin_url = %format!("http://{admin_local}"),
+        cert_sha256 = %tls.fingerprint,
+        cert_created = tls.created,
+        "listening"
+    );
+    let _ = writeln!(
+        std::io::stderr(),
+        "hush-relay: listening on {url}; clients pin certificate {}",
+        tls.fingerprint
+    );
+
+    let store = MemoryStore::new(config.limits.clone());
+    let app = Arc::new(api::App {
+        store,
+        limits: config.limits.clone(),
+        limiter: limits::Limiter::new(&config.rate),
+        trusted_proxies: config.trusted_proxies.clone(),
+    });
+    let api_router = api::router(Arc::clone(&app));
+    let admin_router = server::admin_router(Arc::clone(&app), prometheus.clone());
+
+    let api = server::serve_api(
+        listener,
+        tls.config,
+        api_router,
+        config.tls_handshake_timeout,
+        config.header_timeout,
+    );
+    let sweeper = server::sweep(Arc::clone(&app), config.sweep_interval, prometheus);
+    tokio::select! {
+        () = api => Ok(()),
+        res = server::serve_admin(admin, admin_router) => res.map_err(StartError::Runtime),
+        _ = sweeper => Ok(()),
+        () = shutdown() => {
+            tracing::info!("stopping");
+            Ok(())
+        }
+    }
+}
+
+async fn bind(addr: std::net::SocketAddr) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Bind { addr, source })
+}
+
+/// SIGTERM (systemd, containers) or SIGINT (a terminal). The store is in memory: there is
+/// nothing to flush, and clients retry against a restarted relay.
+async fn shutdown() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
