@@ -201,7 +201,9 @@ class Relay:
                     payload = resp.read()
                     if resp.status == 204:
                         return None, resp.headers
-                    return (payload if raw else json.loads(payload)), resp.headers
+                    if raw:
+                        return payload, resp.headers
+                    return (json.loads(payload) if payload else {}), resp.headers
             except urllib.error.HTTPError as e:
                 if e.code in (429, 502, 503, 504) and attempt < 5:
                     time.sleep(min(2 ** attempt, 10) * 0.1)

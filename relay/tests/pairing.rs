@@ -1,0 +1,270 @@
+//! Pairing end to end through the real hush-relay: the Rust sender (shared::relay's state
+//! machine, driven over HTTPS by the test) with docs/hush_relay.py, the independent Python
+//! receiver, as a separate process speaking to the relay itself. A wrong code burns the
+//! room, and the receiver is told.
+
+// The harness serves the other test binary too: not every helper is used here.
+#[allow(dead_code)]
+mod harness;
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use harness::{Client, Relay, msg};
+use serde_json::json;
+use shared::relay::{Code, Event, Nameplate, Pairing, PairingError, RoomContext, Side};
+use shared::{Credentials, Metadata, SealOptions};
+
+/// How long any one step may take.
+const STEP: Duration = Duration::from_secs(20);
+
+struct Room {
+    id: String,
+    token: String,
+    nameplate: Nameplate,
+    nonce: [u8; 32],
+}
+
+async fn create_room(c: &Client) -> Room {
+    let r = c
+        .json("POST", "/v1/rooms", None, json!({"receivers": 1}))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.error());
+    let v = r.json();
+    let nonce: [u8; 32] = STANDARD
+        .decode(v["nonce"].as_str().expect("nonce"))
+        .expect("b64")
+        .try_into()
+        .expect("32 bytes");
+    Room {
+        id: v["room"].as_str().expect("room").to_owned(),
+        token: v["token"].as_str().expect("token").to_owned(),
+        nameplate: Nameplate::parse(v["nameplate"].as_str().expect("nameplate")).expect("valid"),
+        nonce,
+    }
+}
+
+/// The Python receiver, with its stderr lines arriving on a channel.
+struct PythonReceiver {
+    child: Child,
+    stderr: mpsc::Receiver<String>,
+}
+
+impl PythonReceiver {
+    fn start(relay: &Relay, code: &str) -> Self {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/hush_relay.py");
+        let mut child = Command::new("python3")
+            .arg(script)
+            .args(["receive", "--relay", &format!("https://{}", relay.addr)])
+            .args(["--pin", &relay.pin, code])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("python3");
+        let (tx, stderr) = mpsc::channel();
+        let err = child.stderr.take().expect("stderr");
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        Self { child, stderr }
+    }
+
+    /// Waits for the line that starts with `prefix`.
+    fn line(&self, prefix: &str) -> String {
+        let deadline = Instant::now() + STEP;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.stderr.recv_timeout(left) {
+                Ok(line) if line.starts_with(prefix) => return line,
+                Ok(_) => {}
+                Err(_) => panic!("the Python receiver never said {prefix:?}"),
+            }
+        }
+    }
+
+    /// Waits for the end; returns the exit code and stdout.
+    fn finish(mut self) -> (Option<i32>, Vec<u8>) {
+        let deadline = Instant::now() + STEP;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("the Python receiver did not end");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut out = Vec::new();
+        if let Some(mut stdout) = self.child.stdout.take() {
+            stdout.read_to_end(&mut out).expect("stdout");
+        }
+        (status.code(), out)
+    }
+}
+
+/// Long-polls a GET until it answers 200; returns the JSON body.
+async fn poll(c: &Client, path: &str, token: &str) -> serde_json::Value {
+    let deadline = Instant::now() + STEP;
+    loop {
+        let r = c
+            .req("GET", &format!("{path}?wait=5"), Some(token), None)
+            .await;
+        match r.status {
+            200 => return r.json(),
+            204 => assert!(Instant::now() < deadline, "nothing at {path}"),
+            other => panic!("{path}: {other} {}", r.error()),
+        }
+    }
+}
+
+fn sent(event: Event) -> Vec<u8> {
+    match event {
+        Event::Send { msg, .. } => msg,
+        Event::Paired => panic!("expected a message"),
+    }
+}
+
+/// The sender's side up to the check of the receiver's confirmation.
+async fn sender_until_confirmation(
+    c: &Client,
+    room: &Room,
+    code: &Code,
+) -> (Pairing, Result<Vec<Event>, PairingError>) {
+    let token = room.token.as_str();
+    let slots = poll(c, &format!("/v1/rooms/{}/slots", room.id), token).await;
+    assert_eq!(slots["slots"], json!([1]), "one receiver joined");
+    let slot = format!("/v1/rooms/{}/slots/1", room.id);
+    let context = RoomContext {
+        nameplate: room.nameplate,
+        nonce: room.nonce,
+        slot: 1,
+    };
+    let (mut pairing, first) = Pairing::start(Side::Sender, code, context);
+    let put = c
+        .json(
+            "PUT",
+            &format!("{slot}/to-receiver/0"),
+            Some(token),
+            msg(&sent(first)),
+        )
+        .await;
+    assert_eq!(put.status, 201, "{}", put.error());
+    for seq in 0..2 {
+        let got = poll(c, &format!("{slot}/to-sender/{seq}"), token).await;
+        let bytes = STANDARD
+            .decode(got["msg"].as_str().expect("msg"))
+            .expect("b64");
+        let events = pairing.receive(seq, &bytes);
+        if seq == 1 {
+            return (pairing, events);
+        }
+        assert!(events.expect("pake").is_empty());
+    }
+    unreachable!("returned at seq 1")
+}
+
+#[tokio::test]
+async fn the_python_receiver_pairs_with_the_rust_sender_through_the_relay() {
+    let relay = Relay::start(&[]);
+    let c = relay.client();
+    let room = create_room(&c).await;
+    let code = Code::generate(room.nameplate).expect("code");
+    let shown_code = code.to_shown().to_string();
+    let receiver = PythonReceiver::start(&relay, &shown_code);
+    let (pairing, events) = sender_until_confirmation(&c, &room, &code).await;
+    let mut events = events.expect("the codes match");
+    assert_eq!(events.pop(), Some(Event::Paired));
+    let slot = format!("/v1/rooms/{}/slots/1", room.id);
+    let token = Some(room.token.as_str());
+    let confirm = msg(&sent(events.pop().expect("confirm_S")));
+    let put = c
+        .json("PUT", &format!("{slot}/to-receiver/1"), token, confirm)
+        .await;
+    assert_eq!(put.status, 201);
+    let session = pairing.session().expect("paired");
+    // Both sides show the same receiver code.
+    let shown = receiver.line("receiver code ");
+    assert!(
+        shown.starts_with(&format!("receiver code {} ", session.receiver_code)),
+        "{shown}"
+    );
+    // Approved: the output goes to the relay, sealed for this receiver.
+    let sealed = shared::seal(
+        &Credentials::Relay(session),
+        &Metadata::default(),
+        b"private key of wg0\n",
+        false,
+        SealOptions::default(),
+    )
+    .expect("seal");
+    let id = "0123456789abcdef0123456789abcdef";
+    let put = c
+        .req("PUT", &format!("{slot}/payloads/{id}"), token, Some(sealed))
+        .await;
+    assert_eq!(put.status, 201, "{}", put.error());
+    let (exit, out) = receiver.finish();
+    assert_eq!(exit, Some(0));
+    assert_eq!(out, b"private key of wg0\n");
+    // The receiver deleted it: the sender sees it delivered.
+    let state = c
+        .req("GET", &format!("{slot}/payloads/{id}"), token, None)
+        .await;
+    assert_eq!(state.json()["state"], "delivered");
+    // The secret half of the code is in nothing the relay logged (it never left the two
+    // processes: only the nameplate is in a request).
+    let secret = shown_code.split_once('-').expect("hyphen").1;
+    let logs = relay.logs();
+    assert!(!logs.is_empty());
+    for needle in [secret.to_owned(), secret.replace('-', "")] {
+        assert!(
+            !logs.contains(&needle),
+            "the code's secret is in the relay's logs"
+        );
+    }
+    relay.stop();
+}
+
+#[tokio::test]
+async fn a_wrong_code_burns_the_room_and_the_receiver_is_told() {
+    let relay = Relay::start(&[]);
+    let c = relay.client();
+    let room = create_room(&c).await;
+    let code = Code::generate(room.nameplate).expect("code");
+    // The same nameplate, another secret: a guess.
+    let guess = Code::generate(room.nameplate).expect("guess");
+    let receiver = PythonReceiver::start(&relay, &guess.to_shown());
+    let (_, events) = sender_until_confirmation(&c, &room, &code).await;
+    assert_eq!(events, Err(PairingError::WrongCode));
+    let burn = c
+        .json(
+            "DELETE",
+            &format!("/v1/rooms/{}", room.id),
+            Some(&room.token),
+            json!({"reason": "burned"}),
+        )
+        .await;
+    assert_eq!(burn.status, 204);
+    let told = receiver.line("hush_relay.py: ");
+    assert!(told.contains("burned"), "{told}");
+    let (exit, _) = receiver.finish();
+    assert_ne!(exit, Some(0));
+    // The code cannot be tried again: the nameplate no longer joins.
+    let again = c
+        .json(
+            "POST",
+            &format!("/v1/nameplates/{}/join", room.nameplate),
+            None,
+            json!({"join_id": STANDARD.encode([9u8; 16])}),
+        )
+        .await;
+    assert!(matches!(again.status, 404 | 410), "{}", again.status);
+    relay.stop();
+}
