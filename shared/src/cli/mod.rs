@@ -13,6 +13,7 @@
 //!   symlink, checked on the open descriptor) and writing them 0600;
 //! - [`atomic`]: all-or-nothing output files;
 //! - [`man`]: `--man`, the manual page from the clap definition;
+//! - [`relay_client`]: the blocking client of hush-relay/1 (pinned TLS, retries, long-polls);
 //! - [`hardening`]: no core dumps, no ptrace, secrets kept out of swap and dumps.
 
 pub mod atomic;
@@ -23,6 +24,7 @@ pub(crate) mod keyfile;
 pub mod man;
 pub mod private_file;
 pub mod prompt;
+pub mod relay_client;
 pub mod signals;
 pub mod stderr;
 pub mod stdout;
