@@ -20,6 +20,8 @@ use zeroize::Zeroizing;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ClipboardError {
     /// No display server to hold a clipboard.
+    // Only Linux needs a display server for its clipboard, and has a primary selection.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     #[error(
         "no clipboard available: neither DISPLAY nor WAYLAND_DISPLAY is set (headless or SSH session)"
     )]
@@ -34,6 +36,7 @@ pub enum ClipboardError {
     #[error("could not read the clipboard: {0}")]
     Read(String),
     /// Reading the primary selection failed.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     #[error("could not read the selection: {0}")]
     ReadSelection(String),
     /// Clearing failed.
