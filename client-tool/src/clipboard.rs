@@ -99,15 +99,21 @@ impl Backend for Arboard {
             use arboard::SetExtLinux as _;
             set.exclude_from_history()
         };
+        // macOS: org.nspasteboard.ConcealedType, which clipboard managers honour.
         #[cfg(target_os = "macos")]
         let set = {
             use arboard::SetExtApple as _;
             set.exclude_from_history()
         };
+        // Windows: ExcludeClipboardContentFromMonitorProcessing keeps every clipboard
+        // monitor away; a monitor that ignores it still finds history (Win+V) and cloud
+        // sync refused by the two DWORD 0 formats, as KeePassXC sets all three.
         #[cfg(windows)]
         let set = {
             use arboard::SetExtWindows as _;
-            set.exclude_from_monitoring().exclude_from_history()
+            set.exclude_from_monitoring()
+                .exclude_from_history()
+                .exclude_from_cloud()
         };
         set.text(text)
             .map_err(|e| ClipboardError::Copy(e.to_string()))

@@ -52,13 +52,16 @@ pub enum Error {
     /// Windows: the file's access list lets another account read or write it.
     #[error(
         "{path} can be read or written by {who}: a key file must be yours alone; run: \
-         icacls \"{path}\" /inheritance:r /grant:r \"%USERNAME%:F\" /remove \"{who}\""
+         icacls \"{path}\" /inheritance:r /grant:r \"{me}:F\" and then \
+         icacls \"{path}\" /remove \"{who}\""
     )]
     SharedAccess {
         /// The file.
         path: PathBuf,
         /// The first account, other than the user's, that the file lets in.
         who: String,
+        /// The user's account name, for the command that fixes it.
+        me: String,
     },
     /// Windows: the file belongs to another account than the user (or SYSTEM, or the
     /// Administrators).

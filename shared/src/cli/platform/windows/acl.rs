@@ -279,6 +279,7 @@ pub(crate) fn check_private(path: &Path, file: &File) -> Result<()> {
         return Err(Error::SharedAccess {
             path: path.to_owned(),
             who: "Everyone".into(),
+            me: account_name(user.sid()),
         });
     }
     // SAFETY: `dacl` points to the ACL inside the descriptor, valid until `_free` drops.
@@ -315,6 +316,7 @@ pub(crate) fn check_private(path: &Path, file: &File) -> Result<()> {
             return Err(Error::SharedAccess {
                 path: path.to_owned(),
                 who: account_name(sid),
+                me: account_name(user.sid()),
             });
         }
     }
