@@ -20,6 +20,8 @@ use zeroize::Zeroizing;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ClipboardError {
     /// No display server to hold a clipboard.
+    // Only Linux needs a display server for its clipboard, and has a primary selection.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     #[error(
         "no clipboard available: neither DISPLAY nor WAYLAND_DISPLAY is set (headless or SSH session)"
     )]
@@ -34,6 +36,7 @@ pub enum ClipboardError {
     #[error("could not read the clipboard: {0}")]
     Read(String),
     /// Reading the primary selection failed.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     #[error("could not read the selection: {0}")]
     ReadSelection(String),
     /// Clearing failed.
@@ -96,15 +99,21 @@ impl Backend for Arboard {
             use arboard::SetExtLinux as _;
             set.exclude_from_history()
         };
+        // macOS: org.nspasteboard.ConcealedType, which clipboard managers honour.
         #[cfg(target_os = "macos")]
         let set = {
             use arboard::SetExtApple as _;
             set.exclude_from_history()
         };
+        // Windows: ExcludeClipboardContentFromMonitorProcessing keeps every clipboard
+        // monitor away; a monitor that ignores it still finds history (Win+V) and cloud
+        // sync refused by the two DWORD 0 formats, as KeePassXC sets all three.
         #[cfg(windows)]
         let set = {
             use arboard::SetExtWindows as _;
-            set.exclude_from_monitoring().exclude_from_history()
+            set.exclude_from_monitoring()
+                .exclude_from_history()
+                .exclude_from_cloud()
         };
         set.text(text)
             .map_err(|e| ClipboardError::Copy(e.to_string()))

@@ -272,9 +272,7 @@ impl shared::cli::failure::Failure for Failure {
             | Self::PassphraseFile { .. }
             | Self::NoTerminalUi => code::USAGE,
             Self::Signal(sig) => shared::cli::failure::signal_code(*sig),
-            Self::TerminalGone => {
-                shared::cli::failure::signal_code(signal_hook::consts::signal::SIGHUP)
-            }
+            Self::TerminalGone => shared::cli::failure::signal_code(shared::cli::signals::SIGHUP),
             _ => code::OTHER,
         }
     }

@@ -176,9 +176,13 @@ impl Drop for Registered<'_> {
     }
 }
 
-/// Asks for a larger pipe: fewer wake-ups and system calls on large outputs.
+/// Asks for a larger pipe: fewer wake-ups and system calls on large outputs. Only Linux
+/// lets a pipe be sized (macOS grows its pipes on its own).
 fn widen(pipe: impl AsFd) {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
     let _ = rustix::pipe::fcntl_setpipe_size(pipe, PIPE_SIZE);
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let _ = (pipe, PIPE_SIZE);
 }
 
 fn read_retrying(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {

@@ -20,6 +20,7 @@ use rustix::termios::{tcgetpgrp, tcsetpgrp};
 /// forwarded, and it lets a setup command remove its temporary files or locks; a command
 /// that ignores it cannot print on unseen, since its stdout pipe is gone with hush-run
 /// (its next write gets SIGPIPE or EPIPE).
+#[cfg(any(target_os = "linux", target_os = "android"))]
 const DEATH_SIGNAL: Signal = Signal::TERM;
 
 /// Sets up `cmd` to start a process group of its own, and to be signalled if hush-run dies.
@@ -31,6 +32,7 @@ pub fn prepare(cmd: &mut Command) {
     die_with_parent(cmd);
 }
 
+#[cfg(any(target_os = "linux", target_os = "android"))]
 #[allow(unsafe_code)]
 fn die_with_parent(cmd: &mut Command) {
     let parent = rustix::process::getpid();
@@ -49,6 +51,11 @@ fn die_with_parent(cmd: &mut Command) {
         cmd.pre_exec(hook);
     }
 }
+
+/// macOS has no parent-death signal (`PR_SET_PDEATHSIG` is Linux's): a command that
+/// outlives a killed hush-run still cannot print on unseen, since its stdout pipe is gone.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn die_with_parent(_cmd: &mut Command) {}
 
 /// The terminal, handed to the command's process group; taken back on drop.
 pub struct Foreground {

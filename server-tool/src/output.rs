@@ -56,6 +56,7 @@ fn direct_regular_stdout(out: &File, seal_stderr: bool) -> Option<u64> {
 
 /// Copies a whole file to `out`: sendfile (the kernel moves the pages, no copy through
 /// user space), or large reads and writes where sendfile does not apply.
+#[cfg(any(target_os = "linux", target_os = "android"))]
 fn copy_all(file: &mut File, out: &mut File) -> io::Result<()> {
     let len = file.metadata()?.len();
     let mut offset = 0u64;
@@ -68,22 +69,33 @@ fn copy_all(file: &mut File, out: &mut File) -> io::Result<()> {
             Ok(_) => {}
             Err(rustix::io::Errno::INTR) | Err(rustix::io::Errno::AGAIN) => {}
             Err(rustix::io::Errno::INVAL) | Err(rustix::io::Errno::NOSYS) => {
-                file.seek(SeekFrom::Start(offset))?;
-                let mut buf = vec![0u8; 256 * 1024];
-                loop {
-                    let n = match file.read(&mut buf) {
-                        Ok(0) => return Ok(()),
-                        Ok(n) => n,
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                        Err(e) => return Err(e),
-                    };
-                    out.write_all(&buf[..n])?;
-                }
+                return copy_by_reads(file, out, offset);
             }
             Err(e) => return Err(e.into()),
         }
     }
     Ok(())
+}
+
+/// macOS's sendfile sends to sockets only: large reads and writes.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn copy_all(file: &mut File, out: &mut File) -> io::Result<()> {
+    copy_by_reads(file, out, 0)
+}
+
+/// Copies `file` from `offset` to its end into `out`, 256 KiB at a time.
+fn copy_by_reads(file: &mut File, out: &mut File, offset: u64) -> io::Result<()> {
+    file.seek(SeekFrom::Start(offset))?;
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = match file.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        out.write_all(&buf[..n])?;
+    }
 }
 
 impl Output {

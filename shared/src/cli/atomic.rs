@@ -1,4 +1,5 @@
-//! All-or-nothing output files: a temporary file (mode 0600 from its creation) in the
+//! All-or-nothing output files: a temporary file (private from its creation: mode 0600, or
+//! an owner-only DACL on Windows) in the
 //! target's folder, renamed over the target only once everything was written and, for
 //! plaintext, the whole message authenticated. Dropped without a commit, it is deleted; a
 //! signal that ends the process deletes it too (see [`super::signals`]).
@@ -11,9 +12,8 @@
 //! Writes go straight to the file, with no buffer of ours in between: callers write large
 //! pieces already, and a user-space buffer would be one more copy of plaintext to wipe.
 
-use std::fs::{self, File};
+use std::fs::File;
 use std::io::{self, Write};
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{SyncSender, sync_channel};
 use std::thread::JoinHandle;
@@ -21,7 +21,7 @@ use std::thread::JoinHandle;
 use tempfile::NamedTempFile;
 
 use super::error::{Error, Result};
-use super::{parent_dir, signals};
+use super::{parent_dir, platform, signals};
 
 /// Bytes written between two requests to the syncing thread.
 const SYNC_EVERY: u64 = 32 * 1024 * 1024;
@@ -101,11 +101,12 @@ impl AtomicFile {
             dir: dir.to_owned(),
             source: without_temp_name(source),
         };
+        // Private from its creation (0600, or an owner-only DACL on Windows): a file made
+        // first and restricted afterwards could be opened by someone else in between.
         let tmp = tempfile::Builder::new()
             .prefix(".hush-")
             .suffix(".partial")
-            .permissions(fs::Permissions::from_mode(0o600))
-            .tempfile_in(dir)
+            .make_in(dir, platform::create_private)
             .map_err(create_in)?;
         signals::remove_on_signal(tmp.path());
         let watched = Watched(tmp.path().to_owned());
@@ -199,8 +200,11 @@ impl Write for AtomicFile {
 }
 
 #[cfg(test)]
+#[cfg(unix)] // the tests read Unix modes; Windows is checked by scripts/cross
 mod tests {
     use super::*;
+    use std::fs;
+    use std::os::unix::fs::PermissionsExt;
 
     fn names(dir: &Path) -> Vec<String> {
         let mut v: Vec<String> = fs::read_dir(dir)

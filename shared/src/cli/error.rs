@@ -49,6 +49,29 @@ pub enum Error {
         /// Our uid.
         me: u32,
     },
+    /// Windows: the file's access list lets another account read or write it.
+    #[error(
+        "{path} can be read or written by {who}: a key file must be yours alone; run: \
+         icacls \"{path}\" /inheritance:r /grant:r \"{me}:F\" and then \
+         icacls \"{path}\" /remove \"{who}\""
+    )]
+    SharedAccess {
+        /// The file.
+        path: PathBuf,
+        /// The first account, other than the user's, that the file lets in.
+        who: String,
+        /// The user's account name, for the command that fixes it.
+        me: String,
+    },
+    /// Windows: the file belongs to another account than the user (or SYSTEM, or the
+    /// Administrators).
+    #[error("{path} belongs to {owner}, not to you")]
+    ForeignOwner {
+        /// The file.
+        path: PathBuf,
+        /// Its owner's account name.
+        owner: String,
+    },
     /// The file is far larger than a key file can be.
     #[error("{path} is too large for a key file ({len} bytes)")]
     TooLarge {
@@ -99,7 +122,7 @@ pub enum Error {
 
     // --- the terminal -----------------------------------------------------------------------
     /// There is no controlling terminal to prompt on.
-    #[error("no terminal to ask on (/dev/tty: {0})")]
+    #[error("no terminal to ask on ({name}: {0})", name = super::platform::TERMINAL)]
     NoTerminal(io::Error),
     /// Reading from or setting up the terminal failed.
     #[error("cannot read from the terminal: {0}")]

@@ -11,28 +11,20 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use zeroize::Zeroize;
 
+use super::platform;
 use crate::Credentials;
 
-/// Disables core dumps (`RLIMIT_CORE` 0) and makes the process non-dumpable
-/// (`PR_SET_DUMPABLE` 0), which also forbids ptrace attach by other processes of the
-/// same user and makes /proc/PID/mem unreadable to them.
+/// Keeps the process out of core dumps and crash reports, and (Linux) out of reach of
+/// ptrace and /proc/PID/mem for other processes of the same user; what each platform
+/// allows is in `platform` and docs/hush.md ("Platforms").
 pub fn harden_process() -> io::Result<()> {
-    rustix::process::setrlimit(
-        rustix::process::Resource::Core,
-        rustix::process::Rlimit {
-            current: Some(0),
-            maximum: Some(0),
-        },
-    )?;
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)?;
-    Ok(())
+    platform::harden_process()
 }
 
 /// Whether the process is currently marked non-dumpable (Linux), for tests.
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub fn is_dumpable() -> io::Result<bool> {
-    Ok(rustix::process::dumpable_behavior()? == rustix::process::DumpableBehavior::Dumpable)
+    platform::is_dumpable()
 }
 
 /// Set once a lock failed, so that the warning is given once per process.
@@ -46,7 +38,7 @@ fn warn_once(what: &str, e: &io::Error) {
 
 /// The pages that hold `bytes`, as (start, length), page-aligned.
 fn pages(bytes: &[u8]) -> (usize, usize) {
-    let page = rustix::param::page_size();
+    let page = platform::page_size();
     let start = bytes.as_ptr() as usize & !(page - 1);
     let end = (bytes.as_ptr() as usize + bytes.len()).div_ceil(page) * page;
     (start, end - start)
@@ -60,41 +52,22 @@ fn mlock(bytes: &[u8]) -> io::Result<()> {
         return Ok(());
     }
     let (start, len) = pages(bytes);
-    // SAFETY: mlock only changes how the kernel pages the range in; it reads and writes
-    // nothing, and the range covers memory this process has mapped (the pages of `bytes`).
-    #[allow(unsafe_code)]
-    unsafe {
-        rustix::mm::mlock(start as *mut core::ffi::c_void, len)?;
-    }
-    Ok(())
+    platform::lock_pages(start, len)
 }
 
 fn munlock(bytes: &[u8]) {
-    if bytes.is_empty() {
-        return;
-    }
-    let (start, len) = pages(bytes);
-    // SAFETY: as for `mlock`: the range covers mapped pages and no memory is touched.
-    #[allow(unsafe_code)]
-    let _ = unsafe { rustix::mm::munlock(start as *mut core::ffi::c_void, len) };
-}
-
-/// Leaves the pages holding `bytes` out of core dumps (Linux), in case dumps are enabled
-/// again by a debugger or a system setting after [`harden_process`].
-fn dont_dump(bytes: &[u8]) {
-    #[cfg(any(target_os = "linux", target_os = "android"))]
     if !bytes.is_empty() {
         let (start, len) = pages(bytes);
-        // SAFETY: MADV_DONTDUMP only marks the mapping; it does not change its contents
-        // or validity. The range is page-aligned and covers mapped pages.
-        #[allow(unsafe_code)]
-        let _ = unsafe {
-            rustix::mm::madvise(
-                start as *mut core::ffi::c_void,
-                len,
-                rustix::mm::Advice::LinuxDontDump,
-            )
-        };
+        platform::unlock_pages(start, len);
+    }
+}
+
+/// Leaves the pages holding `bytes` out of core dumps where the platform can (Linux), in
+/// case dumps are enabled again by a debugger or a system setting after [`harden_process`].
+fn dont_dump(bytes: &[u8]) {
+    if !bytes.is_empty() {
+        let (start, len) = pages(bytes);
+        platform::dont_dump_pages(start, len);
     }
 }
 
@@ -160,7 +133,7 @@ mod tests {
 
     #[test]
     fn page_range_covers_the_bytes() {
-        let page = rustix::param::page_size();
+        let page = platform::page_size();
         let buf = vec![1u8; page + 10];
         let (start, len) = pages(&buf[5..page + 7]);
         assert_eq!(start % page, 0);

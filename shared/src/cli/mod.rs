@@ -7,14 +7,15 @@
 //! - [`failure`]: how a binary's typed error becomes `tool: message`, a hint and an exit code;
 //! - [`signals`]: one signal thread per process; the terminal and unfinished files are put
 //!   right before a signal ends the process;
-//! - [`prompt`]: hidden prompts on /dev/tty;
+//! - [`prompt`]: hidden prompts on /dev/tty (the console on Windows);
 //! - `keyfile`: the key file's text (`key = ...`, `iv = ...`);
 //! - [`private_file`]: opening key and passphrase files the way ssh does (owner, mode, no
 //!   symlink, checked on the open descriptor) and writing them 0600;
 //! - [`atomic`]: all-or-nothing output files;
 //! - [`man`]: `--man`, the manual page from the clap definition;
-//! - [`relay_client`]: the blocking client of hush-relay/1 (pinned TLS, retries, long-polls);
-//! - [`hardening`]: no core dumps, no ptrace, secrets kept out of swap and dumps.
+//! - `relay_client` (feature `relay-client`): the blocking client of hush-relay/1 (pinned TLS, retries, long-polls);
+//! - [`hardening`]: no core dumps, no ptrace, secrets kept out of swap and dumps;
+//! - `platform`: everything that differs between Unix and Windows, and nothing else.
 
 pub mod atomic;
 pub mod error;
@@ -22,8 +23,10 @@ pub mod failure;
 pub mod hardening;
 pub(crate) mod keyfile;
 pub mod man;
+mod platform;
 pub mod private_file;
 pub mod prompt;
+#[cfg(feature = "relay-client")]
 pub mod relay_client;
 pub mod signals;
 pub mod stderr;

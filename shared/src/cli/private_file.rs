@@ -1,26 +1,25 @@
 //! Files that hold secrets: key files and passphrase files.
 //!
-//! Reading follows ssh's rules for private keys, checked on the opened descriptor (fstat),
-//! so that nothing can swap the file between the check and the read: the path must be the
-//! file itself (`O_NOFOLLOW`: a link could be pointed elsewhere), a regular file, owned by
-//! the user or root, and neither readable nor writable by group or others. The one
-//! exception is a descriptor handed over by the caller (`/dev/fd/N`, e.g. a pipe): it is
-//! read as it is.
+//! Reading follows ssh's rules for private keys, checked on the opened file so that nothing
+//! can swap it between the check and the read: the path must be the file itself (not a
+//! link), a regular file, owned by the user, and nobody else may read or write it. On Unix
+//! that is mode 0600 (the owner may also be root); on Windows, a DACL that grants access to
+//! nobody but the user (and SYSTEM and Administrators, who can take any file anyway).
+//! The one exception is a descriptor handed over by the caller (`/dev/fd/N`, e.g. a pipe):
+//! it is read as it is.
 //!
-//! Writing goes through [`AtomicFile`]: mode 0600 from creation, synced, renamed.
+//! Writing goes through [`AtomicFile`]: private (0600, or the owner-only DACL) from
+//! creation, synced, renamed.
 
 use std::fs::File;
-use std::io::{self, Read, Write};
-use std::os::fd::{FromRawFd, OwnedFd};
-use std::os::unix::fs::OpenOptionsExt;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use rustix::fs::{FileType, Mode};
 use zeroize::Zeroizing;
 
 use super::atomic::AtomicFile;
 use super::error::{Error, Result};
-use super::keyfile;
+use super::{keyfile, platform};
 use crate::{Credentials, Iv, Key, Passphrase};
 
 /// A key or passphrase file is a few lines; anything much larger is not one.
@@ -28,77 +27,7 @@ pub const MAX_LEN: usize = 64 * 1024;
 
 /// Opens a private file for reading after the checks above.
 pub fn open(path: &Path) -> Result<File> {
-    let unreadable = |source| Error::Unreadable {
-        path: path.to_owned(),
-        source,
-    };
-    let opened = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc_flags::NOFOLLOW)
-        .open(path);
-    let file = match opened {
-        Ok(file) => file,
-        Err(e) if e.raw_os_error() == Some(libc_flags::ELOOP) && is_inherited_fd(path) => {
-            // /dev/fd/N is a link to a descriptor the caller opened for us.
-            let file = File::open(path).map_err(unreadable)?;
-            let stat = rustix::fs::fstat(&file).map_err(|e| unreadable(e.into()))?;
-            if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
-                return Ok(file);
-            }
-            // A regular file behind the descriptor still gets the usual checks.
-            return check(path, file);
-        }
-        Err(e) if e.raw_os_error() == Some(libc_flags::ELOOP) => {
-            return Err(Error::Symlink {
-                path: path.to_owned(),
-            });
-        }
-        Err(e) => return Err(unreadable(e)),
-    };
-    check(path, file)
-}
-
-/// The constants the opener needs, from rustix (which has them for every Unix).
-mod libc_flags {
-    /// `O_NOFOLLOW`.
-    pub const NOFOLLOW: i32 = rustix::fs::OFlags::NOFOLLOW.bits() as i32;
-    /// `ELOOP`: what `O_NOFOLLOW` gives for a symbolic link.
-    pub const ELOOP: i32 = rustix::io::Errno::LOOP.raw_os_error();
-}
-
-fn is_inherited_fd(path: &Path) -> bool {
-    path.starts_with("/dev/fd") || path.starts_with("/proc/self/fd")
-}
-
-fn check(path: &Path, file: File) -> Result<File> {
-    let stat = rustix::fs::fstat(&file).map_err(|e| Error::Unreadable {
-        path: path.to_owned(),
-        source: e.into(),
-    })?;
-    if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
-        return Err(Error::NotAFile {
-            path: path.to_owned(),
-        });
-    }
-    let me = rustix::process::geteuid().as_raw();
-    if stat.st_uid != me && stat.st_uid != 0 {
-        return Err(Error::Owner {
-            path: path.to_owned(),
-            owner: stat.st_uid,
-            me,
-        });
-    }
-    let mode = Mode::from_raw_mode(stat.st_mode).bits() & 0o777;
-    if mode & 0o077 != 0 {
-        // mode_t is u32 on Linux, u16 on macOS.
-        #[allow(clippy::useless_conversion)]
-        let mode = u32::from(mode);
-        return Err(Error::Permissions {
-            path: path.to_owned(),
-            mode,
-        });
-    }
-    Ok(file)
+    platform::open_private(path)
 }
 
 /// Reads at most [`MAX_LEN`] bytes into a buffer sized once and wiped on drop.
@@ -142,23 +71,10 @@ pub fn read_key_file(path: &Path) -> Result<Credentials> {
 /// to open must be an error, not one of ours taken by mistake.
 pub fn read_key_fd(fd: i32) -> Result<Credentials> {
     let name = PathBuf::from(format!("descriptor {fd}"));
-    let unreadable = |source| Error::Unreadable {
+    let file = platform::take_inherited(fd).map_err(|source| Error::Unreadable {
         path: name.clone(),
         source,
-    };
-    if fd < 3 {
-        return Err(unreadable(io::Error::from(io::ErrorKind::InvalidInput)));
-    }
-    // Check it is open before taking ownership, so that a wrong number is an error message
-    // and not a descriptor of ours closed behind our back.
-    // SAFETY: the descriptor is only borrowed for this one fcntl call.
-    #[allow(unsafe_code)]
-    let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
-    rustix::io::fcntl_getfd(borrowed).map_err(|e| unreadable(e.into()))?;
-    // SAFETY: the caller handed this descriptor (>= 3) to the process and nothing else in
-    // it opened or owns it (this runs before we open any); it is closed right after reading.
-    #[allow(unsafe_code)]
-    let file = File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    })?;
     let text = read_all(&name, file)?;
     parse_key_text(&name, &text)
 }
@@ -178,7 +94,7 @@ pub fn read_passphrase_file(path: &Path) -> Result<Passphrase> {
     Ok(Passphrase::new(owned)?)
 }
 
-/// Writes a key file with mode 0600, atomically. Without `overwrite`, an existing file is
+/// Writes a key file only the user may read (mode 0600, or an owner-only DACL), atomically. Without `overwrite`, an existing file is
 /// left alone and [`Error::Exists`] returned.
 pub fn write_key_file(path: &Path, key: &Key, iv: &Iv, overwrite: bool) -> Result<()> {
     let mut file = AtomicFile::create(path)?;
@@ -195,6 +111,7 @@ pub fn write_key_file(path: &Path, key: &Key, iv: &Iv, overwrite: bool) -> Resul
 }
 
 #[cfg(test)]
+#[cfg(unix)] // the tests read Unix modes; Windows is checked by scripts/cross
 mod tests {
     use super::*;
     use std::fs;

@@ -1,8 +1,8 @@
 //! The controlling terminal: hidden prompts for secrets, and plain line prompts.
 //!
-//! Prompts read /dev/tty rather than stdin, so that stdin stays free (hush-run's command
+//! Prompts read /dev/tty (the console, on Windows) rather than stdin, so that stdin stays free (hush-run's command
 //! reads it, `hush open` reads sealed text from it) and a pipe cannot answer a key prompt.
-//! Hidden entry turns echo off in canonical mode: the kernel still does line editing
+//! Hidden entry turns echo off in line mode: the system still does line editing
 //! (backspace, Ctrl-U) and a paste arrives whole, but nothing typed is shown. Echo stays
 //! off across consecutive prompts of one [`Hidden`] session (a key pasted before the IV
 //! prompt appeared is not shown either), and a signal that ends the process while echo is
@@ -12,72 +12,52 @@
 //! that arrived early (key and IV pasted together), reads into a growing `String`, and
 //! leaves echo off when a signal ends the process.
 
-use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Write};
-use std::os::fd::AsFd;
+use std::io;
 
-use rustix::termios::{self, LocalModes, OptionalActions, Termios};
 use zeroize::Zeroizing;
 
 use super::error::{Error, Result};
+use super::platform::{Saved, Terminal};
 use super::signals;
 
 /// Longest line a prompt accepts (the kernel's canonical-mode limit is 4095 bytes).
 pub const MAX_LINE: usize = 4096;
 
-/// The controlling terminal, open for reading and writing.
+/// The controlling terminal (the console on Windows), open for reading and writing.
 pub struct Tty {
-    file: File,
+    term: Terminal,
 }
 
 impl Tty {
-    /// Opens /dev/tty (close-on-exec, so a command started later does not inherit it).
+    /// Opens /dev/tty (CONIN$ and CONOUT$ on Windows), not inherited by a command started
+    /// later.
     pub fn open() -> Result<Self> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open("/dev/tty")
-            .map_err(Error::NoTerminal)?;
-        Ok(Self { file })
+        let term = Terminal::open().map_err(Error::NoTerminal)?;
+        Ok(Self { term })
     }
 
     /// Writes a note to the terminal. A note that cannot be shown is not worth failing for.
     pub fn say(&mut self, text: &str) {
-        let _ = self
-            .file
-            .write_all(text.as_bytes())
-            .and_then(|()| self.file.flush());
+        let _ = self.term.write_all(text.as_bytes());
     }
 
     /// Asks for a line with echo on. `None` on end of input (Ctrl-D).
     pub fn read_line(&mut self, prompt: &str) -> Result<Option<String>> {
         self.say(prompt);
-        let line = read_line_raw(&mut self.file)?;
+        let line = read_line_raw(&mut self.term)?;
         Ok(line.map(|bytes| String::from_utf8_lossy(&bytes).into_owned()))
     }
 
     /// Turns echo off until the returned session ends. Input typed before (with echo on,
     /// so it was seen) is thrown away: it must not become a secret.
     pub fn hidden(&mut self) -> Result<Hidden<'_>> {
-        let saved = termios::tcgetattr(&self.file).map_err(|e| Error::Terminal(e.into()))?;
-        let mut hidden = saved.clone();
-        // No echo of characters, erase or kill; but echo the final newline so that the
-        // next line starts on its own line.
-        hidden
-            .local_modes
-            .remove(LocalModes::ECHO | LocalModes::ECHOE | LocalModes::ECHOK);
-        hidden
-            .local_modes
-            .insert(LocalModes::ECHONL | LocalModes::ICANON);
-        let restore = self
-            .file
-            .as_fd()
-            .try_clone_to_owned()
-            .map_err(Error::Terminal)?;
-        signals::restore_terminal_on_signal(Some((restore, saved.clone())));
-        if let Err(e) = termios::tcsetattr(&self.file, OptionalActions::Flush, &hidden) {
+        let saved = self.term.save().map_err(Error::Terminal)?;
+        // Known to the signal thread before echo goes off, so that no signal can leave the
+        // terminal without echo.
+        signals::restore_terminal_on_signal(Some(saved.try_clone().map_err(Error::Terminal)?));
+        if let Err(e) = self.term.hide_input(&saved) {
             signals::restore_terminal_on_signal(None);
-            return Err(Error::Terminal(e.into()));
+            return Err(Error::Terminal(e));
         }
         Ok(Hidden { tty: self, saved })
     }
@@ -86,7 +66,7 @@ impl Tty {
 /// Echo off on the terminal, for as long as this lives.
 pub struct Hidden<'a> {
     tty: &'a mut Tty,
-    saved: Termios,
+    saved: Saved,
 }
 
 impl Hidden<'_> {
@@ -94,7 +74,7 @@ impl Hidden<'_> {
     /// was already off is kept: key and IV pasted together at the `Key:` prompt fill both.
     pub fn ask(&mut self, prompt: &str) -> Result<Option<Zeroizing<String>>> {
         self.tty.say(prompt);
-        let Some(bytes) = read_line_raw(&mut self.tty.file)? else {
+        let Some(bytes) = read_line_raw(&mut self.tty.term)? else {
             return Ok(None);
         };
         Ok(Some(match std::str::from_utf8(&bytes) {
@@ -110,7 +90,7 @@ impl Hidden<'_> {
 
     /// Throws away input that is waiting (after a bad entry, whatever was pasted with it).
     pub fn discard_pending(&mut self) {
-        let _ = termios::tcflush(&self.tty.file, termios::QueueSelector::IFlush);
+        self.tty.term.discard_input();
     }
 
     /// Writes a note to the terminal (echo stays off).
@@ -121,18 +101,18 @@ impl Hidden<'_> {
 
 impl Drop for Hidden<'_> {
     fn drop(&mut self) {
-        let _ = termios::tcsetattr(&self.tty.file, OptionalActions::Now, &self.saved);
+        self.saved.restore();
         signals::restore_terminal_on_signal(None);
     }
 }
 
 /// Reads up to a newline into a buffer sized once (so no reallocation leaves copies of a
 /// secret behind) and zeroized on drop. The newline (and a CR before it) is dropped.
-fn read_line_raw(file: &mut File) -> Result<Option<Zeroizing<Vec<u8>>>> {
+fn read_line_raw(term: &mut Terminal) -> Result<Option<Zeroizing<Vec<u8>>>> {
     let mut buf = Zeroizing::new(vec![0u8; MAX_LINE]);
     let mut len = 0;
     loop {
-        let n = match file.read(&mut buf[len..]) {
+        let n = match term.read(&mut buf[len..]) {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(Error::Terminal(e)),

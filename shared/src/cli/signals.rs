@@ -7,25 +7,24 @@
 //! but first the thread puts right what must not outlive it: a terminal left without echo
 //! by a hidden prompt, and unfinished output files. Then the process ends *by the same
 //! signal*, so that a shell script running the tool stops as it would for any program.
+//!
+//! On Windows the console's events take the signals' place (see `platform`): Ctrl-C is
+//! SIGINT, Ctrl-Break SIGQUIT, closing the console window SIGHUP, log-off and shutdown
+//! SIGTERM; the process then ends with exit code 128+N.
 
 use std::fs;
-use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
-use rustix::termios::{OptionalActions, Termios};
-pub use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGPIPE, SIGQUIT, SIGTERM};
-use signal_hook::iterator::SignalsInfo;
-use signal_hook::iterator::exfiltrator::WithOrigin;
-use signal_hook::low_level::siginfo::Cause;
-
 use super::error::{Error, Result};
+use super::platform::{self, HOOK_ONLY, Saved};
+
+/// The signals' numbers (the system's on Unix; on Windows the POSIX numbers, naming the
+/// console's events: see the module's documentation).
+pub use super::platform::signal_numbers::*;
 
 /// The signals that end a tool, and that it handles.
 pub const TERMINATING: [i32; 4] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT];
-/// Received too, for the hook only (hush-run watches its command stop on Ctrl-Z); its
-/// default action is to be ignored, which is what happens when no hook takes it.
-const HOOK_ONLY: [i32; 1] = [SIGCHLD];
 
 /// A binary's own use of a signal: `(signal, raised by the terminal)`; returns `true` if it
 /// took the signal (the process then goes on).
@@ -36,7 +35,7 @@ struct State {
     program: &'static str,
     hook: Option<Hook>,
     /// A terminal whose settings a hidden prompt changed, and the settings to put back.
-    tty: Option<(OwnedFd, Termios)>,
+    tty: Option<Saved>,
     /// Unfinished output files to remove.
     files: Vec<PathBuf>,
     /// Standard output as a regular file, and the length to cut it back to.
@@ -66,17 +65,8 @@ pub fn install(program: &'static str) -> Result<()> {
 }
 
 fn start() -> std::io::Result<()> {
-    let mut signals =
-        SignalsInfo::<WithOrigin>::new(TERMINATING.iter().chain(&HOOK_ONLY).copied())?;
-    std::thread::Builder::new()
-        .name("signals".into())
-        .spawn(move || {
-            for origin in signals.forever() {
-                let from_terminal = matches!(origin.cause, Cause::Kernel);
-                handle(origin.signal, from_terminal);
-            }
-        })?;
-    Ok(())
+    let signals: Vec<i32> = TERMINATING.iter().chain(&HOOK_ONLY).copied().collect();
+    platform::start_signal_thread(&signals, handle)
 }
 
 fn handle(signal: i32, from_terminal: bool) {
@@ -86,10 +76,10 @@ fn handle(signal: i32, from_terminal: bool) {
         return;
     }
     let mut state = state();
-    if let Some((fd, termios)) = &state.tty {
-        let _ = rustix::termios::tcsetattr(fd, OptionalActions::Now, termios);
+    if let Some(saved) = &state.tty {
+        saved.restore();
         // The prompt's line was left open: end it, so the shell's prompt starts clean.
-        let _ = rustix::io::write(fd, b"\n");
+        saved.end_line();
     }
     let mut removed = false;
     for path in &state.files {
@@ -116,7 +106,7 @@ pub fn set_hook(hook: Option<Hook>) {
 
 /// Remembers terminal settings to put back if a signal ends the process (`None`: nothing
 /// to put back any more).
-pub fn restore_terminal_on_signal(restore: Option<(OwnedFd, Termios)>) {
+pub(crate) fn restore_terminal_on_signal(restore: Option<Saved>) {
     state().tty = restore;
 }
 
@@ -138,12 +128,11 @@ pub fn keep(path: &Path) {
 
 /// Ends the process the way `signal` would have: a shell running the tool in a script sees
 /// that it was interrupted (and stops the script) rather than a plain exit status. For
-/// other signals (SIGQUIT would dump core), or if that fails, exit with 128+N.
+/// other signals (SIGQUIT would dump core), on Windows (no such thing), or if that fails,
+/// exit with 128+N.
 pub fn die_by(signal: i32) -> ! {
     use std::io::Write;
     let _ = std::io::stderr().flush();
-    if [SIGINT, SIGTERM, SIGHUP, SIGPIPE].contains(&signal) {
-        let _ = signal_hook::low_level::emulate_default_handler(signal);
-    }
+    platform::die_by_default(signal);
     std::process::exit(128 + signal);
 }

@@ -10,13 +10,13 @@
 
 use std::fs::File;
 use std::io::{self, Seek, SeekFrom, Write};
-use std::os::fd::AsFd;
 
-use super::signals;
+use super::{platform, signals};
 
-/// A duplicate of descriptor 1 as a `File` (same open file, same offset).
+/// A duplicate of descriptor 1 (the standard output handle on Windows) as a `File` (same
+/// open file, same offset).
 pub fn file() -> io::Result<File> {
-    Ok(File::from(io::stdout().as_fd().try_clone_to_owned()?))
+    platform::stdout_file()
 }
 
 /// Whether `out` is a regular file written at its end (opened to append, or positioned at
@@ -28,9 +28,7 @@ pub fn regular_at_end(out: &File) -> Option<u64> {
         return None;
     }
     // `>> out` opens to append at offset 0: every write still lands at the end.
-    let append = rustix::fs::fcntl_getfl(out)
-        .ok()?
-        .contains(rustix::fs::OFlags::APPEND);
+    let append = platform::is_append(out)?;
     let offset = (&*out).stream_position().ok()?;
     (append || offset == meta.len()).then_some(meta.len())
 }
