@@ -62,6 +62,11 @@ pub struct Cli {
     #[arg(long = "trusted-proxy", value_name = "ADDR")]
     pub trusted_proxies: Vec<IpAddr>,
 
+    /// A private relay: room creation and joins need a key (header Hush-Api-Key) whose
+    /// SHA-256 is in FILE, one per line as create:HEX or join:HEX.
+    #[arg(long, value_name = "FILE")]
+    pub api_keys: Option<PathBuf>,
+
     /// Most rooms alive at once; beyond it room creation answers 503.
     #[arg(long, value_name = "N", default_value_t = 10_000)]
     pub max_rooms: usize,
@@ -139,6 +144,7 @@ pub struct Config {
     pub admin_listen: SocketAddr,
     pub tls: TlsSource,
     pub trusted_proxies: Vec<IpAddr>,
+    pub api_keys: Option<crate::api_keys::ApiKeys>,
     pub limits: Limits,
     pub rate: RateSettings,
     pub tls_handshake_timeout: Duration,
@@ -228,6 +234,11 @@ impl Cli {
             admin_listen: self.admin_listen,
             tls,
             trusted_proxies: self.trusted_proxies,
+            api_keys: self
+                .api_keys
+                .as_deref()
+                .map(crate::api_keys::ApiKeys::load)
+                .transpose()?,
             limits: Limits {
                 max_rooms: self.max_rooms,
                 max_slots: self.max_slots,

@@ -25,6 +25,12 @@ pub enum StartError {
     },
     #[error("{path} holds no usable {what}")]
     BadPem { path: PathBuf, what: &'static str },
+    #[error("{path}, line {line}: {reason}")]
+    ApiKeys {
+        path: PathBuf,
+        line: usize,
+        reason: &'static str,
+    },
     #[error("cannot make the self-signed certificate: {0}")]
     CertGen(#[from] rcgen::Error),
     #[error("TLS setup refused the certificate or key: {0}")]
@@ -39,7 +45,7 @@ impl StartError {
     /// The process exit code of this failure (the table in `--help`).
     pub fn exit_code(&self) -> i32 {
         match self {
-            StartError::BadSetting(_) | StartError::NoStateDir => 2,
+            StartError::BadSetting(_) | StartError::NoStateDir | StartError::ApiKeys { .. } => 2,
             StartError::Bind { .. } => 3,
             StartError::StateFile { .. }
             | StartError::BadPem { .. }

@@ -4,6 +4,7 @@
 //! or SIGINT; every failure to start is a `StartError` with its exit code.
 
 mod api;
+mod api_keys;
 mod config;
 mod error;
 mod limits;
@@ -78,6 +79,7 @@ async fn run(config: Config) -> Result<(), StartError> {
         limits: config.limits.clone(),
         limiter: limits::Limiter::new(&config.rate),
         trusted_proxies: config.trusted_proxies.clone(),
+        api_keys: config.api_keys.clone(),
     });
     let api_router = api::router(Arc::clone(&app));
     let admin_router = server::admin_router(Arc::clone(&app), prometheus.clone());

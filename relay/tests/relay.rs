@@ -711,5 +711,66 @@ async fn the_pinned_certificate_is_the_served_one_and_survives_a_restart() {
 
     // A client pinning anything else does not get through.
     let wrong = harness::Client::new(relay.addr, &format!("sha256:{}", "0".repeat(64)));
-    assert!(wrong.try_req("GET", "/v1/x", None, None).await.is_err());
+    assert!(
+        wrong
+            .try_req("GET", "/v1/x", None, &[], None)
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn a_private_relay_wants_a_key_of_the_right_scope() {
+    use sha2::{Digest as _, Sha256};
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("api-keys");
+    let hash = |k: &str| hex::encode(Sha256::digest(k.as_bytes()));
+    std::fs::write(
+        &keys,
+        format!(
+            "# two keys\ncreate:{}\njoin:{}\n",
+            hash("ops-create"),
+            hash("laptops")
+        ),
+    )
+    .unwrap();
+    let relay = Relay::start(&["--api-keys", keys.to_str().unwrap()]);
+    let c = relay.client();
+    let body = || Some(json!({"receivers": 1}).to_string().into_bytes());
+    let create = |key: &'static str| {
+        let c = &c;
+        async move {
+            let extra: Vec<(&str, &str)> = if key.is_empty() {
+                vec![]
+            } else {
+                vec![("hush-api-key", key)]
+            };
+            c.req_with("POST", "/v1/rooms", None, &extra, body()).await
+        }
+    };
+    for key in ["", "wrong", "laptops"] {
+        let r = create(key).await;
+        assert_eq!(r.status, 401, "create with {key:?}");
+        assert_eq!(r.error(), "unauthorized");
+    }
+    let r = create("ops-create").await;
+    assert_eq!(r.status, 201);
+    let nameplate = r.json()["nameplate"].as_str().unwrap().to_owned();
+    let join = |key: &'static str| {
+        let c = &c;
+        let path = format!("/v1/nameplates/{nameplate}/join");
+        async move {
+            let body = Some(json!({"join_id": join_id(3)}).to_string().into_bytes());
+            c.req_with("POST", &path, None, &[("hush-api-key", key)], body)
+                .await
+        }
+    };
+    assert_eq!(
+        join("ops-create").await.status,
+        401,
+        "a create key does not join"
+    );
+    assert_eq!(join("laptops").await.status, 201);
+    assert!(!relay.logs().contains("laptops"), "a key in the logs");
+    relay.stop();
 }

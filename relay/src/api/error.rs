@@ -18,6 +18,8 @@ pub enum ApiError {
     BadRequest(&'static str),
     #[error("missing or malformed bearer token")]
     NoToken,
+    #[error("missing or wrong API key (header Hush-Api-Key)")]
+    ApiKey,
     #[error("no such route")]
     NoRoute,
     #[error("the body is larger than {0} bytes")]
@@ -33,7 +35,7 @@ impl ApiError {
         use StoreError as S;
         match self {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
-            ApiError::NoToken | ApiError::Store(S::Unauthorized) => {
+            ApiError::NoToken | ApiError::ApiKey | ApiError::Store(S::Unauthorized) => {
                 (StatusCode::UNAUTHORIZED, "unauthorized")
             }
             ApiError::NoRoute | ApiError::Store(S::NotFound) => {

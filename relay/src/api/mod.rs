@@ -29,6 +29,8 @@ pub struct App<S> {
     pub limits: Limits,
     pub limiter: Limiter,
     pub trusted_proxies: Vec<IpAddr>,
+    /// With `--api-keys`: who may create and join.
+    pub api_keys: Option<crate::api_keys::ApiKeys>,
 }
 
 /// The TCP peer of a connection (set by the server for every request).

@@ -18,6 +18,7 @@ use sha2::{Digest as _, Sha256};
 
 use super::error::ApiError;
 use super::{App, ClientIp, input};
+use crate::api_keys::Scope;
 use crate::limits::LongPoll;
 use crate::metrics;
 use crate::store::{
@@ -90,6 +91,7 @@ pub async fn create<S: Store>(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult {
+    api_key(&app, &headers, Scope::Create)?;
     let req: CreateRequest = input::json(&headers, body, app.limits.max_control_body).await?;
     if req.receivers == 0 || req.receivers > u64::from(app.limits.max_slots) {
         return Err(ApiError::BadRequest("receivers is out of range"));
@@ -131,6 +133,7 @@ pub async fn join<S: Store>(
 ) -> ApiResult {
     // Counted first: every attempt, good or bad, is a guess at a nameplate.
     app.limiter.join(ip.0).map_err(ApiError::RateLimited)?;
+    api_key(&app, &headers, Scope::Join)?;
     let nameplate = input::nameplate(&path(p)?)?;
     let req: JoinRequest = input::json(&headers, body, app.limits.max_control_body).await?;
     let join_id = input::b64(&req.join_id, Some(16), "join_id is not base64 of 16 bytes")?;
@@ -150,6 +153,22 @@ pub async fn join<S: Store>(
     ::metrics::counter!(metrics::JOINS, "result" => label).increment(1);
     let info = result?;
     Ok((StatusCode::CREATED, Json(room_json(&info, &token))).into_response())
+}
+
+/// On a private relay (`--api-keys`), the request's key must allow `scope`.
+fn api_key<S>(app: &App<S>, headers: &HeaderMap, scope: Scope) -> Result<(), ApiError> {
+    let Some(keys) = &app.api_keys else {
+        return Ok(());
+    };
+    let key = headers
+        .get("hush-api-key")
+        .and_then(|v| v.to_str().ok())
+        .ok_or(ApiError::ApiKey)?;
+    if keys.allows(scope, key) {
+        Ok(())
+    } else {
+        Err(ApiError::ApiKey)
+    }
 }
 
 fn caller(room: &str, headers: &HeaderMap) -> Result<Caller, ApiError> {

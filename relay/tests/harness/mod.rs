@@ -297,10 +297,25 @@ impl Client {
         token: Option<&str>,
         body: Option<Vec<u8>>,
     ) -> Resp {
-        tokio::time::timeout(REQUEST_TIMEOUT, self.try_req(method, path, token, body))
-            .await
-            .expect("request timed out")
-            .expect("request failed")
+        self.req_with(method, path, token, &[], body).await
+    }
+
+    /// As [`Client::req`], with extra headers.
+    pub async fn req_with(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        extra: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> Resp {
+        tokio::time::timeout(
+            REQUEST_TIMEOUT,
+            self.try_req(method, path, token, extra, body),
+        )
+        .await
+        .expect("request timed out")
+        .expect("request failed")
     }
 
     pub async fn try_req(
@@ -308,6 +323,7 @@ impl Client {
         method: &str,
         path: &str,
         token: Option<&str>,
+        extra: &[(&str, &str)],
         body: Option<Vec<u8>>,
     ) -> Result<Resp, Box<dyn std::error::Error + Send + Sync>> {
         let tcp = TcpStream::connect(self.addr).await?;
@@ -322,6 +338,9 @@ impl Client {
             .header("host", "localhost");
         if let Some(t) = token {
             req = req.header("authorization", format!("Bearer {t}"));
+        }
+        for (name, value) in extra {
+            req = req.header(*name, *value);
         }
         let req = req.body(Full::new(Bytes::from(body.unwrap_or_default())))?;
         let res = sender.send_request(req).await?;
