@@ -17,12 +17,11 @@ use base64::engine::general_purpose::STANDARD;
 use http_body_util::{BodyExt as _, Full};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::CryptoProvider;
-use rustls::{DigitallySignedStruct, SignatureScheme};
-use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::client::danger::ServerCertVerifier;
+use rustls_pki_types::ServerName;
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
+use shared::cli::relay_client::{PinVerifier, parse_pin};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
@@ -161,69 +160,8 @@ impl Drop for Relay {
     }
 }
 
-/// Pins the SHA-256 of the server's leaf certificate; remembers what it saw.
-#[derive(Debug)]
-pub struct Pin {
-    want: String,
-    pub seen: Mutex<Option<String>>,
-    provider: Arc<CryptoProvider>,
-}
-
 pub fn fingerprint(der: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(der)))
-}
-
-impl ServerCertVerifier for Pin {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        let got = fingerprint(end_entity);
-        *self.seen.lock().unwrap() = Some(got.clone());
-        if got == self.want {
-            Ok(ServerCertVerified::assertion())
-        } else {
-            Err(rustls::Error::General("certificate pin mismatch".into()))
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
 }
 
 /// One answer.
@@ -255,18 +193,17 @@ impl Resp {
 #[derive(Clone)]
 pub struct Client {
     addr: SocketAddr,
-    pub pin: Arc<Pin>,
+    pub pin: Arc<PinVerifier>,
     config: Arc<rustls::ClientConfig>,
 }
 
 impl Client {
     pub fn new(addr: SocketAddr, pin: &str) -> Client {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let pin = Arc::new(Pin {
-            want: pin.to_owned(),
-            seen: Mutex::new(None),
-            provider: Arc::clone(&provider),
-        });
+        let pin = Arc::new(PinVerifier::new(
+            parse_pin(pin).unwrap(),
+            Arc::clone(&provider),
+        ));
         let mut config = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .unwrap()

@@ -478,11 +478,7 @@ impl Token {
 /// `pin` (the handshake signatures are checked too, so only the key's holder passes).
 fn pinned_certificate(authority: &str, pin: &[u8; 32]) -> Result<Vec<u8>, RelayError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let verifier = Arc::new(PinVerifier {
-        pin: *pin,
-        provider: Arc::clone(&provider),
-        seen: Mutex::new(None),
-    });
+    let verifier = Arc::new(PinVerifier::new(*pin, Arc::clone(&provider)));
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| RelayError::Unreachable(e.to_string()))?
@@ -508,12 +504,7 @@ fn pinned_certificate(authority: &str, pin: &[u8; 32]) -> Result<Vec<u8>, RelayE
     let mut conn = rustls::ClientConnection::new(Arc::new(config), name)
         .map_err(|e| RelayError::Unreachable(e.to_string()))?;
     let handshake = conn.complete_io(&mut tcp);
-    let seen = verifier
-        .seen
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .take();
-    match (handshake, seen) {
+    match (handshake, verifier.seen()) {
         (Ok(_), Some(Ok(der))) => Ok(der),
         (_, Some(Err(got))) => Err(RelayError::PinMismatch(got)),
         (Err(e), _) => Err(RelayError::Unreachable(e.to_string())),
@@ -521,12 +512,31 @@ fn pinned_certificate(authority: &str, pin: &[u8; 32]) -> Result<Vec<u8>, RelayE
     }
 }
 
+/// A rustls verifier that accepts exactly the certificate whose SHA-256 is the pin (and
+/// checks the handshake signatures with it). Public for the relay's own tests, which pin
+/// the same way over tokio-rustls.
 #[derive(Debug)]
-struct PinVerifier {
+pub struct PinVerifier {
     pin: [u8; 32],
     provider: Arc<rustls::crypto::CryptoProvider>,
     /// The certificate, or the hex SHA-256 of a wrong one.
     seen: Mutex<Option<Result<Vec<u8>, String>>>,
+}
+
+impl PinVerifier {
+    /// A verifier for `pin`, checking signatures with `provider`'s algorithms.
+    pub fn new(pin: [u8; 32], provider: Arc<rustls::crypto::CryptoProvider>) -> Self {
+        Self {
+            pin,
+            provider,
+            seen: Mutex::new(None),
+        }
+    }
+
+    /// The last certificate offered: its DER if it matched the pin, else its hex SHA-256.
+    pub fn seen(&self) -> Option<Result<Vec<u8>, String>> {
+        self.seen.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
 }
 
 impl ServerCertVerifier for PinVerifier {
