@@ -14,7 +14,7 @@ use crate::command::{self, Spec};
 use crate::credentials;
 use crate::failure::{EXIT_OWN_FAILURE, Failure, Result};
 use crate::output::Output;
-use crate::plan::{KeySource, Plan, Sealing, Work};
+use crate::plan::{KeySource, LaterKey, Plan, Sealing, Work};
 use crate::signals::Signals;
 
 impl Sink for SealWriter<File> {
@@ -27,9 +27,9 @@ impl Sink for SealWriter<File> {
 pub fn run(plan: Plan) -> Result<Ended> {
     // A key descriptor is read first, before hush-run opens descriptors of its own: a number
     // the caller forgot to open must be an error, not one of ours taken by mistake.
-    let from_fd = match plan.key {
-        KeySource::Fd(fd) => Some(credentials::from_fd(fd)?),
-        _ => None,
+    let key = match plan.key {
+        KeySource::Fd(fd) => Ok(credentials::from_fd(fd)?),
+        KeySource::Later(later) => Err(later),
     };
     let signals = Signals::install().map_err(Failure::Signals)?;
     // Interactive mode needs the terminal: without one that is a usage error, found before
@@ -40,12 +40,12 @@ pub fn run(plan: Plan) -> Result<Ended> {
     };
     // Before the key is asked too: an unreachable log does not waste the entry.
     let audit = plan.audit.as_deref().map(Audit::connect).transpose()?;
-    let creds = match (plan.key, from_fd) {
-        (_, Some(creds)) => creds,
-        (KeySource::File(path), None) => credentials::from_file(&path)?,
-        (KeySource::Prompt, None) => credentials::ask_key(terminal(&mut tty)?)?,
-        (KeySource::Passphrase, None) => credentials::ask_passphrase(terminal(&mut tty)?)?,
-        (KeySource::Fd(fd), None) => credentials::from_fd(fd)?,
+    // `key` holds the credentials read from the descriptor, or what is still to obtain.
+    let creds = match key {
+        Ok(creds) => creds,
+        Err(LaterKey::File(path)) => credentials::from_file(&path)?,
+        Err(LaterKey::Prompt) => credentials::ask_key(terminal(&mut tty)?)?,
+        Err(LaterKey::Passphrase) => credentials::ask_passphrase(terminal(&mut tty)?)?,
     };
     let mut session = Session::new(creds, plan.output, plan.sealing, signals, audit);
     match plan.work {

@@ -12,14 +12,20 @@ use crate::failure::{Failure, Result};
 
 /// Where the key comes from.
 pub enum KeySource {
+    /// Key file text on an inherited descriptor: read before anything else is opened.
+    Fd(i32),
+    /// Obtained once the checks that come before the key are done.
+    Later(LaterKey),
+}
+
+/// A key obtained after the checks: asked on the terminal, or read from a file.
+pub enum LaterKey {
     /// Hidden prompts for key and IV.
     Prompt,
     /// Hidden prompts for a passphrase, twice.
     Passphrase,
     /// A key file.
     File(PathBuf),
-    /// Key file text on an inherited descriptor.
-    Fd(i32),
 }
 
 /// What to run.
@@ -80,10 +86,10 @@ impl Plan {
             }
         }
         let key = match (cli.key_file, cli.key_fd, cli.passphrase) {
-            (Some(path), _, _) => KeySource::File(path),
+            (Some(path), _, _) => KeySource::Later(LaterKey::File(path)),
             (_, Some(fd), _) => KeySource::Fd(fd),
-            (_, _, true) => KeySource::Passphrase,
-            _ => KeySource::Prompt,
+            (_, _, true) => KeySource::Later(LaterKey::Passphrase),
+            _ => KeySource::Later(LaterKey::Prompt),
         };
         Ok(Self {
             key,
