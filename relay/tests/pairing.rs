@@ -269,124 +269,94 @@ async fn a_wrong_code_burns_the_room_and_the_receiver_is_told() {
     relay.stop();
 }
 
-/// Both sides in Rust, each with the tools' blocking client (`shared::cli::relay_client`),
-/// on threads of their own: the relay is reached, and pinned, as `hush` and `hush-run` will.
+/// Both sides in Rust, each with the tools' blocking client and pairing flow
+/// (`shared::cli::relay_flow`), on threads of their own: the relay is reached, and pinned,
+/// as `hush` and `hush-run` will.
 #[test]
 fn rust_sender_and_receiver_pair_with_the_blocking_client() {
-    use shared::cli::relay_client::{Queue, RelayClient, parse_pin};
+    use shared::cli::relay_client::{RelayClient, parse_pin};
+    use shared::cli::relay_flow::{Receiver, SenderRoom, payload_id};
 
     let relay = Relay::start(&[]);
     let url = format!("https://{}", relay.addr);
     let pin = parse_pin(&relay.pin).expect("pin");
+    let deadline = Instant::now() + STEP;
     let sender = RelayClient::new(&url, Some(pin)).expect("sender client");
-    let room = sender.create_room(1).expect("room");
-    let code = Code::generate(room.nameplate).expect("code");
-    let typed = code.to_shown().to_string();
+    let mut room = SenderRoom::open(sender, 1).expect("room");
+    let typed = room.code().to_shown().to_string();
 
     let receiver_url = url.clone();
     let receiver = std::thread::spawn(move || {
         let client = RelayClient::new(&receiver_url, Some(pin)).expect("receiver client");
         let code = Code::parse(&typed).expect("typed code");
-        let joined = client.join(code.nameplate()).expect("join");
-        let context = RoomContext {
-            nameplate: code.nameplate(),
-            nonce: joined.nonce,
-            slot: joined.slot,
-        };
-        let (mut pairing, first) = Pairing::start(Side::Receiver, &code, context);
-        let (t, room, slot) = (&joined.token, joined.room.as_str(), joined.slot);
-        client
-            .put(t, room, slot, Queue::ToSender, 0, &sent(first))
-            .expect("put pake");
-        for seq in 0..2 {
-            let msg = (0..4)
-                .find_map(|_| {
-                    client
-                        .get(t, room, slot, Queue::ToReceiver, seq, 5)
-                        .expect("get")
-                })
-                .expect("a message from the sender");
-            for event in pairing.receive(seq, &msg).expect("pairing") {
-                if let Event::Send { seq, msg } = event {
-                    client
-                        .put(t, room, slot, Queue::ToSender, seq, &msg)
-                        .expect("put confirm");
-                }
-            }
-        }
-        let session = pairing.session().expect("paired");
-        let (id, sealed) = (0..4)
-            .find_map(|_| client.get_payload(t, room, slot, 5).expect("payload"))
-            .expect("a payload");
+        let receiver = Receiver::pair(client, &code, deadline).expect("paired");
+        let (id, sealed) = receiver.next_payload(deadline).expect("a payload");
+        let session = receiver.session().clone();
         let opened = shared::open(&sealed, &[Credentials::Relay(session.clone())]).expect("opens");
-        client.delete_payload(t, room, slot, &id).expect("delete");
+        receiver.acknowledge(&id).expect("acknowledged");
         (session.receiver_code, opened.stdout.to_vec())
     });
 
-    let t = &room.token;
-    let slot = (0..4)
-        .find_map(|_| {
-            sender
-                .slots(t, &room.room, 0, 5)
-                .expect("slots")
-                .first()
-                .copied()
-        })
-        .expect("a receiver joined");
-    let context = RoomContext {
-        nameplate: room.nameplate,
-        nonce: room.nonce,
-        slot,
-    };
-    let (mut pairing, first) = Pairing::start(Side::Sender, &code, context);
-    sender
-        .put(t, &room.room, slot, Queue::ToReceiver, 0, &sent(first))
-        .expect("put pake");
-    for seq in 0..2 {
-        let msg = (0..4)
-            .find_map(|_| {
-                sender
-                    .get(t, &room.room, slot, Queue::ToSender, seq, 5)
-                    .expect("get")
-            })
-            .expect("a message from the receiver");
-        for event in pairing.receive(seq, &msg).expect("the codes match") {
-            if let Event::Send { seq, msg } = event {
-                sender
-                    .put(t, &room.room, slot, Queue::ToReceiver, seq, &msg)
-                    .expect("put confirm");
-            }
-        }
-    }
-    let session = pairing.session().expect("paired");
+    let candidate = room.next_receiver(deadline).expect("the codes match");
     let sealed = shared::seal(
-        &Credentials::Relay(session.clone()),
+        &Credentials::Relay(candidate.session.clone()),
         &Metadata::default(),
         b"setup key 7f3a\n",
         false,
         SealOptions::default(),
     )
     .expect("seal");
-    sender
-        .put_payload(
-            t,
-            &room.room,
-            slot,
-            "00112233445566778899aabbccddeeff",
-            &sealed,
-        )
-        .expect("put payload");
+    let id = payload_id().expect("id");
+    room.deliver(candidate.slot, &id, &sealed).expect("stored");
     let (receiver_code, plaintext) = receiver.join().expect("receiver thread");
-    assert_eq!(receiver_code, session.receiver_code);
+    assert_eq!(receiver_code, candidate.session.receiver_code);
     assert_eq!(plaintext, b"setup key 7f3a\n");
+    assert!(room.delivered(candidate.slot, &id).expect("state"));
+    room.close().expect("closed");
 
     // A client pinned to another certificate is refused before any request.
-    let wrong = RelayClient::new(&url, Some([0u8; 32]))
-        .err()
-        .expect("refused");
+    let wrong = RelayClient::new(&url, Some([0u8; 32])).expect_err("refused");
     assert!(
         wrong.to_string().contains("does not match the pin"),
         "{wrong}"
     );
+    relay.stop();
+}
+
+/// The tools' flow on a wrong code: the sender burns the room and says so, the receiver
+/// learns the room was burned, and the right code, typed afterwards, pairs no more.
+#[test]
+fn a_wrong_code_in_the_tools_flow_burns_the_room_for_everyone() {
+    use shared::cli::relay_client::{RelayClient, parse_pin};
+    use shared::cli::relay_flow::{FlowError, Receiver, SenderRoom};
+
+    let relay = Relay::start(&[]);
+    let url = format!("https://{}", relay.addr);
+    let pin = parse_pin(&relay.pin).expect("pin");
+    let client = || RelayClient::new(&url, Some(pin)).expect("client");
+    let deadline = Instant::now() + STEP;
+    let mut room = SenderRoom::open(client(), 2).expect("room");
+    let right = room.code().to_shown().to_string();
+    // Same nameplate, another secret: a guess.
+    let nameplate = right.split('-').next().expect("nameplate").to_owned();
+    let wrong = format!("{nameplate}-0000-0000");
+    assert_ne!(wrong, right);
+
+    let guesser = {
+        let client = client();
+        std::thread::spawn(move || {
+            let code = Code::parse(&wrong).expect("a well-formed code");
+            Receiver::pair(client, &code, deadline).map(|_| ())
+        })
+    };
+    let err = room.next_receiver(deadline).expect_err("a wrong code");
+    assert!(matches!(err, FlowError::WrongCode), "{err}");
+    assert!(err.to_string().contains("wrong code used"), "{err}");
+    let guessed = guesser.join().expect("guesser thread").expect_err("burned");
+    assert!(matches!(guessed, FlowError::Burned), "{guessed}");
+
+    let code = Code::parse(&right).expect("the right code");
+    let late = Receiver::pair(client(), &code, deadline).expect_err("the room is burned");
+    assert!(matches!(late, FlowError::Burned), "{late}");
     relay.stop();
 }

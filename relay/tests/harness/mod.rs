@@ -117,6 +117,11 @@ impl Relay {
         Client::new(self.addr, &self.pin)
     }
 
+    /// The relay's process id (for /proc readings).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Everything the relay logged so far.
     pub fn logs(&self) -> String {
         self.lines.lock().unwrap().join("\n")

@@ -14,6 +14,7 @@
 //! - [`atomic`]: all-or-nothing output files;
 //! - [`man`]: `--man`, the manual page from the clap definition;
 //! - `relay_client` (feature `relay-client`): the blocking client of hush-relay/1 (pinned TLS, retries, long-polls);
+//! - `relay_flow` (feature `relay-client`): the sender's and the receiver's pairing and delivery over it;
 //! - [`hardening`]: no core dumps, no ptrace, secrets kept out of swap and dumps;
 //! - `platform`: everything that differs between Unix and Windows, and nothing else.
 
@@ -28,6 +29,8 @@ pub mod private_file;
 pub mod prompt;
 #[cfg(feature = "relay-client")]
 pub mod relay_client;
+#[cfg(feature = "relay-client")]
+pub mod relay_flow;
 pub mod signals;
 pub mod stderr;
 pub mod stdout;

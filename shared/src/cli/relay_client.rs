@@ -131,10 +131,19 @@ impl Queue {
     }
 }
 
-/// A connection to one relay.
+/// A connection to one relay. Clones share the agent and its pool of connections.
+#[derive(Clone)]
 pub struct RelayClient {
     agent: ureq::Agent,
     base: String,
+}
+
+impl fmt::Debug for RelayClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RelayClient")
+            .field("base", &self.base)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Parses `sha256:HEX`.
@@ -333,17 +342,46 @@ impl RelayClient {
         self.call("DELETE", &path, Some(t), None, "", 0).map(|_| ())
     }
 
+    /// `DELETE` a slot: the sender denies its receiver, or the receiver leaves.
+    pub fn delete_slot(&self, t: &Token, room: &str, slot: u8) -> Result<(), RelayError> {
+        let path = format!("/v1/rooms/{room}/slots/{slot}");
+        self.call("DELETE", &path, Some(t), None, "", 0).map(|_| ())
+    }
+
+    /// Whether the receiver took a payload (`GET .../payloads/{id}`, sender only).
+    pub fn payload_delivered(
+        &self,
+        t: &Token,
+        room: &str,
+        slot: u8,
+        id: &str,
+    ) -> Result<bool, RelayError> {
+        let path = format!("/v1/rooms/{room}/slots/{slot}/payloads/{id}");
+        let v = self
+            .json("GET", &path, Some(t), None, 0)?
+            .ok_or(RelayError::Malformed("no body"))?;
+        match v["state"].as_str() {
+            Some("delivered") => Ok(true),
+            Some("stored") => Ok(false),
+            _ => Err(RelayError::Malformed("state")),
+        }
+    }
+
+    /// Ends the room: the exchange is over (reason `done`).
+    pub fn close(&self, t: &Token, room: &str) -> Result<(), RelayError> {
+        self.delete_room(t, room, "done")
+    }
+
     /// Burns the room: a confirmation failed (one guess per code).
     pub fn burn(&self, t: &Token, room: &str) -> Result<(), RelayError> {
+        self.delete_room(t, room, "burned")
+    }
+
+    fn delete_room(&self, t: &Token, room: &str, reason: &str) -> Result<(), RelayError> {
         let path = format!("/v1/rooms/{room}");
-        self.json(
-            "DELETE",
-            &path,
-            Some(t),
-            Some(json!({"reason": "burned"})),
-            0,
-        )
-        .map(|_| ())
+        let body = json!({ "reason": reason });
+        self.json("DELETE", &path, Some(t), Some(body), 0)
+            .map(|_| ())
     }
 
     fn json(

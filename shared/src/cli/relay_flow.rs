@@ -1,0 +1,291 @@
+//! The two sides of a pairing over a relay, blocking: the protocol's state machines
+//! (`shared::relay`) driven through the tools' client (`relay_client`), in the order of
+//! docs/RELAY.md §2. `hush-run` is the [`SenderRoom`], `hush` the [`Receiver`]; the relay's
+//! tests and load generator drive the same two types, so what they measure is what the
+//! tools do.
+//!
+//! Every wait is a long-poll bounded by a deadline: a side that never answers costs the
+//! other one its deadline, not forever.
+
+use std::time::Instant;
+
+use crate::relay::{Code, Event, Pairing, PairingError, RoomContext, Session, Side};
+
+use super::relay_client::{Joined, Queue, RelayClient, RelayError, Room, Token};
+
+/// The longest long-poll the protocol allows (§3.2).
+const LONGEST_WAIT: u32 = 25;
+
+/// Why a pairing or a delivery stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum FlowError {
+    /// A relay call failed (unreachable, refused, malformed).
+    #[error(transparent)]
+    Relay(#[from] RelayError),
+    /// The sender: a receiver's confirmation was wrong, so the room was burned.
+    #[error("wrong code used: someone may be attacking; the room is burned, start again")]
+    WrongCode,
+    /// The receiver: the room was burned — this code was wrong, or another receiver tried
+    /// a wrong one first.
+    #[error(
+        "the sender burned the room: the code was wrong, or someone else tried it; ask for a new code"
+    )]
+    Burned,
+    /// The receiver: the sender denied this receiver.
+    #[error("the sender denied this receiver")]
+    Denied,
+    /// The room, the slot or a message vanished mid-pairing: the relay restarted without
+    /// its state, or the pairing expired.
+    #[error("the relay lost this pairing (it restarted, or the pairing expired); start again")]
+    Lost,
+    /// The pairing itself failed (tampering, malformed or conflicting messages).
+    #[error(transparent)]
+    Pairing(#[from] PairingError),
+    /// Nothing came before the deadline.
+    #[error("{0} before the deadline")]
+    TimedOut(&'static str),
+}
+
+impl FlowError {
+    /// The meaning of a relay refusal mid-pairing, for a side that holds a room or slot.
+    fn from_refusal(e: RelayError) -> Self {
+        match e.code() {
+            Some("burned") => FlowError::Burned,
+            Some("denied") => FlowError::Denied,
+            Some("not_found") => FlowError::Lost,
+            _ => FlowError::Relay(e),
+        }
+    }
+}
+
+/// Seconds to long-poll now: what is left before `deadline`, at most the protocol's bound.
+fn wait_until(deadline: Instant) -> Option<u32> {
+    let left = deadline.checked_duration_since(Instant::now())?;
+    let secs = u32::try_from(left.as_secs()).unwrap_or(LONGEST_WAIT);
+    Some(secs.clamp(1, LONGEST_WAIT))
+}
+
+/// Long-polls `get` until it yields or `deadline` passes.
+fn poll<T>(
+    deadline: Instant,
+    what: &'static str,
+    mut get: impl FnMut(u32) -> Result<Option<T>, RelayError>,
+) -> Result<T, FlowError> {
+    while let Some(wait) = wait_until(deadline) {
+        if let Some(found) = get(wait).map_err(FlowError::from_refusal)? {
+            return Ok(found);
+        }
+    }
+    Err(FlowError::TimedOut(what))
+}
+
+/// Runs one side's half of the SPAKE2 exchange on a slot: sends what the state machine
+/// says, reads the other side's messages in order, until it is paired or fails.
+fn exchange(
+    mut pairing: Pairing,
+    first: Event,
+    deadline: Instant,
+    mut put: impl FnMut(u8, &[u8]) -> Result<(), RelayError>,
+    mut get: impl FnMut(u8, u32) -> Result<Option<Vec<u8>>, RelayError>,
+) -> Result<Session, FlowError> {
+    let mut events = vec![first];
+    let mut next = 0u8;
+    loop {
+        for event in events.drain(..) {
+            match event {
+                Event::Send { seq, msg } => put(seq, &msg).map_err(FlowError::from_refusal)?,
+                Event::Paired => {
+                    return pairing
+                        .session()
+                        .ok_or(FlowError::Pairing(PairingError::Failed));
+                }
+            }
+        }
+        let msg = poll(deadline, "the other side's pairing message", |w| {
+            get(next, w)
+        })?;
+        events = pairing.receive(next, &msg)?;
+        next += 1;
+    }
+}
+
+/// A random payload id: 32 hex characters, reused by retries of the same delivery.
+pub fn payload_id() -> Result<String, RelayError> {
+    let mut id = [0u8; 16];
+    getrandom::fill(&mut id).map_err(|e| RelayError::Unreachable(e.to_string()))?;
+    Ok(id.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// A receiver the sender paired with: its slot and the confirmed session, whose
+/// `receiver_code` the person at the sender compares before approving.
+#[derive(Debug)]
+pub struct Candidate {
+    /// The receiver's slot.
+    pub slot: u8,
+    /// The confirmed session (seals for this receiver only).
+    pub session: Session,
+}
+
+/// The sender's room: made with a fresh code, paired slot by slot.
+#[derive(Debug)]
+pub struct SenderRoom {
+    client: RelayClient,
+    room: Room,
+    code: Code,
+    /// Highest slot seen so far.
+    seen: u8,
+    /// Slots announced but not paired yet.
+    pending: Vec<u8>,
+}
+
+impl SenderRoom {
+    /// Creates a room for up to `receivers` receivers and draws the code's secret.
+    pub fn open(client: RelayClient, receivers: u8) -> Result<Self, FlowError> {
+        let room = client.create_room(receivers)?;
+        let code = Code::generate(room.nameplate)
+            .map_err(|_| RelayError::Unreachable("no randomness for the code".into()))?;
+        Ok(Self {
+            client,
+            room,
+            code,
+            seen: 0,
+            pending: Vec::new(),
+        })
+    }
+
+    /// The code to show to the person at the receiver.
+    pub fn code(&self) -> &Code {
+        &self.code
+    }
+
+    /// Unix seconds after which the code no longer joins.
+    pub fn expires(&self) -> u64 {
+        self.room.expires
+    }
+
+    /// Waits for the next receiver until `deadline` and pairs with it. A wrong code burns
+    /// the room ([`FlowError::WrongCode`]): the code is spent, whoever typed it.
+    pub fn next_receiver(&mut self, deadline: Instant) -> Result<Candidate, FlowError> {
+        let (client, room, t) = (&self.client, &self.room, &self.room.token);
+        if self.pending.is_empty() {
+            let after = self.seen;
+            self.pending = poll(deadline, "no receiver joined", |w| {
+                let slots = client.slots(t, &room.room, after, w)?;
+                Ok((!slots.is_empty()).then_some(slots))
+            })?;
+            self.pending.sort_unstable();
+            self.seen = self.pending.last().copied().unwrap_or(self.seen);
+        }
+        let slot = self.pending.remove(0);
+        let context = RoomContext {
+            nameplate: room.nameplate,
+            nonce: room.nonce,
+            slot,
+        };
+        let (pairing, first) = Pairing::start(Side::Sender, &self.code, context);
+        let put = |seq, msg: &[u8]| client.put(t, &room.room, slot, Queue::ToReceiver, seq, msg);
+        let get = |seq, w| client.get(t, &room.room, slot, Queue::ToSender, seq, w);
+        match exchange(pairing, first, deadline, put, get) {
+            Ok(session) => Ok(Candidate { slot, session }),
+            Err(FlowError::Pairing(PairingError::WrongCode)) => {
+                // One guess per code: the whole room goes, for every receiver.
+                client.burn(t, &room.room)?;
+                Err(FlowError::WrongCode)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Refuses a receiver (its next call answers 410 `denied`).
+    pub fn deny(&self, slot: u8) -> Result<(), FlowError> {
+        let t = &self.room.token;
+        Ok(self.client.delete_slot(t, &self.room.room, slot)?)
+    }
+
+    /// Stores a sealed payload for an approved receiver under `id` (see [`payload_id`];
+    /// a retry with the same id and bytes is harmless).
+    pub fn deliver(&self, slot: u8, id: &str, sealed: &[u8]) -> Result<(), FlowError> {
+        let t = &self.room.token;
+        self.client
+            .put_payload(t, &self.room.room, slot, id, sealed)
+            .map_err(FlowError::from_refusal)
+    }
+
+    /// Whether the receiver took the payload.
+    pub fn delivered(&self, slot: u8, id: &str) -> Result<bool, FlowError> {
+        let t = &self.room.token;
+        self.client
+            .payload_delivered(t, &self.room.room, slot, id)
+            .map_err(FlowError::from_refusal)
+    }
+
+    /// Ends the room: everything in it goes now rather than at its expiry.
+    pub fn close(self) -> Result<(), FlowError> {
+        Ok(self.client.close(&self.room.token, &self.room.room)?)
+    }
+}
+
+/// The receiver's side: joined and paired, then waiting for payloads.
+#[derive(Debug)]
+pub struct Receiver {
+    client: RelayClient,
+    joined: Joined,
+    session: Session,
+}
+
+impl Receiver {
+    /// Joins the room behind the code's nameplate and pairs with the sender, until
+    /// `deadline`. The code is used once, whatever happens.
+    pub fn pair(client: RelayClient, code: &Code, deadline: Instant) -> Result<Self, FlowError> {
+        let joined = client
+            .join(code.nameplate())
+            .map_err(FlowError::from_refusal)?;
+        let context = RoomContext {
+            nameplate: code.nameplate(),
+            nonce: joined.nonce,
+            slot: joined.slot,
+        };
+        let (pairing, first) = Pairing::start(Side::Receiver, code, context);
+        let (t, room, slot) = (&joined.token, joined.room.as_str(), joined.slot);
+        let put = |seq, msg: &[u8]| client.put(t, room, slot, Queue::ToSender, seq, msg);
+        let get = |seq, w| client.get(t, room, slot, Queue::ToReceiver, seq, w);
+        let session = exchange(pairing, first, deadline, put, get)?;
+        Ok(Self {
+            client,
+            joined,
+            session,
+        })
+    }
+
+    /// The confirmed session: its `receiver_code` is shown for the sender's approval, and
+    /// it opens what the sender seals.
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// Waits until `deadline` for the next sealed payload; returns its id and bytes.
+    pub fn next_payload(&self, deadline: Instant) -> Result<(String, Vec<u8>), FlowError> {
+        let (t, room, slot) = (self.token(), self.joined.room.as_str(), self.joined.slot);
+        poll(deadline, "no message came", |w| {
+            self.client.get_payload(t, room, slot, w)
+        })
+    }
+
+    /// Tells the relay the payload arrived: it deletes the bytes.
+    pub fn acknowledge(&self, id: &str) -> Result<(), FlowError> {
+        let (t, room, slot) = (self.token(), self.joined.room.as_str(), self.joined.slot);
+        self.client
+            .delete_payload(t, room, slot, id)
+            .map_err(FlowError::from_refusal)
+    }
+
+    /// Leaves the room (the slot and what is left in it go).
+    pub fn leave(self) -> Result<(), FlowError> {
+        let (t, room, slot) = (self.token(), self.joined.room.as_str(), self.joined.slot);
+        Ok(self.client.delete_slot(t, room, slot)?)
+    }
+
+    fn token(&self) -> &Token {
+        &self.joined.token
+    }
+}
