@@ -15,6 +15,7 @@ use shared::cli::relay_client::RelayClient;
 use shared::cli::relay_flow::{self, FlowError, Receiver, SenderRoom};
 use shared::relay::Code;
 use shared::{Credentials, Metadata, SealOptions};
+use zeroize::Zeroizing;
 
 /// How long one side of one pairing may take before it counts as an error.
 const PAIRING_DEADLINE: Duration = Duration::from_secs(30);
@@ -66,17 +67,29 @@ pub fn run(
             let (next, results, plaintext, connect) = (&next, &results, &plaintext, &connect);
             scope.spawn(move || {
                 let (sender, receiver) = connect(worker);
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= pairings {
-                        break;
+                // The receiving side is a thread of its own for the whole run, as the
+                // laptop is a machine of its own: one pairing at a time through `jobs`.
+                let (jobs, receiving) = mpsc::channel::<Job>();
+                std::thread::scope(|scope| {
+                    scope.spawn(move || {
+                        for job in receiving {
+                            let opened = receive(&receiver, &job.code, job.deadline, job.go);
+                            let _ = job.answer.send(opened);
+                        }
+                    });
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i >= pairings {
+                            break;
+                        }
+                        let result = pairing(&sender, &jobs, plaintext);
+                        results
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .push(result);
                     }
-                    let result = pairing(sender.clone(), receiver.clone(), plaintext);
-                    results
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .push(result);
-                }
+                    drop(jobs);
+                });
             });
         }
     });
@@ -95,34 +108,47 @@ pub fn run(
     report
 }
 
+/// One pairing for the receiving thread: the code typed, and when to give up.
+struct Job {
+    code: Zeroizing<String>,
+    deadline: Instant,
+    /// Whether the sender got as far as storing the payload.
+    go: mpsc::Receiver<bool>,
+    answer: mpsc::Sender<Result<Vec<u8>, String>>,
+}
+
 /// One pairing, both sides; its latency, or what failed.
 fn pairing(
-    sender: RelayClient,
-    receiver: RelayClient,
+    sender: &RelayClient,
+    receiving: &mpsc::Sender<Job>,
     plaintext: &[u8],
 ) -> Result<Duration, String> {
     let start = Instant::now();
     let deadline = start + PAIRING_DEADLINE;
-    let mut room = SenderRoom::open(sender, 1).map_err(|e| format!("create: {e}"))?;
+    let mut room = SenderRoom::open(sender.clone(), 1).map_err(|e| format!("create: {e}"))?;
+    let (go_tx, go) = mpsc::channel();
+    let (answer, opened) = mpsc::channel();
     // What the person reads off one screen and types into the other.
-    let typed = room.code().to_shown();
-    let (done_tx, done_rx) = mpsc::channel();
-    std::thread::scope(|scope| {
-        let receiving = scope.spawn(move || receive(receiver, &typed, deadline, done_rx));
-        let sent = send(&mut room, plaintext, deadline);
-        // The receiver's side ends once its payload is acknowledged; if sending failed it
-        // must not wait for a payload that never comes.
-        let _ = done_tx.send(sent.is_err());
-        let received = receiving
-            .join()
-            .map_err(|_| "the receiver thread panicked".to_owned())?;
-        sent?;
-        let opened = received?;
-        if opened != plaintext {
-            return Err("the receiver opened other bytes than were sealed".to_owned());
-        }
-        Ok(())
-    })?;
+    let code = room.code().to_shown();
+    let job = Job {
+        code,
+        deadline,
+        go,
+        answer,
+    };
+    receiving
+        .send(job)
+        .map_err(|_| "the receiving thread is gone".to_owned())?;
+    let sent = send(&mut room, plaintext, deadline);
+    // The receiver waits for the payload only if it was stored.
+    let _ = go_tx.send(sent.is_ok());
+    let opened = opened
+        .recv()
+        .map_err(|_| "the receiving thread is gone".to_owned())?;
+    sent?;
+    if opened? != plaintext {
+        return Err("the receiver opened other bytes than were sealed".to_owned());
+    }
     room.close().map_err(|e| format!("close: {e}"))?;
     Ok(start.elapsed())
 }
@@ -145,15 +171,15 @@ fn send(room: &mut SenderRoom, plaintext: &[u8], deadline: Instant) -> Result<()
 }
 
 fn receive(
-    client: RelayClient,
+    client: &RelayClient,
     typed: &str,
     deadline: Instant,
-    sender_failed: mpsc::Receiver<bool>,
+    go: mpsc::Receiver<bool>,
 ) -> Result<Vec<u8>, String> {
     let code = Code::parse(typed).map_err(|e| format!("code: {e}"))?;
-    let receiver =
-        Receiver::pair(client, &code, deadline).map_err(|e| format!("receiver pairing: {e}"))?;
-    if sender_failed.recv().unwrap_or(true) {
+    let receiver = Receiver::pair(client.clone(), &code, deadline)
+        .map_err(|e| format!("receiver pairing: {e}"))?;
+    if !go.recv().unwrap_or(false) {
         return Err("the sender failed".to_owned());
     }
     let (id, sealed) = receiver

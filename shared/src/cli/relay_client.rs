@@ -30,6 +30,8 @@ use crate::relay::Nameplate;
 const CALL_BUDGET: Duration = Duration::from_secs(30);
 /// Attempts of one call at most.
 const ATTEMPTS: u32 = 6;
+/// The longest long-poll the protocol allows (docs/RELAY.md §3.2), in seconds.
+pub const LONGEST_WAIT: u32 = 25;
 /// Largest payload a client fetches (the relay's limit is 1 MiB).
 const MAX_PAYLOAD: u64 = 2 * 1024 * 1024;
 
@@ -181,7 +183,15 @@ impl RelayClient {
         let agent = ureq::Agent::config_builder()
             .tls_config(tls)
             .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(60)))
+            // Each phase has its own bound, and there is no global one on purpose: with a
+            // global (or resolve) timeout, ureq looks the host up on a thread of its own,
+            // one thread per request. The lookup is left to the system resolver's own
+            // timeouts; the answer may take a long-poll's wait plus a margin.
+            .timeout_connect(Some(Duration::from_secs(10)))
+            .timeout_send_request(Some(Duration::from_secs(15)))
+            .timeout_send_body(Some(Duration::from_secs(30)))
+            .timeout_recv_response(Some(Duration::from_secs(u64::from(LONGEST_WAIT) + 15)))
+            .timeout_recv_body(Some(Duration::from_secs(30)))
             .build()
             .into();
         Ok(Self { agent, base })

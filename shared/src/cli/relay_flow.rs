@@ -11,10 +11,7 @@ use std::time::Instant;
 
 use crate::relay::{Code, Event, Pairing, PairingError, RoomContext, Session, Side};
 
-use super::relay_client::{Joined, Queue, RelayClient, RelayError, Room, Token};
-
-/// The longest long-poll the protocol allows (§3.2).
-const LONGEST_WAIT: u32 = 25;
+use super::relay_client::{Joined, LONGEST_WAIT, Queue, RelayClient, RelayError, Room, Token};
 
 /// Why a pairing or a delivery stopped.
 #[derive(Debug, thiserror::Error)]
