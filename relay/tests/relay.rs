@@ -1,6 +1,8 @@
 //! hush-relay against docs/RELAY.md §3, §4 and §7: the real binary on 127.0.0.1 port 0,
 //! a pinned TLS client, every wait bounded.
 
+// The harness serves the other test binaries too: not every helper is used here.
+#[allow(dead_code)]
 mod harness;
 
 use std::os::unix::fs::PermissionsExt as _;

@@ -5,6 +5,8 @@
 // A test harness: a failed setup step is a failed test, and unwrap says where.
 #![allow(clippy::unwrap_used)]
 
+pub mod redis;
+
 use std::io::{BufRead as _, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
