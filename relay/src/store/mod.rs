@@ -148,7 +148,10 @@ pub struct Swept {
 #[non_exhaustive]
 pub enum StoreError {
     /// 404 `not_found`; also a room a restarted Redis (without persistence) lost.
-    #[error("no such nameplate, room, slot, message or payload (or it expired)")]
+    #[error(
+        "no such nameplate, room, slot, message or payload: it expired, or the relay lost it \
+         (restarted); start the pairing again"
+    )]
     NotFound,
     /// 401 `unauthorized`.
     #[error("missing or wrong token")]
