@@ -359,3 +359,73 @@ async fn per_address_limits_are_farm_wide() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// `rediss://`: the relay reaches Redis over TLS (rustls with ring), verifying Redis'
+/// certificate against the system's roots (here a private CA given by SSL_CERT_FILE); a
+/// Redis whose certificate it cannot verify stops it at start (exit 5).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rediss_connects_over_verified_tls() {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let dir = tempfile::tempdir().unwrap();
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["localhost".to_owned()])
+        .unwrap()
+        .signed_by(&key, &issuer)
+        .unwrap();
+    let [ca_pem, cert_pem, key_pem] = ["ca.pem", "cert.pem", "key.pem"].map(|n| dir.path().join(n));
+    std::fs::write(&ca_pem, ca_cert.pem()).unwrap();
+    std::fs::write(&cert_pem, cert.pem()).unwrap();
+    std::fs::write(&key_pem, key.serialize_pem()).unwrap();
+    let redis = RedisServer::start_tls(&cert_pem, &key_pem, &ca_pem);
+    let url = redis.tls_url();
+
+    let state = dir.path().join("state");
+    let relay = Relay::start_with_env(
+        &state,
+        &["--redis", &url],
+        &[("SSL_CERT_FILE", ca_pem.as_path())],
+    );
+    let c = relay.client();
+    let room = harness::create(&c, 1).await;
+    harness::join(&c, &room.nameplate, &harness::join_id(1)).await;
+    assert!(redis.dbsize() > 0, "the room is in the TLS Redis");
+    assert_eq!(relay.admin_get("/readyz").await.0, 200);
+
+    // With another CA as the only root, the same Redis is not trusted: the relay does
+    // not start.
+    let other_key = KeyPair::generate().unwrap();
+    let mut other = CertificateParams::new(Vec::<String>::new()).unwrap();
+    other.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let other_pem = dir.path().join("other-ca.pem");
+    std::fs::write(&other_pem, other.self_signed(&other_key).unwrap().pem()).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_hush-relay"))
+        .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
+        .arg("--state-dir")
+        .arg(&state)
+        .args(["--redis", &url])
+        .env("SSL_CERT_FILE", &other_pem)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + BOUND;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the relay started with an unverified Redis");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(5), "{stderr}");
+    assert!(stderr.contains("invalid peer certificate"), "{stderr}");
+}

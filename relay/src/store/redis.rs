@@ -68,8 +68,8 @@ pub enum RedisSetupError {
     /// The URL is neither `redis://` nor `rediss://`, or does not parse.
     #[error("the Redis URL must be redis://HOST[:PORT][/DB] or rediss://… (TLS)")]
     BadUrl,
-    /// Redis did not answer.
-    #[error("Redis does not answer: {0}")]
+    /// Redis could not be reached, or its TLS certificate was not trusted.
+    #[error("cannot reach Redis: {0}")]
     Unreachable(String),
 }
 

@@ -4,6 +4,7 @@
 
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -13,23 +14,49 @@ const START: Duration = Duration::from_secs(10);
 pub struct RedisServer {
     child: Option<Child>,
     pub port: u16,
+    /// With TLS: its port, and the certificate, key and CA files.
+    tls: Option<(u16, [PathBuf; 3])>,
     dir: tempfile::TempDir,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
 }
 
 impl RedisServer {
     /// A new server on a free loopback port.
     pub fn start() -> RedisServer {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("a free port");
         let mut server = RedisServer {
             child: None,
-            port,
+            port: free_port(),
+            tls: None,
             dir: tempfile::tempdir().expect("tempdir"),
         };
         server.restart();
         server
+    }
+
+    /// A server that also speaks TLS on a second port (clients need no certificate of
+    /// their own); the plain port stays for the test's own checks.
+    pub fn start_tls(cert: &Path, key: &Path, ca: &Path) -> RedisServer {
+        let files = [cert, key, ca].map(Path::to_path_buf);
+        let mut server = RedisServer {
+            child: None,
+            port: free_port(),
+            tls: Some((free_port(), files)),
+            dir: tempfile::tempdir().expect("tempdir"),
+        };
+        server.restart();
+        server
+    }
+
+    /// `rediss://localhost:TLS_PORT` (a TLS server only).
+    pub fn tls_url(&self) -> String {
+        let (port, _) = self.tls.as_ref().expect("a TLS server");
+        format!("rediss://localhost:{port}")
     }
 
     /// `redis://127.0.0.1:PORT`
@@ -51,11 +78,21 @@ impl RedisServer {
         let deadline = Instant::now() + START;
         // The port of a killed server may take a moment to be free again.
         loop {
-            let child = Command::new("redis-server")
-                .args(["--port", &self.port.to_string()])
+            let mut cmd = Command::new("redis-server");
+            cmd.args(["--port", &self.port.to_string()])
                 .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
                 .arg("--dir")
-                .arg(self.dir.path())
+                .arg(self.dir.path());
+            if let Some((port, [cert, key, ca])) = &self.tls {
+                cmd.args(["--tls-port", &port.to_string(), "--tls-auth-clients", "no"])
+                    .arg("--tls-cert-file")
+                    .arg(cert)
+                    .arg("--tls-key-file")
+                    .arg(key)
+                    .arg("--tls-ca-cert-file")
+                    .arg(ca);
+            }
+            let child = cmd
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
