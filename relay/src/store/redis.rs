@@ -573,11 +573,16 @@ impl Store for RedisStore {
 
     async fn stats(&self) -> Stats {
         let mut conn = self.conn.clone();
+        // Rooms not yet expired by this process' clock (the set is pruned only when a
+        // room is created; a gauge may be off by a clock skew's worth).
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
         let rooms = tokio::time::timeout(
             CALL_TIMEOUT,
             redis::cmd("ZCOUNT")
                 .arg(DIR_ROOMS)
-                .arg("(0")
+                .arg(format!("({now}"))
                 .arg("+inf")
                 .query_async::<usize>(&mut conn),
         )
