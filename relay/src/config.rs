@@ -18,6 +18,7 @@ Exit codes:
   2  a bad command line
   3  a listen address could not be bound
   4  the TLS certificate or key could not be read, made or saved (state directory)
+  5  --redis: the URL is malformed, or Redis did not answer at start
 
 Without --tls-cert/--tls-key the relay makes a self-signed certificate (ECDSA P-256) once,
 keeps it in the state directory, and logs its SHA-256 (`sha256:HEX`) on its first line:
@@ -66,6 +67,13 @@ pub struct Cli {
     /// SHA-256 is in FILE, one per line as create:HEX or join:HEX.
     #[arg(long, value_name = "FILE")]
     pub api_keys: Option<PathBuf>,
+
+    /// Keep rooms in Redis (redis://HOST:PORT[/DB] or rediss:// for TLS) instead of this
+    /// process' memory: several relays sharing one Redis serve the same rooms (a farm
+    /// behind a load balancer), and joins and long-polls per address are counted
+    /// farm-wide. Redis 6.2 or later; the URL (which may hold a password) is never logged.
+    #[arg(long, value_name = "URL")]
+    pub redis: Option<String>,
 
     /// Most rooms alive at once; beyond it room creation answers 503.
     #[arg(long, value_name = "N", default_value_t = 10_000)]
@@ -145,6 +153,7 @@ pub struct Config {
     pub tls: TlsSource,
     pub trusted_proxies: Vec<IpAddr>,
     pub api_keys: Option<crate::api_keys::ApiKeys>,
+    pub redis: Option<String>,
     pub limits: Limits,
     pub rate: RateSettings,
     pub tls_handshake_timeout: Duration,
@@ -168,15 +177,26 @@ pub enum TlsSource {
 /// The store's bounds (the store enforces them, so every store backend agrees).
 #[derive(Debug, Clone)]
 pub struct Limits {
+    /// Rooms alive at once (`--max-rooms`); beyond, creation is `Full("rooms")`.
     pub max_rooms: usize,
+    /// Receivers a room may ask for (`--max-slots`, at most 8).
     pub max_slots: u8,
+    /// Largest JSON control body in bytes (checked by the HTTP layer).
     pub max_control_body: usize,
+    /// Largest payload in bytes (checked by the HTTP layer).
     pub max_payload: usize,
+    /// Payloads per slot, stored or delivered.
     pub max_payloads_per_slot: usize,
+    /// Code TTL when the sender asks for none.
     pub code_ttl: Duration,
+    /// Longest code TTL a sender may ask for.
     pub max_code_ttl: Duration,
+    /// How long a room and everything in it lives.
     pub payload_ttl: Duration,
+    /// Longest long-poll.
     pub max_wait: Duration,
+    /// Bytes the in-memory store may hold (the Redis store leaves this to Redis'
+    /// `maxmemory`).
     pub memory_budget: usize,
 }
 
@@ -239,6 +259,7 @@ impl Cli {
                 .as_deref()
                 .map(crate::api_keys::ApiKeys::load)
                 .transpose()?,
+            redis: self.redis,
             limits: Limits {
                 max_rooms: self.max_rooms,
                 max_slots: self.max_slots,

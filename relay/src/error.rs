@@ -39,6 +39,8 @@ pub enum StartError {
     Metrics(String),
     #[error("runtime failure: {0}")]
     Runtime(std::io::Error),
+    #[error("cannot use the Redis store (--redis): {0}")]
+    Redis(#[from] crate::store::redis::RedisSetupError),
 }
 
 impl StartError {
@@ -52,6 +54,7 @@ impl StartError {
             | StartError::CertGen(_)
             | StartError::Tls(_) => 4,
             StartError::Metrics(_) | StartError::Runtime(_) => 1,
+            StartError::Redis(_) => 5,
         }
     }
 }

@@ -5,6 +5,11 @@
 //! bucket, so the sweeper drops it (governor #171: limiter maps that only grow are a memory
 //! leak an attacker can drive), and a map that is still too large refuses new addresses
 //! instead of growing without bound.
+//!
+//! With the Redis store (`--redis`), joins and long-polls are counted in Redis, so the
+//! limits hold for the whole farm whichever instance a client reaches (`FarmLimits`);
+//! the request-rate bucket stays per process (it guards each process' CPU, and a Redis
+//! round trip per request would cost more than the request).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -15,13 +20,15 @@ use tokio::time::Instant;
 
 use crate::config::RateSettings;
 use crate::metrics;
+use crate::store::StoreError;
+use crate::store::redis::{FarmLimits, FarmVerdict};
 
 /// Most addresses tracked per map: a few MB at worst.
 const MAX_ENTRIES: usize = 100_000;
 
 /// The key of an address: IPv4 whole, IPv6 by its /64.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct AddrKey(u128);
+pub struct AddrKey(pub(crate) u128);
 
 impl From<IpAddr> for AddrKey {
     fn from(ip: IpAddr) -> Self {
@@ -107,6 +114,11 @@ pub struct Limiter {
     joins: Buckets,
     long_polls: Arc<Mutex<HashMap<AddrKey, u32>>>,
     max_long_polls: u32,
+    joins_per_minute: u32,
+    /// Long-polls last at most this (a farm-wide place is kept that long at most when
+    /// its relay dies before giving it back).
+    max_wait: Duration,
+    farm: Option<FarmLimits>,
 }
 
 /// Which limit refused.
@@ -115,6 +127,14 @@ pub enum Limited {
     Requests(Duration),
     Joins(Duration),
     LongPolls,
+}
+
+/// Why a join or long-poll was not let through: a limit, or the farm's counters in Redis
+/// did not answer.
+#[derive(Debug, Clone)]
+pub enum Refusal {
+    Limited(Limited),
+    Store(StoreError),
 }
 
 impl Limited {
@@ -145,7 +165,18 @@ impl Limiter {
             ),
             long_polls: Arc::new(Mutex::new(HashMap::new())),
             max_long_polls: s.max_long_polls,
+            joins_per_minute: s.joins_per_minute,
+            max_wait: Duration::from_secs(25),
+            farm: None,
         }
+    }
+
+    /// Counts joins and long-polls in Redis, for every relay of the farm. `max_wait` is
+    /// the longest long-poll.
+    pub fn with_farm(mut self, farm: FarmLimits, max_wait: Duration) -> Self {
+        self.farm = Some(farm);
+        self.max_wait = max_wait;
+        self
     }
 
     fn count(limited: Limited) -> Limited {
@@ -161,25 +192,50 @@ impl Limiter {
     }
 
     /// One join attempt from `ip` (each is a guess at a nameplate).
-    pub fn join(&self, ip: IpAddr) -> Result<(), Limited> {
-        self.joins
-            .take(ip.into(), Instant::now())
-            .map_err(|d| Self::count(Limited::Joins(d)))
+    pub async fn join(&self, ip: IpAddr) -> Result<(), Refusal> {
+        let Some(farm) = &self.farm else {
+            return self
+                .joins
+                .take(ip.into(), Instant::now())
+                .map_err(|d| Refusal::Limited(Self::count(Limited::Joins(d))));
+        };
+        match farm.join(AddrKey::from(ip).0, self.joins_per_minute).await {
+            Ok(FarmVerdict::Allowed) => Ok(()),
+            Ok(FarmVerdict::Refused(d)) => Err(Refusal::Limited(Self::count(Limited::Joins(d)))),
+            Err(e) => Err(Refusal::Store(e)),
+        }
     }
 
     /// A long-poll from `ip`: held until the guard drops.
-    pub fn long_poll(&self, ip: IpAddr) -> Result<LongPoll, Limited> {
+    pub async fn long_poll(&self, ip: IpAddr) -> Result<LongPoll, Refusal> {
         let key = AddrKey::from(ip);
+        if let Some(farm) = &self.farm {
+            // A place outlives the longest long-poll by a margin, so a relay killed while
+            // holding it costs the address that place for a minute at most after its
+            // last long-poll began.
+            let ttl = self.max_wait + Duration::from_secs(60);
+            return match farm.take_poll(key.0, self.max_long_polls, ttl).await {
+                Ok(true) => {
+                    ::metrics::gauge!(metrics::LONG_POLLS_ACTIVE).increment(1.0);
+                    Ok(LongPoll {
+                        key,
+                        held: Held::Farm(farm.clone()),
+                    })
+                }
+                Ok(false) => Err(Refusal::Limited(Self::count(Limited::LongPolls))),
+                Err(e) => Err(Refusal::Store(e)),
+            };
+        }
         let mut map = lock(&self.long_polls);
         let n = map.entry(key).or_insert(0);
         if *n >= self.max_long_polls {
-            return Err(Self::count(Limited::LongPolls));
+            return Err(Refusal::Limited(Self::count(Limited::LongPolls)));
         }
         *n += 1;
         ::metrics::gauge!(metrics::LONG_POLLS_ACTIVE).increment(1.0);
         Ok(LongPoll {
             key,
-            map: Arc::clone(&self.long_polls),
+            held: Held::Local(Arc::clone(&self.long_polls)),
         })
     }
 
@@ -200,16 +256,34 @@ impl Limiter {
 /// A long-poll in progress; the count goes down (and the entry away at zero) on drop.
 pub struct LongPoll {
     key: AddrKey,
-    map: Arc<Mutex<HashMap<AddrKey, u32>>>,
+    held: Held,
+}
+
+/// Where a long-poll's place is counted.
+enum Held {
+    Local(Arc<Mutex<HashMap<AddrKey, u32>>>),
+    Farm(FarmLimits),
 }
 
 impl Drop for LongPoll {
     fn drop(&mut self) {
-        let mut map = lock(&self.map);
-        if let Some(n) = map.get_mut(&self.key) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                map.remove(&self.key);
+        match &self.held {
+            Held::Local(map) => {
+                let mut map = lock(map);
+                if let Some(n) = map.get_mut(&self.key) {
+                    *n = n.saturating_sub(1);
+                    if *n == 0 {
+                        map.remove(&self.key);
+                    }
+                }
+            }
+            Held::Farm(farm) => {
+                // Drop cannot wait: give the place back on the runtime (a guard only
+                // exists inside a request, so there is one).
+                if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                    let (farm, key) = (farm.clone(), self.key.0);
+                    rt.spawn(async move { farm.give_poll(key).await });
+                }
             }
         }
         ::metrics::gauge!(metrics::LONG_POLLS_ACTIVE).decrement(1.0);
@@ -219,6 +293,11 @@ impl Drop for LongPoll {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The local limiter never waits: its futures are ready at once.
+    fn now_or_never<T>(f: impl std::future::Future<Output = T>) -> T {
+        futures_util::FutureExt::now_or_never(f).expect("ready at once")
+    }
 
     fn settings() -> RateSettings {
         RateSettings {
@@ -236,8 +315,8 @@ mod tests {
         assert!(l.request(ip).is_ok());
         assert!(l.request(ip).is_ok());
         assert!(l.request(ip).is_err());
-        assert!(l.join(ip).is_ok());
-        let Err(Limited::Joins(d)) = l.join(ip) else {
+        assert!(now_or_never(l.join(ip)).is_ok());
+        let Err(Refusal::Limited(Limited::Joins(d))) = now_or_never(l.join(ip)) else {
             panic!("second join allowed")
         };
         assert!(d > Duration::from_secs(50));
@@ -261,10 +340,10 @@ mod tests {
     fn long_polls_are_counted_and_released() {
         let l = Limiter::new(&settings());
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
-        let g = l.long_poll(ip).unwrap();
-        assert!(l.long_poll(ip).is_err());
+        let g = now_or_never(l.long_poll(ip)).unwrap();
+        assert!(now_or_never(l.long_poll(ip)).is_err());
         drop(g);
-        assert!(l.long_poll(ip).is_ok());
+        assert!(now_or_never(l.long_poll(ip)).is_ok());
         assert!(lock(&l.long_polls).is_empty());
     }
 }

@@ -9,6 +9,9 @@ use crate::store::StoreError;
 
 /// Seconds a client is told to wait when the relay is full.
 const FULL_RETRY_AFTER: u64 = 30;
+/// Seconds a client is told to wait when the store does not answer (Redis restarting,
+/// usually back within seconds).
+const UNAVAILABLE_RETRY_AFTER: u64 = 2;
 
 /// A refused request.
 #[derive(Debug, thiserror::Error)]
@@ -50,9 +53,8 @@ impl ApiError {
             ApiError::Store(S::Conflict | S::TooManyPayloads) => (StatusCode::CONFLICT, "conflict"),
             ApiError::Store(S::Burned) => (StatusCode::GONE, "burned"),
             ApiError::Store(S::Denied) => (StatusCode::GONE, "denied"),
-            ApiError::Store(S::Full(_) | S::Unavailable) => {
-                (StatusCode::SERVICE_UNAVAILABLE, "full")
-            }
+            ApiError::Store(S::Full(_)) => (StatusCode::SERVICE_UNAVAILABLE, "full"),
+            ApiError::Store(S::Unavailable) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
         }
     }
 
@@ -74,9 +76,8 @@ impl IntoResponse for ApiError {
             .into_response();
         let retry = match &self {
             ApiError::RateLimited(l) => Some(l.retry_after()),
-            ApiError::Store(StoreError::Full(_) | StoreError::Unavailable) => {
-                Some(FULL_RETRY_AFTER)
-            }
+            ApiError::Store(StoreError::Full(_)) => Some(FULL_RETRY_AFTER),
+            ApiError::Store(StoreError::Unavailable) => Some(UNAVAILABLE_RETRY_AFTER),
             _ => None,
         };
         if let Some(secs) = retry {

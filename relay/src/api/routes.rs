@@ -19,7 +19,7 @@ use sha2::{Digest as _, Sha256};
 use super::error::ApiError;
 use super::{App, ClientIp, input};
 use crate::api_keys::Scope;
-use crate::limits::LongPoll;
+use crate::limits::{LongPoll, Refusal};
 use crate::metrics;
 use crate::store::{
     Caller, Hash, Join, NewRoom, PayloadState, Reason, RoomInfo, Store, StoreError, Written,
@@ -69,14 +69,18 @@ fn written(w: Written) -> Response {
 }
 
 /// A long-poll holds one of the address's long-poll places while it waits.
-fn long_poll<S>(app: &App<S>, ip: ClientIp, wait: u64) -> Result<Option<LongPoll>, ApiError> {
+async fn long_poll<S>(app: &App<S>, ip: ClientIp, wait: u64) -> Result<Option<LongPoll>, ApiError> {
     if wait == 0 {
         return Ok(None);
     }
-    app.limiter
-        .long_poll(ip.0)
-        .map(Some)
-        .map_err(ApiError::RateLimited)
+    app.limiter.long_poll(ip.0).await.map(Some).map_err(refused)
+}
+
+fn refused(r: Refusal) -> ApiError {
+    match r {
+        Refusal::Limited(l) => ApiError::RateLimited(l),
+        Refusal::Store(e) => ApiError::Store(e),
+    }
 }
 
 #[derive(Deserialize)]
@@ -132,7 +136,7 @@ pub async fn join<S: Store>(
     body: Body,
 ) -> ApiResult {
     // Counted first: every attempt, good or bad, is a guess at a nameplate.
-    app.limiter.join(ip.0).map_err(ApiError::RateLimited)?;
+    app.limiter.join(ip.0).await.map_err(refused)?;
     api_key(&app, &headers, Scope::Join)?;
     let nameplate = input::nameplate(&path(p)?)?;
     let req: JoinRequest = input::json(&headers, body, app.limits.max_control_body).await?;
@@ -189,7 +193,7 @@ pub async fn slots<S: Store>(
 ) -> ApiResult {
     let caller = caller(&path(p)?, &headers)?;
     let q = input::query(q.as_deref(), app.limits.max_wait.as_secs())?;
-    let _poll = long_poll(&app, ip, q.wait)?;
+    let _poll = long_poll(&app, ip, q.wait).await?;
     let slots = app
         .store
         .slots(caller, q.after, Duration::from_secs(q.wait))
@@ -230,7 +234,7 @@ pub async fn get_message<S: Store>(
     let (slot, dir, seq) = (input::slot(&slot)?, input::dir(&dir)?, input::seq(&seq)?);
     let caller = caller(&room, &headers)?;
     let q = input::query(q.as_deref(), app.limits.max_wait.as_secs())?;
-    let _poll = long_poll(&app, ip, q.wait)?;
+    let _poll = long_poll(&app, ip, q.wait).await?;
     let found = app
         .store
         .get_message(caller, slot, dir, seq, Duration::from_secs(q.wait))
@@ -268,7 +272,7 @@ pub async fn get_payload<S: Store>(
     let slot = input::slot(&slot)?;
     let caller = caller(&room, &headers)?;
     let q = input::query(q.as_deref(), app.limits.max_wait.as_secs())?;
-    let _poll = long_poll(&app, ip, q.wait)?;
+    let _poll = long_poll(&app, ip, q.wait).await?;
     let found = app
         .store
         .get_payload(caller, slot, Duration::from_secs(q.wait))

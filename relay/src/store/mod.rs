@@ -3,11 +3,13 @@
 //! Everything the protocol decides about state lives here, not in the HTTP layer: who may
 //! do what with a token, idempotent writes, the slot count, nameplate allocation, TTLs and
 //! the memory bounds. A store answers each call atomically (the in-memory store under one
-//! lock; a Redis store will use one Lua script per call), so several relay instances
-//! sharing one store agree, and one conformance suite can run against every backend.
-//! Tokens and join ids reach the store only as SHA-256 hashes.
+//! lock; the Redis store with one Lua script per call), so several relay instances
+//! sharing one store agree, and one conformance suite (`relay/tests/store.rs`) runs
+//! against every backend. Tokens and join ids reach the store only as SHA-256 hashes.
 
+mod lua;
 pub mod memory;
+pub mod redis;
 
 use std::future::Future;
 use std::time::Duration;
@@ -43,7 +45,9 @@ pub enum Reason {
 /// The caller of a room operation: which room, and the hash of the bearer token.
 #[derive(Debug, Clone, Copy)]
 pub struct Caller {
+    /// The room called.
     pub room: RoomId,
+    /// SHA-256 of the bearer token.
     pub token: Hash,
 }
 
@@ -51,10 +55,15 @@ pub struct Caller {
 /// so that every backend gets them the same way).
 #[derive(Debug, Clone)]
 pub struct NewRoom {
+    /// The new room's id.
     pub id: RoomId,
+    /// SHA-256 of the sender's token.
     pub sender_token: Hash,
+    /// The room nonce bound into every transcript.
     pub nonce: [u8; 32],
+    /// Slots the room may have (1..=8).
     pub receivers: u8,
+    /// How long the nameplate joins.
     pub code_ttl: Duration,
 }
 
@@ -62,18 +71,24 @@ pub struct NewRoom {
 /// hash of the token the receiver will use.
 #[derive(Debug, Clone)]
 pub struct Join {
+    /// The nameplate typed.
     pub nameplate: u16,
+    /// SHA-256 of the client's join id.
     pub join_id: Hash,
+    /// SHA-256 of the token the receiver will use.
     pub token: Hash,
 }
 
 /// What creation and joins answer.
 #[derive(Debug, Clone)]
 pub struct RoomInfo {
+    /// The room's id.
     pub room: RoomId,
+    /// Its nameplate.
     pub nameplate: u16,
     /// 0 for the sender, 1..=8 for a receiver.
     pub slot: u8,
+    /// The room nonce.
     pub nonce: [u8; 32],
     /// Unix seconds: the nameplate joins until then.
     pub expires: u64,
@@ -84,36 +99,47 @@ pub struct RoomInfo {
 /// A write that was new, or the same as one already stored (a retry).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Written {
+    /// Stored now.
     Created,
+    /// The same bytes were there already (a retry).
     Same,
 }
 
 /// What the sender learns of a payload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PayloadState {
+    /// Waiting for its receiver.
     Stored,
+    /// Taken and deleted by its receiver (a tombstone).
     Delivered,
 }
 
 /// A payload handed to its receiver.
 #[derive(Debug, Clone)]
 pub struct Payload {
+    /// The id the sender chose.
     pub id: PayloadId,
+    /// The sealed bytes.
     pub bytes: Vec<u8>,
 }
 
 /// Counts for metrics and the memory gauge.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Stats {
+    /// Rooms alive (burned ones included).
     pub rooms: usize,
+    /// Bytes of undelivered payloads (the in-memory store; 0 for Redis).
     pub payload_bytes: usize,
+    /// Bytes held: the budget's charge (memory), Redis' `used_memory` (Redis).
     pub bytes: usize,
 }
 
 /// What one sweep removed.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Swept {
+    /// Rooms dropped.
     pub rooms: u64,
+    /// Undelivered payloads dropped with them.
     pub payloads: u64,
 }
 
@@ -121,25 +147,38 @@ pub struct Swept {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
-    #[error("no such nameplate, room, slot, message or payload (or it expired)")]
+    /// 404 `not_found`; also a room a restarted Redis (without persistence) lost.
+    #[error(
+        "no such nameplate, room, slot, message or payload: it expired, or the relay lost it \
+         (restarted); start the pairing again"
+    )]
     NotFound,
+    /// 401 `unauthorized`.
     #[error("missing or wrong token")]
     Unauthorized,
+    /// 403 `forbidden`.
     #[error("this token may not do that")]
     Forbidden,
+    /// 409 `room_full`.
     #[error("every slot of the room is taken")]
     RoomFull,
+    /// 409 `conflict`.
     #[error("a different message or payload is already stored there")]
     Conflict,
+    /// 409 `conflict` (the slot's payload count).
     #[error("the slot holds as many payloads as allowed")]
     TooManyPayloads,
+    /// 410 `burned`.
     #[error("the room was burned after a failed confirmation")]
     Burned,
+    /// 410 `denied`.
     #[error("the sender denied this slot")]
     Denied,
+    /// 503 `full`: a bound of the relay (which one).
     #[error("the relay is full ({0})")]
     Full(&'static str),
-    #[error("the store is unavailable")]
+    /// 503 `unavailable`: the store (Redis) does not answer.
+    #[error("the relay's store is unavailable; try again shortly")]
     Unavailable,
 }
 

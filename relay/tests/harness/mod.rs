@@ -5,6 +5,8 @@
 // A test harness: a failed setup step is a failed test, and unwrap says where.
 #![allow(clippy::unwrap_used)]
 
+pub mod redis;
+
 use std::io::{BufRead as _, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
@@ -58,7 +60,13 @@ impl Relay {
 
     /// A relay keeping its certificate in `dir`.
     pub fn start_in(dir: &Path, args: &[&str]) -> Relay {
+        Relay::start_with_env(dir, args, &[])
+    }
+
+    /// As [`Relay::start_in`], with extra environment variables.
+    pub fn start_with_env(dir: &Path, args: &[&str], env: &[(&str, &Path)]) -> Relay {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_hush-relay"));
+        cmd.envs(env.iter().copied());
         cmd.args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
             .arg("--state-dir")
             .arg(dir);
