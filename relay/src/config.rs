@@ -17,12 +17,16 @@ Exit codes:
   1  an unexpected runtime failure
   2  a bad command line
   3  a listen address could not be bound
-  4  the TLS certificate or key could not be read, made or saved (state directory)
+  4  the TLS certificate or key could not be read, made or saved (state directory), or
+     the --client-ca file holds no usable CA certificate
   5  --redis: the URL is malformed, or Redis did not answer at start
 
 Without --tls-cert/--tls-key the relay makes a self-signed certificate (ECDSA P-256) once,
 keeps it in the state directory, and logs its SHA-256 (`sha256:HEX`) on its first line:
-clients pin that value. The first line on stdout is JSON with the bound URL.";
+clients pin that value. The first line on stdout is JSON with the bound URL.
+
+With --client-ca the relay is private at the TLS layer (mutual TLS): a client without a
+certificate issued by that CA fails the handshake before any request is read.";
 
 /// hush-relay: pairs hush-run and hush with a short one-time code and carries sealed
 /// output between them (protocol hush-relay/1, docs/RELAY.md). It sees only public PAKE
@@ -62,6 +66,12 @@ pub struct Cli {
     /// From any other peer the header is ignored.
     #[arg(long = "trusted-proxy", value_name = "ADDR")]
     pub trusted_proxies: Vec<IpAddr>,
+
+    /// Mutual TLS: every client must present a certificate chaining to a CA in FILE (PEM,
+    /// one or more CA certificates); any other client fails the TLS handshake. Without
+    /// it, no client certificate is asked for.
+    #[arg(long, value_name = "FILE")]
+    pub client_ca: Option<PathBuf>,
 
     /// A private relay: room creation and joins need a key (header Hush-Api-Key) whose
     /// SHA-256 is in FILE, one per line as create:HEX or join:HEX.
@@ -150,7 +160,7 @@ pub struct Cli {
 pub struct Config {
     pub listen: SocketAddr,
     pub admin_listen: SocketAddr,
-    pub tls: TlsSource,
+    pub tls: TlsSettings,
     pub trusted_proxies: Vec<IpAddr>,
     pub api_keys: Option<crate::api_keys::ApiKeys>,
     pub redis: Option<String>,
@@ -159,6 +169,14 @@ pub struct Config {
     pub tls_handshake_timeout: Duration,
     pub header_timeout: Duration,
     pub sweep_interval: Duration,
+}
+
+/// The served certificate and whom the relay asks for a client certificate.
+#[derive(Debug, Clone)]
+pub struct TlsSettings {
+    pub source: TlsSource,
+    /// With `--client-ca`: the PEM file of the CAs a client certificate must chain to.
+    pub client_ca: Option<PathBuf>,
 }
 
 /// Where the certificate comes from.
@@ -239,7 +257,7 @@ impl Cli {
         if self.tls_handshake_timeout == 0 || self.header_timeout == 0 || self.sweep_interval == 0 {
             return bad("timeouts and --sweep-interval must be at least 1 second");
         }
-        let tls = match (self.tls_cert, self.tls_key) {
+        let source = match (self.tls_cert, self.tls_key) {
             (Some(cert), Some(key)) => TlsSource::Files { cert, key },
             _ => TlsSource::SelfSigned {
                 state_dir: match self.state_dir {
@@ -252,7 +270,10 @@ impl Cli {
         Ok(Config {
             listen: self.listen,
             admin_listen: self.admin_listen,
-            tls,
+            tls: TlsSettings {
+                source,
+                client_ca: self.client_ca,
+            },
             trusted_proxies: self.trusted_proxies,
             api_keys: self
                 .api_keys

@@ -35,6 +35,11 @@ pub enum StartError {
     CertGen(#[from] rcgen::Error),
     #[error("TLS setup refused the certificate or key: {0}")]
     Tls(#[from] rustls::Error),
+    #[error("cannot require client certificates from {path}: {source}")]
+    ClientCa {
+        path: PathBuf,
+        source: rustls::server::VerifierBuilderError,
+    },
     #[error("cannot start the metrics recorder: {0}")]
     Metrics(String),
     #[error("runtime failure: {0}")]
@@ -52,7 +57,8 @@ impl StartError {
             StartError::StateFile { .. }
             | StartError::BadPem { .. }
             | StartError::CertGen(_)
-            | StartError::Tls(_) => 4,
+            | StartError::Tls(_)
+            | StartError::ClientCa { .. } => 4,
             StartError::Metrics(_) | StartError::Runtime(_) => 1,
             StartError::Redis(_) => 5,
         }

@@ -1,5 +1,6 @@
 //! The server's certificate: given as PEM files, or self-signed once and kept in the state
-//! directory so the SHA-256 that clients pin survives restarts.
+//! directory so the SHA-256 that clients pin survives restarts; and, with `--client-ca`,
+//! the verifier that makes every client present a certificate from that CA (mutual TLS).
 
 use std::fs;
 use std::io::Write as _;
@@ -7,12 +8,13 @@ use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rustls::ServerConfig;
+use rustls::server::WebPkiClientVerifier;
+use rustls::{RootCertStore, ServerConfig};
 use rustls_pki_types::pem::PemObject as _;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use sha2::{Digest as _, Sha256};
 
-use crate::config::TlsSource;
+use crate::config::{TlsSettings, TlsSource};
 use crate::error::StartError;
 
 const CERT_FILE: &str = "cert.pem";
@@ -28,8 +30,9 @@ pub struct Tls {
 }
 
 /// Loads or makes the certificate and builds rustls' server configuration (TLS 1.2 and
-/// 1.3, the ring provider, HTTP/1.1 only).
-pub fn load(source: &TlsSource) -> Result<Tls, StartError> {
+/// 1.3, the ring provider, HTTP/1.1 only; client certificates required with a client CA).
+pub fn load(settings: &TlsSettings) -> Result<Tls, StartError> {
+    let source = &settings.source;
     let (chain, key, created) = match source {
         TlsSource::Files { cert, key } => (read_chain(cert)?, read_key(key)?, false),
         TlsSource::SelfSigned {
@@ -47,16 +50,46 @@ pub fn load(source: &TlsSource) -> Result<Tls, StartError> {
         }
     };
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_single_cert(chain, key)?;
+    let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
+        .with_safe_default_protocol_versions()?;
+    let builder = match &settings.client_ca {
+        None => builder.with_no_client_auth(),
+        Some(path) => builder.with_client_cert_verifier(client_verifier(path, provider)?),
+    };
+    let mut config = builder.with_single_cert(chain, key)?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Tls {
         config: Arc::new(config),
         fingerprint,
         created,
     })
+}
+
+/// A verifier that accepts only clients whose certificate chains (webpki: validity
+/// dates, key usage for client authentication, signatures) to a CA of the PEM file at
+/// `path`. Anonymous clients are refused: the handshake fails with "certificate required".
+fn client_verifier(
+    path: &Path,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+) -> Result<Arc<dyn rustls::server::danger::ClientCertVerifier>, StartError> {
+    let bad = || StartError::BadPem {
+        path: path.to_owned(),
+        what: "CA certificate",
+    };
+    let mut roots = RootCertStore::empty();
+    let cas = read_chain(path).map_err(|e| match e {
+        StartError::BadPem { .. } => bad(),
+        other => other,
+    })?;
+    for ca in cas {
+        roots.add(ca).map_err(|_| bad())?;
+    }
+    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+        .build()
+        .map_err(|source| StartError::ClientCa {
+            path: path.to_owned(),
+            source,
+        })
 }
 
 /// `sha256:HEX` of a DER certificate: the value clients pin.

@@ -6,6 +6,7 @@
 // The harness serves the other test binary too: not every helper is used here.
 #[allow(dead_code)]
 mod harness;
+mod parties;
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
@@ -358,5 +359,77 @@ fn a_wrong_code_in_the_tools_flow_burns_the_room_for_everyone() {
     let code = Code::parse(&right).expect("the right code");
     let late = Receiver::pair(client(), &code, deadline).expect_err("the room is burned");
     assert!(matches!(late, FlowError::Burned), "{late}");
+    relay.stop();
+}
+
+/// Three receivers join one room; the sender approves two of them by the receiver codes
+/// they show and denies the third (DELETE of its slot). The two get the payload; the third
+/// is told "denied" by the relay and gets none. The sender decides by receiver code only,
+/// as a person at `receiver K7MQ: approve? [y/N]` would.
+#[test]
+fn three_receivers_two_approved_by_their_codes_one_denied() {
+    use parties::{Sender, receive};
+
+    let relay = Relay::start(&[]);
+    let url = format!("https://{}", relay.addr);
+    let sender = Sender::open(&url, &relay.pin, 3);
+    let (shown_tx, shown) = mpsc::channel();
+    let receivers: Vec<_> = ["laptop A", "laptop B", "stranger"]
+        .into_iter()
+        .map(|name| {
+            let (url, pin, typed) = (url.clone(), relay.pin.clone(), sender.shown_code());
+            let (tx, own) = mpsc::channel();
+            let thread = std::thread::spawn(move || receive(&url, &pin, &typed, Some(tx)));
+            // What this receiver's screen says, labelled: the test plays the person who
+            // reads the laptops' screens.
+            let shown_tx = shown_tx.clone();
+            std::thread::spawn(move || {
+                if let Ok(code) = own.recv_timeout(STEP) {
+                    let _ = shown_tx.send((name, code));
+                }
+            });
+            (name, thread)
+        })
+        .collect();
+    drop(shown_tx);
+
+    let mut sessions = Vec::new();
+    for slot in sender.slots(3) {
+        sessions.push((slot, sender.pair(slot).expect("pairs")));
+    }
+    // The person approves the codes shown by laptops A and B, not the stranger's.
+    let mut approved = Vec::new();
+    for _ in 0..3 {
+        let (name, code) = shown.recv_timeout(STEP).expect("a receiver code shown");
+        if name != "stranger" {
+            approved.push(code);
+        }
+    }
+    assert_eq!(approved.len(), 2);
+    let mut denied = 0;
+    for (slot, session) in &sessions {
+        if approved.contains(&session.receiver_code) {
+            let id = format!("{slot:032x}");
+            sender.deliver(*slot, session, b"vpn setup key\n", &id);
+        } else {
+            sender.deny(*slot);
+            denied += 1;
+        }
+    }
+    assert_eq!(denied, 1, "exactly one slot's code was not approved");
+    for (name, thread) in receivers {
+        let result = thread.join().expect("receiver thread");
+        if name == "stranger" {
+            let err = result.expect_err("the denied receiver gets nothing");
+            assert_eq!(err.relay_code(), Some("denied"), "{err:?}");
+            let parties::Failure::Relay(e) = &err else {
+                panic!("{err:?}")
+            };
+            assert!(e.to_string().contains("(denied, HTTP 410)"), "{e}");
+        } else {
+            let got = result.unwrap_or_else(|e| panic!("{name}: {e:?}"));
+            assert_eq!(got.plaintext, b"vpn setup key\n", "{name}");
+        }
+    }
     relay.stop();
 }

@@ -33,6 +33,12 @@ pub enum ApiError {
     Store(#[from] StoreError),
 }
 
+impl From<super::bodies::BodyError> for ApiError {
+    fn from(e: super::bodies::BodyError) -> Self {
+        ApiError::BadRequest(e.0)
+    }
+}
+
 impl ApiError {
     fn parts(&self) -> (StatusCode, &'static str) {
         use StoreError as S;

@@ -1,12 +1,12 @@
-//! Reading a request: path parts, query, bearer token, bounded bodies. Every malformed
+//! Reading a request: path parts, query, bearer token, bounded bodies (the JSON bodies'
+//! own parsers are in `bodies`). Every malformed
 //! input is a 400 with its own message, never a panic.
 
 use axum::body::Body;
 use axum::http::{HeaderMap, header};
 use base64::Engine as _;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http_body_util::BodyExt as _;
-use serde::de::DeserializeOwned;
 use sha2::{Digest as _, Sha256};
 
 use super::error::ApiError;
@@ -131,27 +131,6 @@ pub async fn body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Vec<u
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::TooLarge(limit)),
         Err(_) => Err(ApiError::BadRequest("the body could not be read")),
     }
-}
-
-/// A JSON control body.
-pub async fn json<T: DeserializeOwned>(
-    headers: &HeaderMap,
-    raw: Body,
-    limit: usize,
-) -> Result<T, ApiError> {
-    let bytes = body(headers, raw, limit).await?;
-    serde_json::from_slice(&bytes)
-        .map_err(|_| ApiError::BadRequest("the body is not the expected JSON"))
-}
-
-/// Standard base64 with padding (§ conventions) of exactly `len` bytes, or any length
-/// when `len` is `None`.
-pub fn b64(s: &str, len: Option<usize>, what: &'static str) -> Result<Vec<u8>, ApiError> {
-    let bytes = STANDARD.decode(s).map_err(|_| ApiError::BadRequest(what))?;
-    if bytes.is_empty() || len.is_some_and(|l| l != bytes.len()) {
-        return Err(ApiError::BadRequest(what));
-    }
-    Ok(bytes)
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The HTTP interface of docs/RELAY.md §3: routes, and the middleware every request passes
 //! (client address, rate limit, access log, latency metric).
 
+pub mod bodies;
 mod error;
 mod input;
 mod routes;

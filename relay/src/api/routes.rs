@@ -12,12 +12,11 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
 use super::error::ApiError;
-use super::{App, ClientIp, input};
+use super::{App, ClientIp, bodies, input};
 use crate::api_keys::Scope;
 use crate::limits::{LongPoll, Refusal};
 use crate::metrics;
@@ -83,12 +82,6 @@ fn refused(r: Refusal) -> ApiError {
     }
 }
 
-#[derive(Deserialize)]
-pub struct CreateRequest {
-    receivers: u64,
-    ttl: Option<u64>,
-}
-
 /// `POST /v1/rooms`
 pub async fn create<S: Store>(
     State(app): AppState<S>,
@@ -96,16 +89,13 @@ pub async fn create<S: Store>(
     body: Body,
 ) -> ApiResult {
     api_key(&app, &headers, Scope::Create)?;
-    let req: CreateRequest = input::json(&headers, body, app.limits.max_control_body).await?;
-    if req.receivers == 0 || req.receivers > u64::from(app.limits.max_slots) {
-        return Err(ApiError::BadRequest("receivers is out of range"));
-    }
-    let max_ttl = app.limits.max_code_ttl.as_secs();
-    let code_ttl = match req.ttl {
-        None => app.limits.code_ttl,
-        Some(t) if (1..=max_ttl).contains(&t) => Duration::from_secs(t),
-        Some(_) => return Err(ApiError::BadRequest("ttl is out of range")),
-    };
+    let bytes = input::body(&headers, body, app.limits.max_control_body).await?;
+    let req = bodies::create_room(
+        &bytes,
+        app.limits.max_slots,
+        app.limits.max_code_ttl.as_secs(),
+    )?;
+    let code_ttl = req.ttl.map_or(app.limits.code_ttl, Duration::from_secs);
     let (token, token_hash) = new_token()?;
     let info = app
         .store
@@ -113,18 +103,12 @@ pub async fn create<S: Store>(
             id: random()?,
             sender_token: token_hash,
             nonce: random()?,
-            // Checked above: 1..=8.
-            receivers: u8::try_from(req.receivers).unwrap_or(1),
+            receivers: req.receivers,
             code_ttl,
         })
         .await?;
     ::metrics::counter!(metrics::ROOMS_CREATED).increment(1);
     Ok((StatusCode::CREATED, Json(room_json(&info, &token))).into_response())
-}
-
-#[derive(Deserialize)]
-pub struct JoinRequest {
-    join_id: String,
 }
 
 /// `POST /v1/nameplates/{nameplate}/join`
@@ -139,14 +123,14 @@ pub async fn join<S: Store>(
     app.limiter.join(ip.0).await.map_err(refused)?;
     api_key(&app, &headers, Scope::Join)?;
     let nameplate = input::nameplate(&path(p)?)?;
-    let req: JoinRequest = input::json(&headers, body, app.limits.max_control_body).await?;
-    let join_id = input::b64(&req.join_id, Some(16), "join_id is not base64 of 16 bytes")?;
+    let bytes = input::body(&headers, body, app.limits.max_control_body).await?;
+    let join_id = bodies::join(&bytes)?;
     let (token, token_hash) = new_token()?;
     let result = app
         .store
         .join(Join {
             nameplate,
-            join_id: Sha256::digest(&join_id).into(),
+            join_id: Sha256::digest(join_id).into(),
             token: token_hash,
         })
         .await;
@@ -201,11 +185,6 @@ pub async fn slots<S: Store>(
     Ok(Json(json!({ "slots": slots })).into_response())
 }
 
-#[derive(Deserialize)]
-pub struct MessageBody {
-    msg: String,
-}
-
 /// `PUT /v1/rooms/{room}/slots/{slot}/{dir}/{seq}`
 pub async fn put_message<S: Store>(
     State(app): AppState<S>,
@@ -216,8 +195,8 @@ pub async fn put_message<S: Store>(
     let (room, slot, dir, seq) = path(p)?;
     let (slot, dir, seq) = (input::slot(&slot)?, input::dir(&dir)?, input::seq(&seq)?);
     let caller = caller(&room, &headers)?;
-    let req: MessageBody = input::json(&headers, body, app.limits.max_control_body).await?;
-    let msg = input::b64(&req.msg, None, "msg is not non-empty base64")?;
+    let bytes = input::body(&headers, body, app.limits.max_control_body).await?;
+    let msg = bodies::message(&bytes)?;
     let w = app.store.put_message(caller, slot, dir, seq, msg).await?;
     Ok(written(w))
 }
@@ -338,11 +317,6 @@ pub async fn delete_slot<S: Store>(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-#[derive(Deserialize)]
-pub struct DeleteRoomBody {
-    reason: String,
-}
-
 /// `DELETE /v1/rooms/{room}`
 pub async fn delete_room<S: Store>(
     State(app): AppState<S>,
@@ -351,11 +325,10 @@ pub async fn delete_room<S: Store>(
     body: Body,
 ) -> ApiResult {
     let caller = caller(&path(p)?, &headers)?;
-    let req: DeleteRoomBody = input::json(&headers, body, app.limits.max_control_body).await?;
-    let reason = match req.reason.as_str() {
-        "burned" => Reason::Burned,
-        "done" => Reason::Done,
-        _ => return Err(ApiError::BadRequest("reason is neither burned nor done")),
+    let bytes = input::body(&headers, body, app.limits.max_control_body).await?;
+    let reason = match bodies::delete_room(&bytes)? {
+        bodies::RoomEnd::Burned => Reason::Burned,
+        bodies::RoomEnd::Done => Reason::Done,
     };
     app.store.delete_room(caller, reason).await?;
     if reason == Reason::Burned {

@@ -2,26 +2,39 @@
 //! `hush` or `hush-run`, every call retried with backoff and jitter where §3.4 says it is
 //! safe (all of them), long-polls held by the relay.
 //!
-//! TLS: the system's usual web roots (webpki), or a pinned certificate. A pin is checked
-//! once, by a handshake of our own whose verifier compares the certificate's SHA-256 (in
-//! constant time) and checks the handshake signatures; that certificate then becomes the
-//! only trust anchor of the HTTP agent, so every later connection is verified against it
-//! (names included) and a swapped certificate fails.
+//! TLS: the system's usual web roots (webpki), or a pinned certificate. With a pin, every
+//! connection's handshake is checked by [`PinVerifier`], which compares the served
+//! certificate's SHA-256 (in constant time) and checks the handshake signatures with it:
+//! a swapped certificate fails, and a pinned certificate need not be self-signed (one
+//! issued by a CA is pinned the same way; its chain and names are not consulted). The
+//! constructor makes one such handshake first, so a wrong pin is a precise error at once.
+//!
+//! A private relay may require a client certificate (mutual TLS, `hush-relay
+//! --client-ca`): [`ClientIdentity`] holds one, read from PEM files, and the client presents
+//! it on every connection. A TLS failure (an untrusted or wrong certificate, a refused
+//! client certificate) is [`RelayError::Tls`] and is not retried: retrying cannot fix it.
 
 use std::fmt;
-use std::io::Read;
+use std::io::{Read, Write as _};
 use std::net::TcpStream;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+use ureq::unversioned::resolver::DefaultResolver;
+use ureq::unversioned::transport::{
+    Buffers, ConnectionDetails, Connector, Either, LazyBuffers, NextTimeout, TcpConnector,
+    Transport, TransportAdapter,
+};
 use zeroize::Zeroizing;
 
 use crate::relay::Nameplate;
@@ -49,6 +62,13 @@ pub enum RelayError {
         "the relay's certificate does not match the pin (sha256:{0}): another server, or the relay was re-keyed"
     )]
     PinMismatch(String),
+    /// The TLS handshake failed: the relay's certificate is not trusted (no pin and not
+    /// from a known CA), or the relay refused our client certificate (or our lack of one).
+    #[error("TLS with the relay failed: {0}")]
+    Tls(String),
+    /// The client certificate or its key cannot be read or used.
+    #[error("the client certificate cannot be used: {0}")]
+    Identity(String),
     /// No connection, after the retries.
     #[error("the relay is unreachable: {0}")]
     Unreachable(String),
@@ -133,6 +153,91 @@ impl Queue {
     }
 }
 
+/// A client certificate and its private key, for relays that require one (mutual TLS).
+/// The key is never printed (`Debug` shows only how many certificates the chain has).
+pub struct ClientIdentity {
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+    /// The same, as the HTTP agent takes it.
+    ureq: ureq::tls::ClientCert,
+}
+
+impl Clone for ClientIdentity {
+    fn clone(&self) -> Self {
+        Self {
+            chain: self.chain.clone(),
+            key: self.key.clone_key(),
+            ureq: self.ureq.clone(),
+        }
+    }
+}
+
+impl fmt::Debug for ClientIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientIdentity")
+            .field("certificates", &self.chain.len())
+            .field("key", &"<redacted>")
+            .finish()
+    }
+}
+
+impl ClientIdentity {
+    /// The certificate chain (leaf first) and the private key (PKCS#8, PKCS#1 or SEC1), PEM.
+    pub fn from_pem(chain: &[u8], key: &[u8]) -> Result<Self, RelayError> {
+        let chain: Vec<_> = CertificateDer::pem_slice_iter(chain)
+            .collect::<Result<_, _>>()
+            .map_err(|_| RelayError::Identity("the certificate file is not PEM".into()))?;
+        if chain.is_empty() {
+            return Err(RelayError::Identity(
+                "the certificate file holds no certificate".into(),
+            ));
+        }
+        let no_key = || RelayError::Identity("the key file holds no PEM private key".into());
+        let ureq_key = ureq::tls::PrivateKey::from_pem(key).map_err(|_| no_key())?;
+        let key = PrivateKeyDer::from_pem_slice(key).map_err(|_| no_key())?;
+        let ureq_chain: Vec<_> = chain
+            .iter()
+            .map(|c| ureq::tls::Certificate::from_der(c).to_owned())
+            .collect();
+        let ureq = ureq::tls::ClientCert::new_with_certs(&ureq_chain, ureq_key);
+        // rustls checks that the key is usable and is the certificate's (the HTTP agent
+        // would panic on a bad one later).
+        rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| RelayError::Identity(e.to_string()))?
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_client_auth_cert(chain.clone(), key.clone_key())
+        .map_err(|e| RelayError::Identity(e.to_string()))?;
+        Ok(Self { chain, key, ureq })
+    }
+
+    /// As [`ClientIdentity::from_pem`], from two files (the key file's bytes are wiped
+    /// after reading).
+    pub fn from_pem_files(chain: &Path, key: &Path) -> Result<Self, RelayError> {
+        let read = |p: &Path| {
+            std::fs::read(p)
+                .map(Zeroizing::new)
+                .map_err(|e| RelayError::Identity(format!("{}: {e}", p.display())))
+        };
+        Self::from_pem(&read(chain)?, &read(key)?)
+    }
+
+    fn for_ureq(&self) -> ureq::tls::ClientCert {
+        self.ureq.clone()
+    }
+}
+
+/// How a client reaches a relay: the pin, and a client certificate for a relay that asks.
+#[derive(Debug, Clone, Default)]
+pub struct RelayConfig {
+    /// SHA-256 of the relay's certificate; `None`: the usual web roots.
+    pub pin: Option<[u8; 32]>,
+    /// Presented when the relay asks for a client certificate (mutual TLS).
+    pub identity: Option<ClientIdentity>,
+}
+
 /// A connection to one relay. Clones share the agent and its pool of connections.
 #[derive(Clone)]
 pub struct RelayClient {
@@ -165,23 +270,30 @@ impl RelayClient {
     /// A client of the relay at `url` (`https://host:port`), pinned to a certificate's
     /// SHA-256 or verified against the usual web roots.
     pub fn new(url: &str, pin: Option<[u8; 32]>) -> Result<Self, RelayError> {
+        Self::with_config(
+            url,
+            &RelayConfig {
+                pin,
+                identity: None,
+            },
+        )
+    }
+
+    /// As [`RelayClient::new`], with every setting of [`RelayConfig`].
+    pub fn with_config(url: &str, config: &RelayConfig) -> Result<Self, RelayError> {
         let base = url.trim_end_matches('/').to_owned();
         let authority = base
             .strip_prefix("https://")
             .filter(|a| !a.is_empty() && !a.contains('/'))
             .ok_or_else(|| RelayError::NotHttps(url.to_owned()))?;
-        let roots = match pin {
-            Some(pin) => {
-                let der = pinned_certificate(authority, &pin)?;
-                ureq::tls::RootCerts::new_with_certs(&[
-                    ureq::tls::Certificate::from_der(&der).to_owned()
-                ])
-            }
-            None => ureq::tls::RootCerts::WebPki,
-        };
-        let tls = ureq::tls::TlsConfig::builder().root_certs(roots).build();
-        let agent = ureq::Agent::config_builder()
-            .tls_config(tls)
+        let identity = config.identity.as_ref();
+        let agent_config = ureq::Agent::config_builder()
+            .tls_config(
+                ureq::tls::TlsConfig::builder()
+                    .root_certs(ureq::tls::RootCerts::WebPki)
+                    .client_cert(identity.map(ClientIdentity::for_ureq))
+                    .build(),
+            )
             .http_status_as_error(false)
             // Each phase has its own bound, and there is no global one on purpose: with a
             // global (or resolve) timeout, ureq looks the host up on a thread of its own,
@@ -192,8 +304,22 @@ impl RelayClient {
             .timeout_send_body(Some(Duration::from_secs(30)))
             .timeout_recv_response(Some(Duration::from_secs(u64::from(LONGEST_WAIT) + 15)))
             .timeout_recv_body(Some(Duration::from_secs(30)))
-            .build()
-            .into();
+            .build();
+        let agent = match config.pin {
+            Some(pin) => {
+                // Checked once up front for a precise error, then on every connection.
+                pinned_certificate(authority, &pin, identity)?;
+                let tls = PinnedTls {
+                    config: pinned_config(&pin, identity)?,
+                };
+                ureq::Agent::with_parts(
+                    agent_config,
+                    TcpConnector::default().chain(tls),
+                    DefaultResolver::default(),
+                )
+            }
+            None => agent_config.into(),
+        };
         Ok(Self { agent, base })
     }
 
@@ -352,7 +478,8 @@ impl RelayClient {
         self.call("DELETE", &path, Some(t), None, "", 0).map(|_| ())
     }
 
-    /// `DELETE` a slot: the sender denies its receiver, or the receiver leaves.
+    /// Deletes a slot: the sender denies its receiver (who then gets 410 `denied`), or a
+    /// receiver leaves.
     pub fn delete_slot(&self, t: &Token, room: &str, slot: u8) -> Result<(), RelayError> {
         let path = format!("/v1/rooms/{room}/slots/{slot}");
         self.call("DELETE", &path, Some(t), None, "", 0).map(|_| ())
@@ -445,6 +572,7 @@ impl RelayClient {
                 .map_err(|_| RelayError::Malformed("request"))?;
             let mut resp = match self.agent.run(req) {
                 Ok(resp) => resp,
+                Err(e) if is_tls(&e) => return Err(RelayError::Tls(e.to_string())),
                 Err(e) => {
                     last = e.to_string();
                     continue;
@@ -473,6 +601,18 @@ impl RelayClient {
             };
         }
         Err(RelayError::Unreachable(last))
+    }
+}
+
+/// A TLS failure: a certificate the client does not trust, or a handshake the relay
+/// aborted (its alert, e.g. "certificate required" on a relay with mutual TLS).
+fn is_tls(e: &ureq::Error) -> bool {
+    match e {
+        ureq::Error::Rustls(_) | ureq::Error::Tls(_) => true,
+        ureq::Error::Io(io) => io
+            .get_ref()
+            .is_some_and(|inner| inner.is::<rustls::Error>()),
+        _ => false,
     }
 }
 
@@ -524,15 +664,14 @@ impl Token {
 
 /// Connects once to `authority` and returns the server's certificate if its SHA-256 is
 /// `pin` (the handshake signatures are checked too, so only the key's holder passes).
-fn pinned_certificate(authority: &str, pin: &[u8; 32]) -> Result<Vec<u8>, RelayError> {
+fn pinned_certificate(
+    authority: &str,
+    pin: &[u8; 32],
+    identity: Option<&ClientIdentity>,
+) -> Result<Vec<u8>, RelayError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let verifier = Arc::new(PinVerifier::new(*pin, Arc::clone(&provider)));
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| RelayError::Unreachable(e.to_string()))?
-        .dangerous()
-        .with_custom_certificate_verifier(verifier.clone())
-        .with_no_client_auth();
+    let config = client_config(verifier.clone(), provider, identity)?;
     let host = authority
         .rsplit_once(':')
         .map_or(authority, |(h, _)| h)
@@ -549,14 +688,171 @@ fn pinned_certificate(authority: &str, pin: &[u8; 32]) -> Result<Vec<u8>, RelayE
     let mut tcp = TcpStream::connect(&addr).map_err(unreachable)?;
     tcp.set_read_timeout(Some(Duration::from_secs(10)))
         .map_err(unreachable)?;
-    let mut conn = rustls::ClientConnection::new(Arc::new(config), name)
+    let mut conn = rustls::ClientConnection::new(config, name)
         .map_err(|e| RelayError::Unreachable(e.to_string()))?;
-    let handshake = conn.complete_io(&mut tcp);
+    let handshake = conn
+        .complete_io(&mut tcp)
+        .map_err(|e| pending_alert(&mut conn, &mut tcp).unwrap_or(e));
     match (handshake, verifier.seen()) {
         (Ok(_), Some(Ok(der))) => Ok(der),
         (_, Some(Err(got))) => Err(RelayError::PinMismatch(got)),
+        (Err(e), _) if e.get_ref().is_some_and(|i| i.is::<rustls::Error>()) => {
+            Err(RelayError::Tls(e.to_string()))
+        }
         (Err(e), _) => Err(RelayError::Unreachable(e.to_string())),
         (Ok(_), None) => Err(RelayError::Malformed("no certificate")),
+    }
+}
+
+/// rustls' client settings with `verifier`, presenting `identity` when the relay asks.
+fn client_config(
+    verifier: Arc<dyn ServerCertVerifier>,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+    identity: Option<&ClientIdentity>,
+) -> Result<Arc<rustls::ClientConfig>, RelayError> {
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| RelayError::Tls(e.to_string()))?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier);
+    let mut config = match identity {
+        None => builder.with_no_client_auth(),
+        Some(id) => builder
+            .with_client_auth_cert(id.chain.clone(), id.key.clone_key())
+            .map_err(|e| RelayError::Identity(e.to_string()))?,
+    };
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// The settings of every pinned connection.
+fn pinned_config(
+    pin: &[u8; 32],
+    identity: Option<&ClientIdentity>,
+) -> Result<Arc<rustls::ClientConfig>, RelayError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = Arc::new(PinVerifier::new(*pin, Arc::clone(&provider)));
+    client_config(verifier, provider, identity)
+}
+
+/// The HTTP agent's TLS layer for a pinned relay: rustls with [`PinVerifier`] on every
+/// connection (ureq's own TLS layer only knows root certificates, and a CA-issued
+/// certificate is not a root).
+#[derive(Debug)]
+struct PinnedTls {
+    config: Arc<rustls::ClientConfig>,
+}
+
+impl<In: Transport> Connector<In> for PinnedTls {
+    type Out = Either<In, PinnedTransport>;
+
+    fn connect(
+        &self,
+        details: &ConnectionDetails,
+        chained: Option<In>,
+    ) -> Result<Option<Self::Out>, ureq::Error> {
+        let Some(transport) = chained else {
+            return Ok(None);
+        };
+        if !details.needs_tls() || transport.is_tls() {
+            return Ok(Some(Either::A(transport)));
+        }
+        let host = details
+            .uri
+            .host()
+            .ok_or(ureq::Error::Tls("no host in the relay URL"))?
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        let name = ServerName::try_from(host)
+            .map_err(|_| ureq::Error::Tls("the relay's host is not a valid name"))?;
+        let mut conn = rustls::ClientConnection::new(Arc::clone(&self.config), name)?;
+        let mut sock = TransportAdapter::new(transport.boxed(), details.current_time.clone());
+        sock.set_timeout(details.timeout);
+        if let Err(e) = conn.complete_io(&mut sock) {
+            return Err(pending_alert(&mut conn, &mut sock).unwrap_or(e).into());
+        }
+        let buffers = LazyBuffers::new(
+            details.config.input_buffer_size(),
+            details.config.output_buffer_size(),
+        );
+        Ok(Some(Either::B(PinnedTransport {
+            buffers,
+            stream: rustls::StreamOwned { conn, sock },
+        })))
+    }
+}
+
+/// One pinned TLS connection, as the agent reads and writes it.
+struct PinnedTransport {
+    buffers: LazyBuffers,
+    stream: rustls::StreamOwned<rustls::ClientConnection, TransportAdapter>,
+}
+
+impl fmt::Debug for PinnedTransport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PinnedTransport")
+    }
+}
+
+impl PinnedTransport {
+    /// After a failed write, the relay's reason if it sent one (see [`pending_alert`]).
+    fn pending_alert(&mut self) -> Option<std::io::Error> {
+        let rustls::StreamOwned { conn, sock } = &mut self.stream;
+        pending_alert(conn, sock)
+    }
+}
+
+/// After a failed write, the relay's alert if one is waiting unread. In TLS 1.3 the client
+/// finishes its handshake first; a relay that refuses the client certificate sends an
+/// alert and closes, and the client's next write fails ("broken pipe") with the alert
+/// still in the socket. Reading it gives the real error ("certificate required",
+/// "unknown CA") instead of a dead connection that would be retried.
+fn pending_alert(
+    conn: &mut rustls::ClientConnection,
+    sock: &mut impl Read,
+) -> Option<std::io::Error> {
+    // An alert is a few bytes: a handful of reads at most.
+    for _ in 0..4 {
+        match conn.read_tls(sock) {
+            Ok(0) | Err(_) => return None,
+            Ok(_) => {}
+        }
+        if let Err(e) = conn.process_new_packets() {
+            return Some(std::io::Error::new(std::io::ErrorKind::InvalidData, e));
+        }
+    }
+    None
+}
+
+impl Transport for PinnedTransport {
+    fn buffers(&mut self) -> &mut dyn Buffers {
+        &mut self.buffers
+    }
+
+    fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
+        self.stream.get_mut().set_timeout(timeout);
+        let output = &self.buffers.output()[..amount];
+        if let Err(e) = self.stream.write_all(output) {
+            return Err(self.pending_alert().unwrap_or(e).into());
+        }
+        Ok(())
+    }
+
+    fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
+        self.stream.get_mut().set_timeout(timeout);
+        let input = self.buffers.input_append_buf();
+        let amount = self.stream.read(input)?;
+        self.buffers.input_appended(amount);
+        Ok(amount > 0)
+    }
+
+    fn is_open(&mut self) -> bool {
+        self.stream.get_mut().get_mut().is_open()
+    }
+
+    fn is_tls(&self) -> bool {
+        true
     }
 }
 
@@ -669,6 +965,10 @@ mod tests {
         ));
         let t = Token::new("secret-token".into());
         assert!(!format!("{t:?}").contains("secret"));
+        assert!(matches!(
+            ClientIdentity::from_pem(b"", b""),
+            Err(RelayError::Identity(_))
+        ));
     }
 
     #[test]
