@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use harness::Relay;
+use harness::redis::RedisServer;
 use http_body_util::{BodyExt as _, Full};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
@@ -50,39 +51,67 @@ fn metric(text: &str, name: &str) -> f64 {
         .sum()
 }
 
-#[test]
-fn two_hundred_pairings_at_concurrency_32_without_an_error() {
-    // Limits well above the load: this is about correctness, not the limiter.
-    let relay = Relay::start(&[
-        "--rate",
-        "100000",
-        "--burst",
-        "100000",
-        "--joins-per-minute",
-        "100000",
-        "--max-long-polls",
-        "1000",
-    ]);
-    let report = loadgen::run(|_| (client(&relay), client(&relay)), 200, 32, 4096);
+/// Limits well above the load: these runs are about correctness, not the limiter.
+const OPEN_LIMITS: &[&str] = &[
+    "--rate",
+    "100000",
+    "--burst",
+    "100000",
+    "--joins-per-minute",
+    "100000",
+    "--max-long-polls",
+    "1000",
+];
+
+/// 200 pairings at concurrency 32, senders on `senders[i % n]` and receivers on the next
+/// relay; zero errors, and every room closed afterwards.
+fn two_hundred_pairings(relays: &[&Relay]) {
+    let connect = |worker: usize| {
+        let at = |i: usize| client(relays[i % relays.len()]);
+        (at(worker), at(worker + 1))
+    };
+    let report = loadgen::run(connect, 200, 32, 4096);
     assert!(report.errors.is_empty(), "errors: {:?}", report.errors);
     assert_eq!((report.pairings, report.latencies.len()), (200, 200));
-    // Every room was closed: nothing is left in the store.
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let (_, metrics) = rt.block_on(relay.admin_get("/metrics"));
-    assert_eq!(metric(&metrics, metrics_name::ROOMS_LIVE), 0.0, "{metrics}");
-    assert_eq!(metric(&metrics, metrics_name::CREATED), 200.0, "{metrics}");
-    assert_eq!(
-        metric(&metrics, metrics_name::DELIVERED),
-        200.0,
-        "{metrics}"
-    );
+    let (mut created, mut delivered) = (0.0, 0.0);
+    for relay in relays {
+        let (_, metrics) = rt.block_on(relay.admin_get("/metrics"));
+        assert_eq!(metric(&metrics, metrics_name::ROOMS_LIVE), 0.0, "{metrics}");
+        created += metric(&metrics, metrics_name::CREATED);
+        delivered += metric(&metrics, metrics_name::DELIVERED);
+    }
+    assert_eq!((created, delivered), (200.0, 200.0));
     eprintln!(
-        "load: 200 pairings in {:.2} s ({:.0}/s, p99 {} ms) on a debug build",
+        "load: 200 pairings on {} relay(s) in {:.2} s ({:.0}/s, p99 {} ms) on a debug build",
+        relays.len(),
         report.elapsed.as_secs_f64(),
         report.rate(),
         report.quantile(0.99).as_millis()
     );
+}
+
+#[test]
+fn two_hundred_pairings_at_concurrency_32_without_an_error() {
+    let relay = Relay::start(OPEN_LIMITS);
+    two_hundred_pairings(&[&relay]);
     relay.stop();
+}
+
+/// The same load on a farm: two instances on one Redis, each pairing's sender on one and
+/// its receiver on the other; afterwards Redis holds nothing but what expires by itself.
+#[test]
+fn two_hundred_pairings_on_a_two_instance_redis_farm_without_an_error() {
+    let redis = RedisServer::start();
+    let state = tempfile::tempdir().expect("tempdir");
+    let url = redis.url();
+    let flags = [OPEN_LIMITS, &["--redis", &url]].concat();
+    let a = Relay::start_in(state.path(), &flags);
+    let b = Relay::start_in(state.path(), &flags);
+    assert_eq!(a.pin, b.pin, "one certificate for the farm");
+    two_hundred_pairings(&[&a, &b]);
+    a.stop();
+    b.stop();
 }
 
 mod metrics_name {
@@ -104,30 +133,33 @@ async fn connection(relay: &Relay) -> hyper::client::conn::http1::SendRequest<Fu
     sender
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_flood_of_room_creations_is_turned_away_and_leaves_nothing_behind() {
-    // The default per-address limits (20 requests/s, burst 40), short TTLs so that the
-    // end of the test sees everything expire, and a small memory budget.
-    let budget_mib = 16;
-    let relay = Arc::new(Relay::start(&[
-        "--rate",
-        "20",
-        "--burst",
-        "40",
-        "--code-ttl",
-        "2",
-        "--payload-ttl",
-        "3",
-        "--sweep-interval",
-        "1",
-        "--memory-budget",
-        &budget_mib.to_string(),
-    ]));
+/// Flags of a flood run: the default per-address limits (20 requests/s, burst 40), short
+/// TTLs so that the end of the test sees everything expire, and a small memory budget.
+const FLOOD_FLAGS: &[&str] = &[
+    "--rate",
+    "20",
+    "--burst",
+    "40",
+    "--code-ttl",
+    "2",
+    "--payload-ttl",
+    "3",
+    "--sweep-interval",
+    "1",
+    "--memory-budget",
+    "16",
+];
+const FLOOD_BUDGET_KIB: u64 = 16 * 1024;
+
+/// 10 000 room creations from one address over a few keep-alive connections: the burst
+/// and then the rate get through, every other answer is 429 with `Retry-After`, and the
+/// relay's RSS stays under its memory budget.
+async fn flood(relay: &Arc<Relay>) {
     let rss_before = status_kib(relay.pid(), "VmRSS:");
     let started = Instant::now();
     let mut tasks = Vec::new();
     for c in 0..FLOOD_CONNECTIONS {
-        let relay = Arc::clone(&relay);
+        let relay = Arc::clone(relay);
         tasks.push(tokio::spawn(async move {
             let mut conn = connection(&relay).await;
             let mut counts = [0usize; 3]; // 201, 429, other
@@ -184,27 +216,52 @@ async fn a_flood_of_room_creations_is_turned_away_and_leaves_nothing_behind() {
     let peak = status_kib(relay.pid(), "VmHWM:");
     eprintln!("flood: relay RSS {rss_before} KiB before, peak {peak} KiB");
     assert!(
-        peak <= budget_mib * 1024,
-        "the relay's RSS went past its memory budget ({budget_mib} MiB): {peak} KiB"
+        peak <= FLOOD_BUDGET_KIB,
+        "the relay's RSS went past its memory budget: {peak} KiB"
     );
+}
 
-    // After the TTLs (and a sweep), nothing is left.
+/// Polls `left` (what is still stored) until it is 0, for at most 15 s.
+async fn until_nothing_is_left(what: &str, mut left: impl AsyncFnMut() -> f64) {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        let (_, metrics) = relay.admin_get("/metrics").await;
-        let live = metric(&metrics, metrics_name::ROOMS_LIVE);
-        let bytes = metric(&metrics, "hush_relay_store_bytes");
-        if live == 0.0 && bytes == 0.0 {
-            break;
+        let n = left().await;
+        if n == 0.0 {
+            return;
         }
-        assert!(
-            Instant::now() < deadline,
-            "state left after the TTLs: {live} rooms, {bytes} bytes"
-        );
+        assert!(Instant::now() < deadline, "{n} {what} left after the TTLs");
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+}
+
+fn stop(relay: Arc<Relay>) {
     match Arc::try_unwrap(relay) {
         Ok(relay) => relay.stop(),
         Err(_) => panic!("the relay is still shared"),
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_room_creations_is_turned_away_and_leaves_nothing_behind() {
+    let relay = Arc::new(Relay::start(FLOOD_FLAGS));
+    flood(&relay).await;
+    // After the TTLs (and a sweep), no room and no byte is left.
+    until_nothing_is_left("rooms or bytes", async || {
+        let (_, metrics) = relay.admin_get("/metrics").await;
+        metric(&metrics, metrics_name::ROOMS_LIVE) + metric(&metrics, "hush_relay_store_bytes")
+    })
+    .await;
+    stop(relay);
+}
+
+/// The same flood on a relay with a Redis store: after the TTLs, Redis holds no key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_on_redis_leaves_no_key_behind() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let relay = Arc::new(Relay::start(&[FLOOD_FLAGS, &["--redis", &url]].concat()));
+    flood(&relay).await;
+    assert!(redis.dbsize() > 0, "the rooms are in Redis");
+    until_nothing_is_left("Redis keys", async || redis.dbsize() as f64).await;
+    stop(relay);
 }
