@@ -8,7 +8,7 @@
 //! process of its own, so that the relay's CPU and memory are its own).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, mpsc};
+use std::sync::{Barrier, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use shared::cli::relay_client::RelayClient;
@@ -61,12 +61,16 @@ pub fn run(
     let next = AtomicUsize::new(0);
     let results = Mutex::new(Vec::with_capacity(pairings));
     let plaintext: Vec<u8> = (0..payload).map(|i| (i % 251) as u8).collect();
-    let start = Instant::now();
-    std::thread::scope(|scope| {
+    // The clock starts once every worker is connected: connecting (a pin check and a TLS
+    // handshake per client) is set-up, not load.
+    let ready = Barrier::new(concurrency + 1);
+    let start = std::thread::scope(|scope| {
         for worker in 0..concurrency {
             let (next, results, plaintext, connect) = (&next, &results, &plaintext, &connect);
+            let ready = &ready;
             scope.spawn(move || {
                 let (sender, receiver) = connect(worker);
+                ready.wait();
                 // The receiving side is a thread of its own for the whole run, as the
                 // laptop is a machine of its own: one pairing at a time through `jobs`.
                 let (jobs, receiving) = mpsc::channel::<Job>();
@@ -92,6 +96,8 @@ pub fn run(
                 });
             });
         }
+        ready.wait();
+        Instant::now()
     });
     let elapsed = start.elapsed();
     let mut report = Report {
