@@ -14,11 +14,14 @@
 //! - [`atomic`]: all-or-nothing output files;
 //! - [`man`]: `--man`, the manual page from the clap definition;
 //! - `relay_client` (feature `relay-client`): the blocking client of hush-relay/1 (pinned TLS, retries, long-polls);
+//! - `config` (feature `relay-client`): the settings file (the relay and its pin);
 //! - `relay_flow` (feature `relay-client`): the sender's and the receiver's pairing and delivery over it;
 //! - [`hardening`]: no core dumps, no ptrace, secrets kept out of swap and dumps;
 //! - `platform`: everything that differs between Unix and Windows, and nothing else.
 
 pub mod atomic;
+#[cfg(feature = "relay-client")]
+pub mod config;
 pub mod error;
 pub mod failure;
 pub mod hardening;
