@@ -3,14 +3,11 @@
 //! within the protocol's bounds. Run: `cargo +nightly fuzz run relay_json` (README,
 //! "Fuzzing"); `cargo test -p hush-relay` runs a proptest over the same parsers.
 //!
-//! hush-relay is a binary crate: the target compiles the parsers' own file, which is
-//! self-contained for this reason (serde, serde_json and base64 only).
+//! The parsers are reached through `hush_relay::fuzzing`, a hidden re-export of exactly
+//! these four functions: the fuzzer runs the relay's own code, not a copy of it.
 #![no_main]
 
-#[path = "../../relay/src/api/bodies.rs"]
-#[allow(dead_code)]
-mod bodies;
-
+use hush_relay::fuzzing as bodies;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -5,7 +5,8 @@
 //!
 //! The public surface is small on purpose: [`main`] for the binary, and [`store`] with
 //! [`Limits`] so that one conformance suite (`relay/tests/store.rs`) can drive every store
-//! backend directly. The HTTP layer, limits and TLS stay private.
+//! backend directly. The HTTP layer, limits and TLS stay private; the one exception is
+//! `fuzzing`, hidden from the docs, for the fuzz target `relay_json`.
 
 mod api;
 mod api_keys;
@@ -18,6 +19,14 @@ pub mod store;
 mod tls;
 
 pub use config::Limits;
+
+/// The parsers of the JSON control bodies (docs/RELAY.md §3.2), reachable for the fuzz
+/// target `fuzz/fuzz_targets/relay_json.rs` only: not an API, no stability promised.
+/// Bytes in, a value or the 400 message out; none may panic on any input.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::api::bodies::{create_room, delete_room, join, message};
+}
 
 use std::io::Write as _;
 use std::process::ExitCode;

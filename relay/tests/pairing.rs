@@ -1,11 +1,14 @@
 //! Pairing end to end through the real hush-relay: the Rust sender (shared::relay's state
-//! machine, driven over HTTPS by the test) with docs/hush_relay.py, the independent Python
-//! receiver, as a separate process speaking to the relay itself. A wrong code burns the
-//! room, and the receiver is told.
+//! machine, driven over raw HTTPS by the test, so the wire is checked too) with
+//! docs/hush_relay.py, the independent Python receiver, as a separate process speaking to
+//! the relay itself; then the tools' own flow (`shared::cli::relay_flow`) on both sides. A
+//! wrong code burns the room, and the receiver is told.
 
 // The harness serves the other test binary too: not every helper is used here.
 #[allow(dead_code)]
 mod harness;
+// pairing.rs never looks inside an envelope error.
+#[allow(dead_code)]
 mod parties;
 
 use std::io::{BufRead, BufReader, Read};
@@ -22,32 +25,6 @@ use shared::{Credentials, Metadata, SealOptions};
 
 /// How long any one step may take.
 const STEP: Duration = Duration::from_secs(20);
-
-struct Room {
-    id: String,
-    token: String,
-    nameplate: Nameplate,
-    nonce: [u8; 32],
-}
-
-async fn create_room(c: &Client) -> Room {
-    let r = c
-        .json("POST", "/v1/rooms", None, json!({"receivers": 1}))
-        .await;
-    assert_eq!(r.status, 201, "{}", r.error());
-    let v = r.json();
-    let nonce: [u8; 32] = STANDARD
-        .decode(v["nonce"].as_str().expect("nonce"))
-        .expect("b64")
-        .try_into()
-        .expect("32 bytes");
-    Room {
-        id: v["room"].as_str().expect("room").to_owned(),
-        token: v["token"].as_str().expect("token").to_owned(),
-        nameplate: Nameplate::parse(v["nameplate"].as_str().expect("nameplate")).expect("valid"),
-        nonce,
-    }
-}
 
 /// The Python receiver, with its stderr lines arriving on a channel.
 struct PythonReceiver {
@@ -136,7 +113,7 @@ fn sent(event: Event) -> Vec<u8> {
 /// The sender's side up to the check of the receiver's confirmation.
 async fn sender_until_confirmation(
     c: &Client,
-    room: &Room,
+    room: &harness::Room,
     code: &Code,
 ) -> (Pairing, Result<Vec<Event>, PairingError>) {
     let token = room.token.as_str();
@@ -144,7 +121,7 @@ async fn sender_until_confirmation(
     assert_eq!(slots["slots"], json!([1]), "one receiver joined");
     let slot = format!("/v1/rooms/{}/slots/1", room.id);
     let context = RoomContext {
-        nameplate: room.nameplate,
+        nameplate: Nameplate::parse(&room.nameplate).expect("nameplate"),
         nonce: room.nonce,
         slot: 1,
     };
@@ -176,8 +153,9 @@ async fn sender_until_confirmation(
 async fn the_python_receiver_pairs_with_the_rust_sender_through_the_relay() {
     let relay = Relay::start(&[]);
     let c = relay.client();
-    let room = create_room(&c).await;
-    let code = Code::generate(room.nameplate).expect("code");
+    let room = harness::create(&c, 1).await;
+    let nameplate = Nameplate::parse(&room.nameplate).expect("nameplate");
+    let code = Code::generate(nameplate).expect("code");
     let shown_code = code.to_shown().to_string();
     let receiver = PythonReceiver::start(&relay, &shown_code);
     let (pairing, events) = sender_until_confirmation(&c, &room, &code).await;
@@ -237,10 +215,11 @@ async fn the_python_receiver_pairs_with_the_rust_sender_through_the_relay() {
 async fn a_wrong_code_burns_the_room_and_the_receiver_is_told() {
     let relay = Relay::start(&[]);
     let c = relay.client();
-    let room = create_room(&c).await;
-    let code = Code::generate(room.nameplate).expect("code");
+    let room = harness::create(&c, 1).await;
+    let nameplate = Nameplate::parse(&room.nameplate).expect("nameplate");
+    let code = Code::generate(nameplate).expect("code");
     // The same nameplate, another secret: a guess.
-    let guess = Code::generate(room.nameplate).expect("guess");
+    let guess = Code::generate(nameplate).expect("guess");
     let receiver = PythonReceiver::start(&relay, &guess.to_shown());
     let (_, events) = sender_until_confirmation(&c, &room, &code).await;
     assert_eq!(events, Err(PairingError::WrongCode));
@@ -275,43 +254,30 @@ async fn a_wrong_code_burns_the_room_and_the_receiver_is_told() {
 /// as `hush` and `hush-run` will.
 #[test]
 fn rust_sender_and_receiver_pair_with_the_blocking_client() {
-    use shared::cli::relay_client::{RelayClient, parse_pin};
-    use shared::cli::relay_flow::{Receiver, SenderRoom, payload_id};
+    use shared::cli::relay_client::RelayClient;
+    use shared::cli::relay_flow::{SenderRoom, payload_id};
 
     let relay = Relay::start(&[]);
     let url = format!("https://{}", relay.addr);
-    let pin = parse_pin(&relay.pin).expect("pin");
     let deadline = Instant::now() + STEP;
-    let sender = RelayClient::new(&url, Some(pin)).expect("sender client");
-    let mut room = SenderRoom::open(sender, 1).expect("room");
-    let typed = room.code().to_shown().to_string();
-
-    let receiver_url = url.clone();
-    let receiver = std::thread::spawn(move || {
-        let client = RelayClient::new(&receiver_url, Some(pin)).expect("receiver client");
-        let code = Code::parse(&typed).expect("typed code");
-        let receiver = Receiver::pair(client, &code, deadline).expect("paired");
-        let (id, sealed) = receiver.next_payload(deadline).expect("a payload");
-        let session = receiver.session().clone();
-        let opened = shared::open(&sealed, &[Credentials::Relay(session.clone())]).expect("opens");
-        receiver.acknowledge(&id).expect("acknowledged");
-        (session.receiver_code, opened.stdout.to_vec())
-    });
+    let mut room = SenderRoom::open(parties::client(&url, &relay.pin), 1).expect("room");
+    let (shown_tx, shown) = mpsc::channel();
+    let receiver = parties::spawn_receiver(
+        parties::client(&url, &relay.pin),
+        &room.code().to_shown(),
+        deadline,
+        Some(shown_tx),
+    );
 
     let candidate = room.next_receiver(deadline).expect("the codes match");
-    let sealed = shared::seal(
-        &Credentials::Relay(candidate.session.clone()),
-        &Metadata::default(),
-        b"setup key 7f3a\n",
-        false,
-        SealOptions::default(),
-    )
-    .expect("seal");
+    let sealed = parties::seal(&candidate.session, b"setup key 7f3a\n");
     let id = payload_id().expect("id");
     room.deliver(candidate.slot, &id, &sealed).expect("stored");
-    let (receiver_code, plaintext) = receiver.join().expect("receiver thread");
-    assert_eq!(receiver_code, candidate.session.receiver_code);
+    let plaintext = receiver.join().expect("receiver thread").expect("opened");
     assert_eq!(plaintext, b"setup key 7f3a\n");
+    // Both screens showed the same receiver code.
+    assert_eq!(shown.try_recv().ok(), Some(candidate.session.receiver_code));
+    // The receiver acknowledged it.
     assert!(room.delivered(candidate.slot, &id).expect("state"));
     room.close().expect("closed");
 
@@ -328,13 +294,11 @@ fn rust_sender_and_receiver_pair_with_the_blocking_client() {
 /// learns the room was burned, and the right code, typed afterwards, pairs no more.
 #[test]
 fn a_wrong_code_in_the_tools_flow_burns_the_room_for_everyone() {
-    use shared::cli::relay_client::{RelayClient, parse_pin};
     use shared::cli::relay_flow::{FlowError, Receiver, SenderRoom};
 
     let relay = Relay::start(&[]);
     let url = format!("https://{}", relay.addr);
-    let pin = parse_pin(&relay.pin).expect("pin");
-    let client = || RelayClient::new(&url, Some(pin)).expect("client");
+    let client = || parties::client(&url, &relay.pin);
     let deadline = Instant::now() + STEP;
     let mut room = SenderRoom::open(client(), 2).expect("room");
     let right = room.code().to_shown().to_string();
@@ -368,18 +332,21 @@ fn a_wrong_code_in_the_tools_flow_burns_the_room_for_everyone() {
 /// as a person at `receiver K7MQ: approve? [y/N]` would.
 #[test]
 fn three_receivers_two_approved_by_their_codes_one_denied() {
-    use parties::{Sender, receive};
+    use parties::Failure;
+    use shared::cli::relay_flow::{FlowError, SenderRoom, payload_id};
 
     let relay = Relay::start(&[]);
     let url = format!("https://{}", relay.addr);
-    let sender = Sender::open(&url, &relay.pin, 3);
+    let deadline = Instant::now() + parties::DEADLINE;
+    let mut room = SenderRoom::open(parties::client(&url, &relay.pin), 3).expect("room");
+    let typed = room.code().to_shown();
     let (shown_tx, shown) = mpsc::channel();
     let receivers: Vec<_> = ["laptop A", "laptop B", "stranger"]
         .into_iter()
         .map(|name| {
-            let (url, pin, typed) = (url.clone(), relay.pin.clone(), sender.shown_code());
             let (tx, own) = mpsc::channel();
-            let thread = std::thread::spawn(move || receive(&url, &pin, &typed, Some(tx)));
+            let client = parties::client(&url, &relay.pin);
+            let thread = parties::spawn_receiver(client, &typed, deadline, Some(tx));
             // What this receiver's screen says, labelled: the test plays the person who
             // reads the laptops' screens.
             let shown_tx = shown_tx.clone();
@@ -393,10 +360,10 @@ fn three_receivers_two_approved_by_their_codes_one_denied() {
         .collect();
     drop(shown_tx);
 
-    let mut sessions = Vec::new();
-    for slot in sender.slots(3) {
-        sessions.push((slot, sender.pair(slot).expect("pairs")));
-    }
+    // The sender pairs with each receiver in turn (relay_flow: the order they joined).
+    let candidates: Vec<_> = (0..3)
+        .map(|_| room.next_receiver(deadline).expect("pairs"))
+        .collect();
     // The person approves the codes shown by laptops A and B, not the stranger's.
     let mut approved = Vec::new();
     for _ in 0..3 {
@@ -407,12 +374,13 @@ fn three_receivers_two_approved_by_their_codes_one_denied() {
     }
     assert_eq!(approved.len(), 2);
     let mut denied = 0;
-    for (slot, session) in &sessions {
-        if approved.contains(&session.receiver_code) {
-            let id = format!("{slot:032x}");
-            sender.deliver(*slot, session, b"vpn setup key\n", &id);
+    for candidate in &candidates {
+        if approved.contains(&candidate.session.receiver_code) {
+            let sealed = parties::seal(&candidate.session, b"vpn setup key\n");
+            let id = payload_id().expect("id");
+            room.deliver(candidate.slot, &id, &sealed).expect("stored");
         } else {
-            sender.deny(*slot);
+            room.deny(candidate.slot).expect("denied");
             denied += 1;
         }
     }
@@ -420,15 +388,14 @@ fn three_receivers_two_approved_by_their_codes_one_denied() {
     for (name, thread) in receivers {
         let result = thread.join().expect("receiver thread");
         if name == "stranger" {
-            let err = result.expect_err("the denied receiver gets nothing");
-            assert_eq!(err.relay_code(), Some("denied"), "{err:?}");
-            let parties::Failure::Relay(e) = &err else {
-                panic!("{err:?}")
-            };
-            assert!(e.to_string().contains("(denied, HTTP 410)"), "{e}");
+            // The relay's 410 `denied` on its wait for a payload: FlowError::Denied.
+            assert!(
+                matches!(result, Err(Failure::Flow(FlowError::Denied))),
+                "{result:?}"
+            );
         } else {
             let got = result.unwrap_or_else(|e| panic!("{name}: {e:?}"));
-            assert_eq!(got.plaintext, b"vpn setup key\n", "{name}");
+            assert_eq!(got, b"vpn setup key\n", "{name}");
         }
     }
     relay.stop();

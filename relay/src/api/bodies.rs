@@ -1,7 +1,8 @@
 //! The JSON control bodies of docs/RELAY.md §3.2, parsed and checked: bytes in, a value or
-//! the 400 message out. Pure and self-contained (serde, serde_json and base64 only), so the
-//! fuzz target `fuzz/fuzz_targets/relay_json.rs` compiles this very file; no panic on any
-//! input, and the work is bounded by the input (the server caps bodies at 4 KiB first).
+//! the 400 message out. Pure (serde, serde_json and base64 only); the fuzz target
+//! `fuzz/fuzz_targets/relay_json.rs` calls these functions through `hush_relay::fuzzing`.
+//! No panic on any input, and the work is bounded by the input (the server caps bodies at
+//! 4 KiB first).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -27,6 +28,7 @@ struct CreateJson {
     ttl: Option<u64>,
 }
 
+/// The body of `POST /v1/rooms`, within this relay's `max_slots` and `max_ttl`.
 pub fn create_room(bytes: &[u8], max_slots: u8, max_ttl: u64) -> Result<CreateRoom, BodyError> {
     let req: CreateJson = serde_json::from_slice(bytes).map_err(|_| NOT_JSON)?;
     let receivers = u8::try_from(req.receivers)

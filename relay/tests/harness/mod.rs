@@ -315,6 +315,8 @@ pub struct Room {
     pub id: String,
     pub nameplate: String,
     pub token: String,
+    /// The room's nonce, bound into the pairing (docs/RELAY.md §2).
+    pub nonce: [u8; 32],
 }
 
 /// A receiver's slot.
@@ -338,6 +340,11 @@ pub async fn create(c: &Client, receivers: u64) -> Room {
         id: v["room"].as_str().unwrap().to_owned(),
         nameplate: v["nameplate"].as_str().unwrap().to_owned(),
         token: v["token"].as_str().unwrap().to_owned(),
+        nonce: STANDARD
+            .decode(v["nonce"].as_str().unwrap())
+            .unwrap()
+            .try_into()
+            .unwrap(),
     }
 }
 
