@@ -48,10 +48,12 @@ pub async fn serve_api(
         let acceptor = acceptor.clone();
         let router = router.clone();
         tokio::spawn(async move {
-            let stream = match tokio::time::timeout(handshake, acceptor.accept(tcp)).await {
+            let accept = acceptor.accept(tcp).into_fallible();
+            let stream = match tokio::time::timeout(handshake, accept).await {
                 Ok(Ok(stream)) => stream,
-                Ok(Err(e)) => {
+                Ok(Err((e, tcp))) => {
                     tracing::debug!(error = %e, "TLS handshake failed");
+                    linger(tcp).await;
                     return;
                 }
                 Err(_) => {
@@ -72,6 +74,31 @@ pub async fn serve_api(
             }
         });
     }
+}
+
+/// After a failed handshake (its alert sent): half-closes and reads what the client still
+/// sends, briefly, before closing. Closed with unread bytes, a socket answers RST, and a
+/// client's kernel may then drop the alert before the client reads it. Under TLS 1.3 a
+/// client refused for its certificate (mutual TLS) has usually sent its request already,
+/// and it should learn "unknown CA", not "connection reset".
+async fn linger(mut tcp: tokio::net::TcpStream) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    const LINGER: Duration = Duration::from_secs(1);
+    const MOST: usize = 64 * 1024;
+    if tcp.shutdown().await.is_err() {
+        return;
+    }
+    let mut buf = [0u8; 4096];
+    let mut read = 0;
+    let drain = async {
+        while read < MOST {
+            match tcp.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => read += n,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(LINGER, drain).await;
 }
 
 /// `/metrics`, `/healthz`, `/readyz` on plain HTTP.
