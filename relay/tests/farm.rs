@@ -20,7 +20,8 @@ use std::time::{Duration, Instant};
 use harness::Relay;
 use harness::redis::RedisServer;
 use shared::cli::relay_client::{Queue, RelayClient, RelayError, parse_pin};
-use shared::relay::{Code, Event, Pairing, RoomContext, Side};
+use shared::cli::relay_flow::{FlowError, Receiver, SenderRoom};
+use shared::relay::Code;
 use shared::{Credentials, Metadata, SealOptions};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -87,25 +88,6 @@ impl Proxy {
     }
 }
 
-fn sent(event: Event) -> Vec<u8> {
-    match event {
-        Event::Send { msg, .. } => msg,
-        Event::Paired => panic!("expected a message"),
-    }
-}
-
-/// Polls `f` (a long-poll of `wait` seconds each) until it yields something, within
-/// `BOUND`.
-fn until<T>(mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + BOUND;
-    loop {
-        if let Some(t) = f() {
-            return t;
-        }
-        assert!(Instant::now() < deadline, "nothing came within {BOUND:?}");
-    }
-}
-
 #[test]
 fn a_farm_survives_an_instance_and_tells_when_redis_lost_the_room() {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -125,87 +107,33 @@ fn a_farm_survives_an_instance_and_tells_when_redis_lost_the_room() {
     let base = format!("https://{}", proxy.addr);
     let pin = parse_pin(&a.pin).unwrap();
 
-    // --- A pairing through the proxy; instance A is SIGKILLed between the join and the
-    // confirmation.
+    // --- A pairing through the proxy (the tools' own flow); instance A is SIGKILLed
+    // between the join and the confirmation.
+    let deadline = Instant::now() + BOUND;
     let sender = RelayClient::new(&base, Some(pin)).expect("sender client");
-    let room = sender.create_room(1).expect("room");
-    let code = Code::generate(room.nameplate).expect("code");
-    let typed = code.to_shown().to_string();
+    let mut room = SenderRoom::open(sender.clone(), 1).expect("room");
+    let typed = room.code().to_shown().to_string();
     let receiver_base = base.clone();
     let receiver = std::thread::spawn(move || {
         let client = RelayClient::new(&receiver_base, Some(pin)).expect("receiver client");
         let code = Code::parse(&typed).expect("typed code");
-        let joined = client.join(code.nameplate()).expect("join");
-        let context = RoomContext {
-            nameplate: code.nameplate(),
-            nonce: joined.nonce,
-            slot: joined.slot,
-        };
-        let (mut pairing, first) = Pairing::start(Side::Receiver, &code, context);
-        let (t, room, slot) = (&joined.token, joined.room.as_str(), joined.slot);
-        client
-            .put(t, room, slot, Queue::ToSender, 0, &sent(first))
-            .expect("put pake");
-        for seq in 0..2 {
-            let msg = until(|| {
-                client
-                    .get(t, room, slot, Queue::ToReceiver, seq, 5)
-                    .expect("get")
-            });
-            for event in pairing.receive(seq, &msg).expect("pairing") {
-                if let Event::Send { seq, msg } = event {
-                    client
-                        .put(t, room, slot, Queue::ToSender, seq, &msg)
-                        .expect("put confirm");
-                }
-            }
-        }
-        let session = pairing.session().expect("paired");
-        let (id, sealed) = until(|| client.get_payload(t, room, slot, 5).expect("payload"));
+        let receiver = Receiver::pair(client, &code, deadline).expect("paired");
+        let (id, sealed) = receiver.next_payload(deadline).expect("a payload");
+        let session = receiver.session().clone();
         let opened = shared::open(&sealed, &[Credentials::Relay(session.clone())]).expect("opens");
-        client.delete_payload(t, room, slot, &id).expect("delete");
+        receiver.acknowledge(&id).expect("acknowledged");
         // One delivery per message id: nothing more comes, even after the sender's retry.
-        let again = client.get_payload(t, room, slot, 3).expect("poll again");
+        let again = receiver.next_payload(Instant::now() + Duration::from_secs(3));
         (session.receiver_code, opened.stdout.to_vec(), id, again)
     });
 
-    let t = &room.token;
-    let slot = until(|| {
-        sender
-            .slots(t, &room.room, 0, 5)
-            .expect("slots")
-            .first()
-            .copied()
-    });
+    let slots = room.joined(deadline).expect("a receiver joined");
     // The receiver joined: instance A dies (SIGKILL) before either side confirms.
     let a_addr = a.addr;
     a.stop();
-    let context = RoomContext {
-        nameplate: room.nameplate,
-        nonce: room.nonce,
-        slot,
-    };
-    let (mut pairing, first) = Pairing::start(Side::Sender, &code, context);
-    sender
-        .put(t, &room.room, slot, Queue::ToReceiver, 0, &sent(first))
-        .expect("put pake");
-    for seq in 0..2 {
-        let msg = until(|| {
-            sender
-                .get(t, &room.room, slot, Queue::ToSender, seq, 5)
-                .expect("get")
-        });
-        for event in pairing.receive(seq, &msg).expect("the codes match") {
-            if let Event::Send { seq, msg } = event {
-                sender
-                    .put(t, &room.room, slot, Queue::ToReceiver, seq, &msg)
-                    .expect("put confirm");
-            }
-        }
-    }
-    let session = pairing.session().expect("paired");
+    let candidate = room.pair(slots[0], deadline).expect("the codes match");
     let sealed = shared::seal(
-        &Credentials::Relay(session.clone()),
+        &Credentials::Relay(candidate.session.clone()),
         &Metadata::default(),
         b"farm key 51c0\n",
         false,
@@ -213,18 +141,18 @@ fn a_farm_survives_an_instance_and_tells_when_redis_lost_the_room() {
     )
     .expect("seal");
     let id = "00112233445566778899aabbccddeeff";
-    sender
-        .put_payload(t, &room.room, slot, id, &sealed)
-        .expect("put payload");
+    room.deliver(candidate.slot, id, &sealed).expect("stored");
     // A retried upload of the same message (a lost answer) is the same message.
-    sender
-        .put_payload(t, &room.room, slot, id, &sealed)
-        .expect("put payload again");
+    room.deliver(candidate.slot, id, &sealed)
+        .expect("stored again");
     let (receiver_code, plaintext, got_id, again) = receiver.join().expect("receiver thread");
-    assert_eq!(receiver_code, session.receiver_code);
+    assert_eq!(receiver_code, candidate.session.receiver_code);
     assert_eq!(plaintext, b"farm key 51c0\n");
     assert_eq!(got_id, id);
-    assert!(again.is_none(), "a second delivery of one message id");
+    assert!(
+        matches!(again, Err(FlowError::TimedOut(_))),
+        "a second delivery of one message id: {again:?}"
+    );
     let counts = proxy.counts();
     assert!(
         counts[0] > 0 && counts[1] > 0,

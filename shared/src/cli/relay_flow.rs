@@ -131,7 +131,7 @@ pub struct SenderRoom {
     code: Code,
     /// Highest slot seen so far.
     seen: u8,
-    /// Slots announced but not paired yet.
+    /// Slots that joined but [`SenderRoom::next_receiver`] has not paired yet.
     pending: Vec<u8>,
 }
 
@@ -160,20 +160,24 @@ impl SenderRoom {
         self.room.expires
     }
 
-    /// Waits for the next receiver until `deadline` and pairs with it. A wrong code burns
-    /// the room ([`FlowError::WrongCode`]): the code is spent, whoever typed it.
-    pub fn next_receiver(&mut self, deadline: Instant) -> Result<Candidate, FlowError> {
+    /// Waits until `deadline` for receivers to join; returns the slots that joined since
+    /// the last call (at least one), in join order.
+    pub fn joined(&mut self, deadline: Instant) -> Result<Vec<u8>, FlowError> {
+        let (client, room, after) = (&self.client, &self.room, self.seen);
+        let mut slots = poll(deadline, "no receiver joined", |w| {
+            let slots = client.slots(&room.token, &room.room, after, w)?;
+            Ok((!slots.is_empty()).then_some(slots))
+        })?;
+        slots.sort_unstable();
+        self.seen = slots.last().copied().unwrap_or(self.seen);
+        Ok(slots)
+    }
+
+    /// Pairs with the receiver in `slot` (one SPAKE2 exchange and both confirmations),
+    /// until `deadline`. A wrong code burns the room ([`FlowError::WrongCode`]): the code
+    /// is spent, whoever typed it.
+    pub fn pair(&self, slot: u8, deadline: Instant) -> Result<Candidate, FlowError> {
         let (client, room, t) = (&self.client, &self.room, &self.room.token);
-        if self.pending.is_empty() {
-            let after = self.seen;
-            self.pending = poll(deadline, "no receiver joined", |w| {
-                let slots = client.slots(t, &room.room, after, w)?;
-                Ok((!slots.is_empty()).then_some(slots))
-            })?;
-            self.pending.sort_unstable();
-            self.seen = self.pending.last().copied().unwrap_or(self.seen);
-        }
-        let slot = self.pending.remove(0);
         let context = RoomContext {
             nameplate: room.nameplate,
             nonce: room.nonce,
@@ -191,6 +195,16 @@ impl SenderRoom {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// The next receiver to join, paired ([`SenderRoom::joined`], then
+    /// [`SenderRoom::pair`]), until `deadline`.
+    pub fn next_receiver(&mut self, deadline: Instant) -> Result<Candidate, FlowError> {
+        if self.pending.is_empty() {
+            self.pending = self.joined(deadline)?;
+        }
+        let slot = self.pending.remove(0);
+        self.pair(slot, deadline)
     }
 
     /// Refuses a receiver (its next call answers 410 `denied`).
