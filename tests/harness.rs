@@ -57,3 +57,99 @@ pub fn key_file(dir: &Path, name: &str, key: &shared::Key, iv: &shared::Iv) -> P
         .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
     path
 }
+
+/// A real `hush-relay` for the relay-mode tests: in-memory store, on 127.0.0.1 with a port
+/// of its own, its self-signed certificate in a temporary state directory; stopped
+/// (SIGKILL) on drop. Its first stdout line gives the URL and the pin.
+pub struct TestRelay {
+    child: std::process::Child,
+    /// `https://127.0.0.1:PORT`
+    pub url: String,
+    /// `sha256:HEX` of its certificate.
+    pub pin: String,
+    state: tempfile::TempDir,
+    extra: Vec<String>,
+}
+
+impl TestRelay {
+    /// Starts a relay; `extra` flags are passed on (e.g. `--code-ttl 5`).
+    pub fn start(extra: &[&str]) -> TestRelay {
+        let state = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        let extra: Vec<String> = extra.iter().map(|s| (*s).to_owned()).collect();
+        let (child, url, pin) = Self::spawn(state.path(), "127.0.0.1:0", &extra);
+        TestRelay {
+            child,
+            url,
+            pin,
+            state,
+            extra,
+        }
+    }
+
+    fn spawn(
+        state: &Path,
+        listen: &str,
+        extra: &[String],
+    ) -> (std::process::Child, String, String) {
+        use std::io::BufRead as _;
+        let mut child = std::process::Command::new(bin("hush-relay"))
+            .args(["--listen", listen, "--admin-listen", "127.0.0.1:0"])
+            .arg("--state-dir")
+            .arg(state)
+            .args(extra)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start hush-relay: {e}"));
+        let stdout = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
+        let (tx, rx) = std::sync::mpsc::channel();
+        // Reads the first line, then keeps draining so the relay never blocks on a full pipe.
+        std::thread::spawn(move || {
+            let mut lines = std::io::BufReader::new(stdout).lines();
+            if let Some(Ok(first)) = lines.next() {
+                let _ = tx.send(first);
+            }
+            for _ in lines {}
+        });
+        let first = match rx.recv_timeout(std::time::Duration::from_secs(20)) {
+            Ok(line) => line,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("hush-relay printed no first line");
+            }
+        };
+        let field = |name: &str| {
+            let key = format!("\"{name}\":\"");
+            let start = first
+                .find(&key)
+                .unwrap_or_else(|| panic!("no {name} in {first}"))
+                + key.len();
+            let len = first[start..].find('"').unwrap_or(0);
+            first[start..start + len].to_owned()
+        };
+        (child, field("url"), field("cert_sha256"))
+    }
+
+    /// Stops the relay (SIGKILL, as a crash), keeping its certificate.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts it again on the same address and certificate (an in-memory relay comes
+    /// back empty).
+    pub fn restart(&mut self) {
+        self.stop();
+        let listen = self.url.trim_start_matches("https://").to_owned();
+        let (child, url, pin) = Self::spawn(self.state.path(), &listen, &self.extra);
+        assert_eq!((&url, &pin), (&self.url, &self.pin), "same address and pin");
+        self.child = child;
+    }
+}
+
+impl Drop for TestRelay {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
