@@ -418,3 +418,23 @@ fn receive_at_a_terminal_asks_for_the_code_hidden_and_puts_the_output_on_the_cli
     assert!(!history.contains(&code[..6]), "{history}");
     assert!(!history.contains("wg-private"), "{history}");
 }
+
+#[test]
+fn a_relay_that_lost_the_pairing_exits_17_and_a_silent_sender_18() {
+    let mut relay = TestRelay::start(&[]);
+    let config = tempfile::tempdir().unwrap();
+    // Paired, then the (in-memory) relay restarts empty: the pairing is gone.
+    let (_room, hush, _candidate) = paired(&relay, config.path(), &[]);
+    relay.restart();
+    let (rc, stdout, stderr) = hush.finish();
+    assert_eq!(rc, 17, "{stderr}");
+    assert!(stdout.is_empty());
+    assert!(stderr.contains("lost this pairing"), "{stderr}");
+
+    // Paired, approved never: nothing within --wait.
+    let (_room, hush, _candidate) = paired(&relay, config.path(), &["--wait", "3"]);
+    let (rc, stdout, stderr) = hush.finish();
+    assert_eq!(rc, 18, "{stderr}");
+    assert!(stdout.is_empty());
+    assert!(stderr.contains("within 3 s (--wait)"), "{stderr}");
+}
