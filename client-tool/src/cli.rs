@@ -41,6 +41,8 @@ pub enum Command {
     Open(OpenArgs),
     /// Seals data locally, in the same format as hush-run.
     Seal(SealArgs),
+    /// Receives hush-run's output through a relay, with the one-time code hush-run showed.
+    Receive(ReceiveArgs),
     /// Prints a shell completion script.
     Completions {
         /// The shell.
@@ -102,6 +104,38 @@ pub struct SealArgs {
     #[arg(long)]
     pub binary: bool,
 }
+
+/// `hush receive`.
+#[derive(Debug, Args)]
+#[command(after_help = RECEIVE_HELP)]
+pub struct ReceiveArgs {
+    /// The one-time code hush-run printed (417-4K7M-Q2ZP). Without it, hush asks for it on
+    /// the terminal without echo, which keeps it out of shell history and the screen.
+    pub code: Option<String>,
+    /// The relay, https://HOST:PORT (default: `url` under `[relay]` in the settings file).
+    #[arg(long, value_name = "URL")]
+    pub relay: Option<String>,
+    /// The relay certificate's SHA-256, as hush-relay printed it (default: `pin` under
+    /// `[relay]` in the settings file; without one, the usual web certificate authorities).
+    #[arg(long, value_name = "sha256:HEX")]
+    pub relay_pin: Option<String>,
+    /// Seconds to wait for the pairing, the approval on the server and the output.
+    #[arg(long, value_name = "SECS", default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub wait: u64,
+    /// Write the plaintext to FILE (0600), only once the whole message authenticated.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Output the command's stderr records instead of its stdout.
+    #[arg(long)]
+    pub stderr: bool,
+}
+
+/// After `hush receive --help`.
+const RECEIVE_HELP: &str = "\
+hush shows a receiver code (`receiver code K7MQ`): check that the server asks to approve the
+same one. The output goes to the clipboard when stdout is a terminal, else to stdout, or to
+-o FILE. The code is used once, whatever happens. Settings file:
+$XDG_CONFIG_HOME/hush/config.toml (else ~/.config/hush/config.toml), [relay] url and pin.";
 
 #[cfg(test)]
 mod tests {

@@ -3,7 +3,11 @@
 
 use shared::Error;
 
+use shared::cli::config::ConfigError;
+use shared::cli::relay_client::RelayError;
+use shared::cli::relay_flow::FlowError;
 use shared::cli::stdout::Abandoned;
+use shared::relay::{CodeError, Nameplate};
 
 use crate::clipboard::ClipboardError;
 
@@ -14,7 +18,8 @@ Exit codes:
   1    other error: I/O, an unreadable input file, binary output asked for the clipboard
   2    usage: bad arguments, no key given, two keys for seal, binary sealed data to a
        terminal, -o FILE a folder, no terminal for a passphrase prompt, empty passphrase,
-       passphrases that do not match
+       passphrases that do not match; receive: a malformed code, no code, no relay URL,
+       a malformed --relay-pin, an unusable settings file
   3    not hush data: no sealed block, invalid base64, wrong magic
   4    truncated: the block's END line is missing, or the message stops before its final
        chunk or inside a chunk
@@ -25,6 +30,16 @@ Exit codes:
   8    key file or passphrase file problem: missing, unreadable, not 0600, bad syntax;
        keygen: the file exists or cannot be written
   9    no clipboard available (no DISPLAY / WAYLAND_DISPLAY)
+  10   receive: the relay is unreachable (after retries), or refused in a way not below
+  11   receive: TLS with the relay failed: certificate not trusted, or not the --relay-pin
+  12   receive: the relay is busy: rate-limited, or full (after retries)
+  13   receive: unknown or expired code (nothing waits behind its number), or every
+       receiver place of it is taken
+  14   receive: the sender burned the room: the code was wrong, or someone else tried one
+  15   receive: the sender denied this receiver (its receiver code was not approved)
+  16   receive: the pairing was tampered with (the relay or someone in between)
+  17   receive: the relay lost the pairing (restarted without its state, or it expired)
+  18   receive: nothing came within --wait seconds
   129  stopped by SIGHUP, or the terminal went away (after clearing the clipboard)
   130  stopped by Ctrl-C, SIGINT (after clearing the clipboard)
   131  stopped by Ctrl-\\, SIGQUIT (after clearing the clipboard)
@@ -50,6 +65,129 @@ pub mod code {
     pub const KEY_FILE: u8 = 8;
     /// No clipboard.
     pub const NO_CLIPBOARD: u8 = 9;
+    /// The relay is unreachable, or refused.
+    pub const RELAY_UNREACHABLE: u8 = 10;
+    /// TLS with the relay failed (untrusted certificate, pin mismatch).
+    pub const RELAY_TLS: u8 = 11;
+    /// The relay is rate-limiting or full.
+    pub const RELAY_BUSY: u8 = 12;
+    /// Unknown or expired code, or no receiver place left.
+    pub const UNKNOWN_CODE: u8 = 13;
+    /// The sender burned the room.
+    pub const BURNED: u8 = 14;
+    /// The sender denied this receiver.
+    pub const DENIED: u8 = 15;
+    /// The pairing was tampered with.
+    pub const TAMPERED: u8 = 16;
+    /// The relay lost the pairing.
+    pub const LOST: u8 = 17;
+    /// Nothing came in time.
+    pub const TIMED_OUT: u8 = 18;
+}
+
+/// What stopped `hush receive` at the relay. Each has its exit code ([`RelayFailure::code`]).
+#[derive(Debug, thiserror::Error)]
+pub enum RelayFailure {
+    /// The relay, the pairing or the sender stopped it (burned, denied, lost, tampered,
+    /// unreachable, TLS, busy...).
+    #[error(transparent)]
+    Flow(FlowError),
+    /// Nothing waits behind the code's number (404 at the join).
+    #[error(
+        "no pairing waits behind code number {0}: the code expired or was used up, or its number is mistyped"
+    )]
+    UnknownCode(Nameplate),
+    /// Every receiver place of the room is taken (409 `room_full` at the join).
+    #[error("every receiver place of code number {0} is taken")]
+    RoomFull(Nameplate),
+    /// The `--wait` deadline passed.
+    #[error("{what} within {secs} s (--wait)")]
+    TimedOut {
+        /// What did not come.
+        what: &'static str,
+        /// The wait.
+        secs: u64,
+    },
+}
+
+impl RelayFailure {
+    /// The failure of a pairing or delivery with the code for `nameplate`, waited for
+    /// `secs` seconds.
+    pub fn of(e: FlowError, nameplate: Nameplate, secs: u64) -> Self {
+        match e {
+            FlowError::Relay(RelayError::Refused { status: 404, .. }) => {
+                Self::UnknownCode(nameplate)
+            }
+            FlowError::Relay(RelayError::Refused { ref code, .. }) if code == "room_full" => {
+                Self::RoomFull(nameplate)
+            }
+            FlowError::TimedOut(what) => Self::TimedOut { what, secs },
+            e => Self::Flow(e),
+        }
+    }
+
+    /// The exit code.
+    pub fn code(&self) -> u8 {
+        match self {
+            Self::Flow(e) => match e {
+                FlowError::Relay(r) => relay_code(r),
+                FlowError::WrongCode | FlowError::Burned => code::BURNED,
+                FlowError::Denied => code::DENIED,
+                FlowError::Lost => code::LOST,
+                FlowError::Pairing(_) => code::TAMPERED,
+                FlowError::TimedOut(_) => code::TIMED_OUT,
+            },
+            Self::UnknownCode(_) | Self::RoomFull(_) => code::UNKNOWN_CODE,
+            Self::TimedOut { .. } => code::TIMED_OUT,
+        }
+    }
+
+    fn hint(&self) -> Option<&'static str> {
+        Some(match self {
+            Self::Flow(FlowError::Relay(r)) => match r {
+                RelayError::PinMismatch(_) => {
+                    "compare --relay-pin with the sha256 fingerprint hush-relay printed at start"
+                }
+                RelayError::Tls(_) => {
+                    "a relay with a self-signed certificate needs --relay-pin sha256:HEX (from its first line)"
+                }
+                RelayError::Unreachable(_) => "check the relay's URL and this machine's network",
+                RelayError::Refused {
+                    status: 429 | 503, ..
+                } => "wait a minute, then ask for a new code",
+                _ => return None,
+            },
+            Self::Flow(FlowError::Burned | FlowError::WrongCode | FlowError::Lost)
+            | Self::UnknownCode(_) => "ask the person at the server to start again: a new code",
+            Self::Flow(FlowError::Denied) => {
+                "the server did not approve this receiver code; if it was yours, start again"
+            }
+            Self::Flow(FlowError::Pairing(_)) => {
+                "nothing was received; start again, and distrust this relay if it happens again"
+            }
+            Self::TimedOut { .. } => "a longer --wait SECS gives the server more time",
+            Self::RoomFull(_) => {
+                "someone else joined with this code: the server must approve only your receiver code; ask for a new code"
+            }
+            _ => return None,
+        })
+    }
+}
+
+/// The exit code of a relay call's failure.
+fn relay_code(e: &RelayError) -> u8 {
+    match e {
+        RelayError::NotHttps(_) | RelayError::BadPin => code::USAGE,
+        RelayError::PinMismatch(_) | RelayError::Tls(_) | RelayError::Identity(_) => {
+            code::RELAY_TLS
+        }
+        RelayError::Refused {
+            status: 429 | 503, ..
+        } => code::RELAY_BUSY,
+        RelayError::Refused { code, .. } if code == "burned" => code::BURNED,
+        RelayError::Refused { code, .. } if code == "denied" => code::DENIED,
+        _ => code::RELAY_UNREACHABLE,
+    }
 }
 
 /// The exit code of a library error.
@@ -181,6 +319,27 @@ pub enum Failure {
     /// Any other I/O failure (the terminal, stdout).
     #[error(transparent)]
     Io(std::io::Error),
+    /// The typed text is not a code (nothing was sent anywhere).
+    #[error("{0}")]
+    BadCode(CodeError),
+    /// No code given, and none typed at the prompt.
+    #[error("no code given")]
+    NoCode,
+    /// No code on the command line, and no terminal to ask for one.
+    #[error("cannot ask for the code: {0}")]
+    CodePrompt(shared::cli::Error),
+    /// No relay to use.
+    #[error("no relay given: use --relay https://HOST:PORT, or set url under [relay] in {0}")]
+    NoRelay(String),
+    /// The relay URL or pin is malformed.
+    #[error(transparent)]
+    RelaySettings(RelayError),
+    /// The settings file cannot be used.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The relay, the pairing or the sender stopped `hush receive`.
+    #[error(transparent)]
+    Relay(#[from] RelayFailure),
 }
 
 /// The end of an [`Failure::Opening`] message.
@@ -273,6 +432,13 @@ impl shared::cli::failure::Failure for Failure {
             | Self::NoTerminalUi => code::USAGE,
             Self::Signal(sig) => shared::cli::failure::signal_code(*sig),
             Self::TerminalGone => shared::cli::failure::signal_code(shared::cli::signals::SIGHUP),
+            Self::BadCode(_)
+            | Self::NoCode
+            | Self::CodePrompt(_)
+            | Self::NoRelay(_)
+            | Self::RelaySettings(_)
+            | Self::Config(_) => code::USAGE,
+            Self::Relay(r) => r.code(),
             _ => code::OTHER,
         }
     }
@@ -285,6 +451,14 @@ impl shared::cli::failure::Failure for Failure {
             Self::BinaryToTerminal => "use -o FILE, a pipe, or drop --binary for armored text",
             Self::Prompt { .. } => "use --passphrase-file FILE when there is no terminal",
             Self::BinaryOutput(_) => "write it to a file with -o FILE, or pipe it",
+            Self::BadCode(_) => "type the code as hush-run printed it, like 417-4K7M-Q2ZP",
+            Self::NoCode | Self::CodePrompt(_) => {
+                "give the code hush-run printed: hush receive 417-4K7M-Q2ZP"
+            }
+            Self::RelaySettings(RelayError::BadPin) => {
+                "the pin is the cert_sha256 hush-relay printed: sha256: and 64 hex digits"
+            }
+            Self::Relay(r) => r.hint()?,
             Self::NoTerminalUi => {
                 "in scripts, use `hush keygen`, `hush open` or `hush seal` (see hush --help)"
             }
@@ -356,5 +530,55 @@ mod tests {
         let pipe = std::io::Error::from(std::io::ErrorKind::BrokenPipe);
         assert!(Failure::from(pipe).is_quiet());
         assert!(!Failure::Stdin(std::io::Error::other("x")).is_quiet());
+    }
+
+    #[test]
+    fn relay_failures_have_their_codes() {
+        use shared::cli::failure::Failure as _;
+        let nameplate = Nameplate::new(417).unwrap();
+        let refused = |status, code: &str| {
+            FlowError::Relay(RelayError::Refused {
+                status,
+                code: code.to_owned(),
+                message: "m".to_owned(),
+            })
+        };
+        let of = |e| Failure::from(RelayFailure::of(e, nameplate, 60)).exit_code();
+        assert_eq!(
+            of(FlowError::Relay(RelayError::Unreachable("x".into()))),
+            10
+        );
+        assert_eq!(of(FlowError::Relay(RelayError::Malformed("slot"))), 10);
+        assert_eq!(of(refused(401, "unauthorized")), 10);
+        assert_eq!(
+            of(FlowError::Relay(RelayError::PinMismatch("ab".into()))),
+            11
+        );
+        assert_eq!(of(FlowError::Relay(RelayError::Tls("x".into()))), 11);
+        assert_eq!(of(refused(429, "rate_limited")), 12);
+        assert_eq!(of(refused(503, "full")), 12);
+        assert_eq!(of(refused(404, "not_found")), 13);
+        assert_eq!(of(refused(409, "room_full")), 13);
+        assert_eq!(of(FlowError::Burned), 14);
+        assert_eq!(of(refused(410, "burned")), 14);
+        assert_eq!(of(FlowError::Denied), 15);
+        assert_eq!(
+            of(FlowError::Pairing(shared::relay::PairingError::Tampered)),
+            16
+        );
+        assert_eq!(of(FlowError::Lost), 17);
+        assert_eq!(of(FlowError::TimedOut("no message came")), 18);
+        let unknown = RelayFailure::of(refused(404, "not_found"), nameplate, 60);
+        assert!(unknown.to_string().contains("code number 417"), "{unknown}");
+        let late = RelayFailure::of(FlowError::TimedOut("no message came"), nameplate, 60);
+        assert_eq!(late.to_string(), "no message came within 60 s (--wait)");
+        for usage in [
+            Failure::BadCode(CodeError::WrongLength { got: 7 }),
+            Failure::NoCode,
+            Failure::RelaySettings(RelayError::BadPin),
+            Failure::NoRelay("config.toml".into()),
+        ] {
+            assert_eq!(usage.exit_code(), 2, "{usage}");
+        }
     }
 }

@@ -11,6 +11,7 @@ mod failure;
 mod keygen_cmd;
 mod keyring;
 mod open_cmd;
+mod receive_cmd;
 mod seal_cmd;
 mod signals;
 mod tui;
@@ -52,6 +53,7 @@ fn main() -> ExitCode {
         Some(Command::Keygen(args)) => keygen_cmd::run(args),
         Some(Command::Open(args)) => open_cmd::run(args, clear_after),
         Some(Command::Seal(args)) => seal_cmd::run(args),
+        Some(Command::Receive(args)) => receive_cmd::run(args, clear_after),
         Some(Command::Completions { shell }) => {
             clap_complete::generate(*shell, &mut Cli::command(), "hush", &mut std::io::stdout());
             Ok(())

@@ -48,7 +48,7 @@ pub fn run(args: &OpenArgs, clear_after: Option<Duration>) -> Result<(), Failure
         (None, Some(service)) => {
             let mut data = Vec::new();
             input.read_to_end(&mut data).map_err(Failure::Stdin)?;
-            onto_clipboard(&data, &candidates, args.stderr, service)
+            onto_clipboard(&data, &candidates, args.stderr, service, || {})
         }
         (None, None) => {
             let mut out = Stdout::new()?;
@@ -122,7 +122,7 @@ fn read_to_end_line(input: &mut dyn BufRead) -> io::Result<Vec<u8>> {
 }
 
 /// Opens as a stream into `out` (the chosen stream's records; the other is counted only).
-fn open_into(
+pub(crate) fn open_into(
     input: Box<dyn Read + Send>,
     candidates: &[Credentials],
     want_stderr: bool,
@@ -136,11 +136,15 @@ fn open_into(
     }
 }
 
-fn onto_clipboard(
+/// Opens the whole message, puts the chosen stream on the clipboard (nothing unless all of
+/// it authenticated), calls `handed_over` once it is there, then counts down until the
+/// lease ends.
+pub(crate) fn onto_clipboard(
     input: &[u8],
     candidates: &[Credentials],
     want_stderr: bool,
     service: ClipboardService,
+    handed_over: impl FnOnce(),
 ) -> Result<(), Failure> {
     let signals = Signals::install()?;
     let opened =
@@ -165,6 +169,7 @@ fn onto_clipboard(
         "copied to the clipboard",
     );
     drop(opened);
+    handed_over();
     let countdown = Countdown {
         interactive: io::stderr().is_terminal(),
         len,
@@ -267,7 +272,7 @@ impl Countdown {
 }
 
 /// One line on stderr about what was opened: sizes, metadata, which key. Never the output.
-fn report(
+pub(crate) fn report(
     summary: &Summary,
     index: usize,
     candidates: &[Credentials],
@@ -279,8 +284,12 @@ fn report(
     } else {
         summary.stdout_len
     };
-    let key = match candidates.get(index).and_then(|c| c.fingerprint()) {
-        Some(fp) => format!("key {fp}"),
+    let key = match candidates.get(index) {
+        Some(Credentials::Relay(session)) => format!("the relay pairing {}", session.receiver_code),
+        Some(c) => match c.fingerprint() {
+            Some(fp) => format!("key {fp}"),
+            None => "the passphrase".to_owned(),
+        },
         None => "the passphrase".to_owned(),
     };
     let mut line = format!("hush: opened with {key}: {what} bytes {done}");

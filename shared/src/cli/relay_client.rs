@@ -238,11 +238,28 @@ pub struct RelayConfig {
     pub identity: Option<ClientIdentity>,
 }
 
+/// A retry of a relay call about to happen: for a status line while the relay is away.
+#[derive(Debug, Clone)]
+pub struct Retry {
+    /// The attempt about to be made (2 for the first retry).
+    pub attempt: u32,
+    /// Attempts at most.
+    pub of: u32,
+    /// Why the last attempt failed (a connection error, `HTTP 429`, ...); no secret.
+    pub reason: String,
+    /// The pause before the attempt.
+    pub pause: Duration,
+}
+
+/// Told of every retry (see [`RelayClient::on_retry`]).
+pub type RetryHook = Arc<dyn Fn(&Retry) + Send + Sync>;
+
 /// A connection to one relay. Clones share the agent and its pool of connections.
 #[derive(Clone)]
 pub struct RelayClient {
     agent: ureq::Agent,
     base: String,
+    on_retry: Option<RetryHook>,
 }
 
 impl fmt::Debug for RelayClient {
@@ -320,7 +337,19 @@ impl RelayClient {
             }
             None => agent_config.into(),
         };
-        Ok(Self { agent, base })
+        Ok(Self {
+            agent,
+            base,
+            on_retry: None,
+        })
+    }
+
+    /// Calls `hook` before each retry of a call (a tool shows a status line while the
+    /// relay is unreachable or busy).
+    #[must_use]
+    pub fn on_retry(mut self, hook: RetryHook) -> Self {
+        self.on_retry = Some(hook);
+        self
     }
 
     /// `POST /v1/rooms`.
@@ -552,11 +581,22 @@ impl RelayClient {
         let deadline = Instant::now() + CALL_BUDGET + Duration::from_secs(u64::from(wait));
         let url = format!("{}{path}", self.base);
         let mut last = String::new();
+        // The relay's own refusal when the last attempt was answered 429 or 5xx: after the
+        // retries, "rate limited" or "full" says more than "unreachable".
+        let mut last_refusal = None;
         for attempt in 0..ATTEMPTS {
             if attempt > 0 {
                 let pause = backoff(attempt);
                 if Instant::now() + pause > deadline {
                     break;
+                }
+                if let Some(hook) = &self.on_retry {
+                    hook(&Retry {
+                        attempt: attempt + 1,
+                        of: ATTEMPTS,
+                        reason: last.clone(),
+                        pause,
+                    });
                 }
                 std::thread::sleep(pause);
             }
@@ -575,12 +615,20 @@ impl RelayClient {
                 Err(e) if is_tls(&e) => return Err(RelayError::Tls(e.to_string())),
                 Err(e) => {
                     last = e.to_string();
+                    last_refusal = None;
                     continue;
                 }
             };
             let status = resp.status().as_u16();
             if matches!(status, 429 | 502 | 503 | 504) {
                 last = format!("HTTP {status}");
+                let mut bytes = Vec::new();
+                let _ = resp
+                    .body_mut()
+                    .as_reader()
+                    .take(4096)
+                    .read_to_end(&mut bytes);
+                last_refusal = Some(refusal(status, &bytes));
                 continue;
             }
             let id = resp
@@ -600,7 +648,7 @@ impl RelayClient {
                 _ => Err(refusal(status, &bytes)),
             };
         }
-        Err(RelayError::Unreachable(last))
+        Err(last_refusal.unwrap_or(RelayError::Unreachable(last)))
     }
 }
 

@@ -248,9 +248,12 @@ impl Receiver {
     /// Joins the room behind the code's nameplate and pairs with the sender, until
     /// `deadline`. The code is used once, whatever happens.
     pub fn pair(client: RelayClient, code: &Code, deadline: Instant) -> Result<Self, FlowError> {
-        let joined = client
-            .join(code.nameplate())
-            .map_err(FlowError::from_refusal)?;
+        // An unknown or expired nameplate stays the relay's refusal (404 `not_found`): the
+        // code is wrong or old, which is not "the relay lost the pairing".
+        let joined = client.join(code.nameplate()).map_err(|e| match e.code() {
+            Some("not_found") => FlowError::Relay(e),
+            _ => FlowError::from_refusal(e),
+        })?;
         let context = RoomContext {
             nameplate: code.nameplate(),
             nonce: joined.nonce,

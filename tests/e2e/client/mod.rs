@@ -5,6 +5,7 @@
 
 mod cli;
 mod desk;
+mod relay;
 mod tui;
 
 use std::fs;

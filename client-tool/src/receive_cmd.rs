@@ -1,0 +1,289 @@
+//! `hush receive [CODE]`: pairs with `hush-run` through a relay with the one-time code,
+//! shows the receiver code for the server's approval, waits for the sealed output, opens it
+//! (envelope mode 0x03) and hands it over as `hush open` does: onto the clipboard (stdout
+//! is a terminal), to a pipe, or to `-o FILE` only once the whole message authenticated.
+//!
+//! Everything that can be refused without the relay is checked first (the code's form, the
+//! relay settings, the clipboard, the output file), because joining uses the code up. The
+//! payload is acknowledged (the relay deletes it, and hush-run reports it delivered) only
+//! once the plaintext was handed over; the slot is left at the end either way.
+
+use std::io::{self, IsTerminal};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use shared::Credentials;
+use shared::cli::atomic::AtomicFile;
+use shared::cli::config;
+use shared::cli::prompt::Tty;
+use shared::cli::relay_client::{RelayClient, RelayError, Retry, parse_pin};
+use shared::cli::relay_flow::{FlowError, Receiver};
+use shared::cli::stdout::{Abandoned, Stdout};
+use shared::note;
+use shared::relay::Code;
+
+use crate::cli::ReceiveArgs;
+use crate::clipboard::ClipboardService;
+use crate::failure::{Failure, RelayFailure};
+use crate::open_cmd::{onto_clipboard, open_into, report};
+
+/// Tries at the hidden code prompt before giving up (a typo costs nothing: the code is
+/// checked before anything is sent).
+const CODE_TRIES: u32 = 3;
+/// Tries to reach a pinned relay at the start (its certificate is checked once up front).
+const CONNECT_TRIES: u32 = 5;
+
+/// Where the plaintext goes, decided (and opened) before the code is used.
+enum Destination {
+    File(PathBuf, AtomicFile),
+    Clipboard(ClipboardService),
+    Stdout(Stdout),
+}
+
+/// Runs `hush receive`.
+pub fn run(args: &ReceiveArgs, clear_after: Option<Duration>) -> Result<(), Failure> {
+    let (url, pin) = relay_settings(args)?;
+    let code = match &args.code {
+        Some(typed) => Code::parse(typed).map_err(Failure::BadCode)?,
+        None => ask_code()?,
+    };
+    let destination = match &args.output {
+        Some(path) => Destination::File(path.clone(), AtomicFile::create(path)?),
+        None if io::stdout().is_terminal() => {
+            Destination::Clipboard(ClipboardService::start(clear_after).map_err(Failure::from)?)
+        }
+        None => Destination::Stdout(Stdout::new()?),
+    };
+
+    let nameplate = code.nameplate();
+    let failed = |e| Failure::Relay(RelayFailure::of(e, nameplate, args.wait));
+    let deadline = Instant::now() + Duration::from_secs(args.wait);
+    let client = connect(&url, pin)?;
+    note!("hush: joining code number {nameplate} on {url}");
+    let receiver = Receiver::pair(client, &code, deadline).map_err(failed)?;
+    drop(code);
+    let session = receiver.session().clone();
+    note!(
+        "hush: receiver code {} — approve it on the server",
+        session.receiver_code
+    );
+    note!(
+        "hush: waiting for the output (up to --wait {} s)",
+        args.wait
+    );
+    let (id, sealed) = match wait_for_payload(&receiver, deadline) {
+        Ok(found) => found,
+        Err(e) => {
+            let _ = receiver.leave();
+            return Err(failed(e));
+        }
+    };
+    let candidates = [Credentials::Relay(session)];
+    shared::cli::hardening::protect_credentials(&candidates[0]);
+    let mut receiver = Some(receiver);
+    // Once the plaintext is where it goes: the relay deletes the payload (hush-run then
+    // reports it delivered) and the slot.
+    let mut handed_over = || {
+        if let Some(receiver) = receiver.take() {
+            if let Err(e) = receiver.acknowledge(&id) {
+                note!("hush: could not tell the relay the message arrived ({e}); it expires there");
+            }
+            let _ = receiver.leave();
+        }
+    };
+    let result = hand_over(
+        destination,
+        &sealed,
+        &candidates,
+        args.stderr,
+        &mut handed_over,
+    );
+    if let Some(receiver) = receiver {
+        let _ = receiver.leave();
+    }
+    result
+}
+
+/// Opens `sealed` into the destination; calls `handed_over` once the plaintext is there.
+fn hand_over(
+    destination: Destination,
+    sealed: &[u8],
+    candidates: &[Credentials],
+    want_stderr: bool,
+    handed_over: &mut dyn FnMut(),
+) -> Result<(), Failure> {
+    let input = || Box::new(io::Cursor::new(sealed.to_vec()));
+    match destination {
+        Destination::File(path, mut file) => {
+            // On failure the temporary file is dropped, so deleted: nothing was released.
+            let (summary, index) = open_into(input(), candidates, want_stderr, &mut file)
+                .map_err(|e| Failure::opening(e, Abandoned::Nothing))?;
+            file.commit()?;
+            handed_over();
+            let done = format!("written to {}", path.display());
+            report(&summary, index, candidates, want_stderr, &done);
+            Ok(())
+        }
+        Destination::Clipboard(service) => {
+            onto_clipboard(sealed, candidates, want_stderr, service, handed_over)
+        }
+        Destination::Stdout(mut out) => {
+            match open_into(input(), candidates, want_stderr, &mut out) {
+                Ok((summary, index)) => {
+                    out.finish();
+                    handed_over();
+                    report(
+                        &summary,
+                        index,
+                        candidates,
+                        want_stderr,
+                        "written to stdout",
+                    );
+                    Ok(())
+                }
+                // The reader went away (`| head`): nothing more to say, as `hush open`.
+                Err(shared::Error::Io(e)) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+                Err(e) => {
+                    let abandoned = out.abandon();
+                    Err(Failure::opening(e, abandoned))
+                }
+            }
+        }
+    }
+}
+
+/// The relay's URL and pin: flags first, then the settings file.
+fn relay_settings(args: &ReceiveArgs) -> Result<(String, Option<[u8; 32]>), Failure> {
+    // The file is read only for what the flags leave open, so that a broken file does not
+    // stop a command line that says everything.
+    let file = if args.relay.is_some() && args.relay_pin.is_some() {
+        config::Config::default()
+    } else {
+        config::load()?
+    };
+    let url = args
+        .relay
+        .clone()
+        .or(file.relay.url)
+        .ok_or_else(|| Failure::NoRelay(settings_path()))?;
+    if !url.starts_with("https://") {
+        return Err(Failure::RelaySettings(RelayError::NotHttps(url)));
+    }
+    // A pin from the file belongs to the file's relay, not to one given with --relay.
+    let pin_text = match (&args.relay, &args.relay_pin) {
+        (_, Some(pin)) => Some(pin.clone()),
+        (Some(_), None) => None,
+        (None, None) => file.relay.pin,
+    };
+    let pin = pin_text
+        .map(|p| parse_pin(&p))
+        .transpose()
+        .map_err(Failure::RelaySettings)?;
+    Ok((url, pin))
+}
+
+fn settings_path() -> String {
+    config::default_path().map_or_else(
+        || "$XDG_CONFIG_HOME/hush/config.toml".to_owned(),
+        |p| p.display().to_string(),
+    )
+}
+
+/// Asks for the code on the terminal, without echo: it stays out of shell history and off
+/// the screen. A malformed code is asked again (nothing was sent yet).
+fn ask_code() -> Result<Code, Failure> {
+    let mut tty = Tty::open().map_err(Failure::CodePrompt)?;
+    let mut hidden = tty.hidden().map_err(Failure::CodePrompt)?;
+    for attempt in 1..=CODE_TRIES {
+        let Some(typed) = hidden
+            .ask("Code from hush-run (typed hidden): ")
+            .map_err(Failure::CodePrompt)?
+        else {
+            hidden.say("\n");
+            return Err(Failure::NoCode);
+        };
+        hidden.say("\n");
+        match Code::parse(&typed) {
+            Ok(code) => return Ok(code),
+            Err(e) if attempt < CODE_TRIES => {
+                hidden.say(&format!("hush: {e}; try again\n"));
+                hidden.discard_pending();
+            }
+            Err(e) => return Err(Failure::BadCode(e)),
+        }
+    }
+    Err(Failure::NoCode)
+}
+
+/// A client of the relay whose retries show on stderr. A pinned relay is reached once up
+/// front (to check its certificate): that first contact is retried here, with the same
+/// status line.
+fn connect(url: &str, pin: Option<[u8; 32]>) -> Result<RelayClient, Failure> {
+    let hook: Arc<dyn Fn(&Retry) + Send + Sync> = Arc::new(|r: &Retry| {
+        note!(
+            "hush: no answer from the relay ({}); trying again ({} of {})",
+            r.reason,
+            r.attempt,
+            r.of
+        );
+    });
+    let mut attempt = 1;
+    loop {
+        match RelayClient::new(url, pin) {
+            Ok(client) => return Ok(client.on_retry(hook)),
+            Err(RelayError::Unreachable(reason)) if attempt < CONNECT_TRIES => {
+                let pause = Duration::from_secs(u64::from(attempt));
+                attempt += 1;
+                hook(&Retry {
+                    attempt,
+                    of: CONNECT_TRIES,
+                    reason,
+                    pause,
+                });
+                std::thread::sleep(pause);
+            }
+            Err(e @ (RelayError::NotHttps(_) | RelayError::BadPin)) => {
+                return Err(Failure::RelaySettings(e));
+            }
+            Err(e) => return Err(Failure::Relay(RelayFailure::Flow(FlowError::Relay(e)))),
+        }
+    }
+}
+
+/// The next payload, until `deadline`. A relay that goes away meanwhile (the laptop went
+/// offline, the relay restarts) is tried again until the deadline: fetching is idempotent,
+/// and a message stored on the relay waits there for its payload TTL.
+fn wait_for_payload(
+    receiver: &Receiver,
+    deadline: Instant,
+) -> Result<(String, Vec<u8>), FlowError> {
+    let mut away = false;
+    loop {
+        match receiver.next_payload(deadline) {
+            Ok(found) => return Ok(found),
+            Err(FlowError::Relay(e)) if is_transient(&e) && Instant::now() < deadline => {
+                if !away {
+                    note!("hush: the relay is away ({e}); still trying until the deadline");
+                    away = true;
+                }
+                std::thread::sleep(
+                    Duration::from_secs(2).min(deadline.saturating_duration_since(Instant::now())),
+                );
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// A failure that waiting may cure: no connection, or a busy relay.
+fn is_transient(e: &RelayError) -> bool {
+    matches!(
+        e,
+        RelayError::Unreachable(_)
+            | RelayError::Refused {
+                status: 429 | 502 | 503 | 504,
+                ..
+            }
+    )
+}
