@@ -102,6 +102,36 @@ pub struct Cli {
     #[arg(long, value_name = "PATH", default_value = "/dev/log", hide = true)]
     pub audit_socket: PathBuf,
 
+    /// Pair with `hush` on your laptop through a relay, with a one-time code, instead of a
+    /// key: the output goes straight to the laptop's clipboard. URL is https://HOST:PORT;
+    /// `--relay` alone takes the URL from the settings file ([relay] url in
+    /// $XDG_CONFIG_HOME/hush/config.toml). The command runs only once every receiver is
+    /// approved.
+    #[arg(
+        long,
+        value_name = "URL",
+        num_args = 0..=1,
+        default_missing_value = "",
+        conflicts_with_all = ["key_file", "key_fd", "passphrase", "output", "binary"]
+    )]
+    pub relay: Option<String>,
+
+    /// The SHA-256 of the relay's certificate (`sha256:HEX`, as hush-relay prints it), for a
+    /// relay with a self-signed certificate; overrides [relay] pin of the settings file.
+    #[arg(long, value_name = "sha256:HEX", requires = "relay")]
+    pub relay_pin: Option<String>,
+
+    /// With --relay: how many laptops receive the output (each one approved) [default: 1].
+    #[arg(long, value_name = "N", requires = "relay",
+          value_parser = clap::value_parser!(u8).range(1..=8))]
+    pub receivers: Option<u8>,
+
+    /// With --relay: how long to keep retrying the delivery while the relay is unreachable
+    /// before printing the sealed block instead [default: 60].
+    #[arg(long, value_name = "SECS", requires = "relay",
+          value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub relay_timeout: Option<u64>,
+
     /// Do not print the key fingerprint and other notes on stderr (errors still are).
     #[arg(short = 'q', long)]
     pub quiet: bool,
