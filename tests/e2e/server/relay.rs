@@ -383,3 +383,136 @@ fn three_receivers_two_approved_one_denied() {
     assert_eq!(status, 0, "{transcript}");
     assert_eq!(runs(&marker), 1, "one run for every receiver");
 }
+
+#[test]
+fn interactive_mode_pairs_once_and_delivers_each_command() {
+    let relay = TestRelay::start(&[]);
+    let mut term = Term::hush_run(&relay, "");
+    let code = Code::parse(&term.code()).unwrap();
+    let client = client(&relay);
+    let (tx, shown) = mpsc::channel();
+    let laptop = std::thread::spawn(move || {
+        let deadline = Instant::now() + PATIENCE;
+        let receiver = Receiver::pair(client, &code, deadline)?;
+        let session = Credentials::Relay(receiver.session().clone());
+        let _ = tx.send(receiver.session().receiver_code.to_string());
+        let mut got = Vec::new();
+        for _ in 0..2 {
+            let (id, sealed) = receiver.next_payload(deadline)?;
+            let opened = shared::open(&sealed, std::slice::from_ref(&session)).unwrap();
+            receiver.acknowledge(&id)?;
+            got.push(opened.stdout.to_vec());
+        }
+        Ok::<_, FlowError>(got)
+    });
+    let receiver_code = shown.recv_timeout(PATIENCE).expect("paired");
+    assert_eq!(term.prompt(), receiver_code);
+    term.answer("y");
+    term.expect("hush-run> ");
+    term.answer("printf first");
+    term.expect(&format!("delivered to {receiver_code}"));
+    term.expect("hush-run> ");
+    term.answer("printf second");
+    term.expect(&format!("delivered to {receiver_code}"));
+    term.expect("hush-run> ");
+    term.answer("");
+    let got = laptop.join().unwrap().expect("both delivered");
+    assert_eq!(got, [b"first".to_vec(), b"second".to_vec()]);
+    let (status, transcript) = term.finish();
+    assert_eq!(status, 0, "{transcript}");
+}
+
+#[test]
+fn an_expired_code_stops_before_the_command() {
+    let relay = TestRelay::start(&["--code-ttl", "2"]);
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("runs");
+    let mut term = Term::hush_run(&relay, &command(&marker, 0, "secret"));
+    term.code();
+    term.expect("(expires in ");
+    let (status, transcript) = term.finish();
+    assert_eq!(status, 123, "{transcript}");
+    assert!(
+        transcript.contains("the code expired with 0 of 1 receivers approved; the command was not run"),
+        "{transcript}"
+    );
+    assert_eq!(runs(&marker), 0);
+}
+
+/// A throwaway redis-server (no persistence), killed on drop: a relay that keeps its rooms
+/// across a restart, for the outbox.
+struct Redis {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Redis {
+    /// `None` where redis-server is not installed.
+    fn start() -> Option<Redis> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .ok()?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(Redis {
+            child,
+            url: format!("redis://127.0.0.1:{port}"),
+        })
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The relay goes down after the pairing, while the command runs, and comes back a few
+/// seconds later (its rooms kept in Redis): the outbox retries and delivers, once.
+#[test]
+fn the_outbox_delivers_when_the_relay_comes_back() {
+    let Some(redis) = Redis::start() else {
+        eprintln!("redis-server is not installed: the outbox test is skipped");
+        return;
+    };
+    let mut relay = TestRelay::start(&["--redis", &redis.url]);
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("runs");
+    let args = format!(
+        "--relay-timeout 40 {}",
+        command(&marker, 1, "outbox secret\n")
+    );
+    let mut term = Term::hush_run(&relay, &args);
+    let code = term.code();
+    let (shown, laptop) = laptop(client(&relay), &code, true);
+    let receiver_code = shown.recv_timeout(PATIENCE).expect("paired");
+    assert_eq!(term.prompt(), receiver_code);
+    term.answer("y");
+    relay.stop();
+    term.expect("the relay is unreachable; retrying");
+    std::thread::sleep(Duration::from_secs(4));
+    relay.restart();
+    let (_, got) = laptop.join().unwrap().expect("delivered after the restart");
+    assert_eq!(got, b"outbox secret\n");
+    let (status, transcript) = term.finish();
+    assert_eq!(status, 0, "{transcript}");
+    assert_eq!(runs(&marker), 1);
+    assert!(
+        transcript.contains(&format!("delivered to {receiver_code}")),
+        "{transcript}"
+    );
+    assert!(blocks_in(&transcript).is_empty(), "{transcript}");
+}
