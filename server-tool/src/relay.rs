@@ -149,10 +149,10 @@ fn secs_until(at: u64) -> u64 {
     at.saturating_sub(now)
 }
 
-/// `15 min`, or `40 s` under a minute.
+/// `15 min` (to the nearest minute), or `40 s` under a minute.
 fn span(secs: u64) -> String {
     if secs >= 60 {
-        format!("{} min", secs.div_ceil(60))
+        format!("{} min", (secs + 30) / 60)
     } else {
         format!("{secs} s")
     }
@@ -475,7 +475,8 @@ mod tests {
     #[test]
     fn times_are_shown_plainly() {
         assert_eq!(span(900), "15 min");
-        assert_eq!(span(61), "2 min");
+        assert_eq!(span(901), "15 min");
+        assert_eq!(span(89), "1 min");
         assert_eq!(span(40), "40 s");
         assert_eq!(clock_utc(1_700_000_000), "22:13 UTC");
     }

@@ -433,7 +433,8 @@ fn an_expired_code_stops_before_the_command() {
     let (status, transcript) = term.finish();
     assert_eq!(status, 123, "{transcript}");
     assert!(
-        transcript.contains("the code expired with 0 of 1 receivers approved; the command was not run"),
+        transcript
+            .contains("the code expired with 0 of 1 receivers approved; the command was not run"),
         "{transcript}"
     );
     assert_eq!(runs(&marker), 0);
@@ -515,4 +516,77 @@ fn the_outbox_delivers_when_the_relay_comes_back() {
         "{transcript}"
     );
     assert!(blocks_in(&transcript).is_empty(), "{transcript}");
+}
+
+/// The laptop paired, then went offline before the output came: hush-run says the message
+/// is stored, leaves the room open, and the laptop fetches it later, once.
+#[test]
+fn a_message_for_an_offline_laptop_stays_stored_until_fetched() {
+    let relay = TestRelay::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("runs");
+    let mut term = Term::hush_run(&relay, &command(&marker, 0, "stored secret\n"));
+    let code = Code::parse(&term.code()).unwrap();
+    let client = client(&relay);
+    let (tx, shown) = mpsc::channel();
+    let (online_tx, online) = mpsc::channel::<()>();
+    let laptop = std::thread::spawn(move || {
+        let deadline = Instant::now() + PATIENCE;
+        let receiver = Receiver::pair(client, &code, deadline)?;
+        let _ = tx.send(receiver.session().receiver_code.to_string());
+        // Offline until told.
+        let _ = online.recv_timeout(PATIENCE);
+        let (id, sealed) = receiver.next_payload(deadline)?;
+        let session = Credentials::Relay(receiver.session().clone());
+        let opened = shared::open(&sealed, &[session]).unwrap();
+        receiver.acknowledge(&id)?;
+        // Once: nothing else waits.
+        let again = receiver.next_payload(Instant::now() + Duration::from_secs(1));
+        assert!(matches!(again, Err(FlowError::TimedOut(_))), "{again:?}");
+        Ok::<_, FlowError>(opened.stdout.to_vec())
+    });
+    let receiver_code = shown.recv_timeout(PATIENCE).expect("paired");
+    assert_eq!(term.prompt(), receiver_code);
+    term.answer("y");
+    let (status, transcript) = term.finish();
+    assert_eq!(status, 0, "{transcript}");
+    assert!(
+        transcript.contains(&format!("stored on the relay for {receiver_code} until ")),
+        "{transcript}"
+    );
+    online_tx.send(()).unwrap();
+    assert_eq!(laptop.join().unwrap().expect("fetched"), b"stored secret\n");
+}
+
+/// A failed command's output is withheld as without the relay: nothing is sent, the room
+/// is closed; with --seal-on-error it is sent, with the status.
+#[test]
+fn a_failed_command_sends_nothing_unless_seal_on_error() {
+    let relay = TestRelay::start(&[]);
+    for seal_on_error in [false, true] {
+        let flag = if seal_on_error {
+            "--seal-on-error "
+        } else {
+            ""
+        };
+        let mut term = Term::hush_run(&relay, &format!("{flag}-- sh -c 'printf partial; exit 3'"));
+        let code = term.code();
+        let (shown, laptop) = laptop(client(&relay), &code, true);
+        let receiver_code = shown.recv_timeout(PATIENCE).expect("paired");
+        assert_eq!(term.prompt(), receiver_code);
+        term.answer("y");
+        let (status, transcript) = term.finish();
+        assert_eq!(status, 3, "{transcript}");
+        let got = laptop.join().unwrap();
+        if seal_on_error {
+            assert_eq!(got.expect("sent anyway").1, b"partial");
+        } else {
+            assert!(
+                transcript.contains(&format!("nothing was sent to {receiver_code}")),
+                "{transcript}"
+            );
+            let ended = got.expect_err("nothing came");
+            assert!(matches!(ended, FlowError::Lost), "{ended}");
+        }
+    }
 }
