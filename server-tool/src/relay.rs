@@ -195,7 +195,17 @@ pub fn pair(settings: &Settings, tty: &mut Tty, quiet: bool) -> Result<Paired> {
     screen.replace_code_line(&format!(
         "on your laptop: hush receive {nameplate}-XXXX-XXXX   ({state})"
     ));
-    let approved = result?;
+    let approved = match result {
+        Ok(approved) => approved,
+        Err(failure) => {
+            // The receivers approved so far get an end rather than a wait (a burned room
+            // is gone already).
+            if !matches!(failure, Failure::WrongCode) {
+                let _ = room.close();
+            }
+            return Err(failure);
+        }
+    };
     Ok(Paired {
         room,
         approved,
@@ -307,6 +317,8 @@ impl Paired {
     /// take it; then reports delivery.
     fn deliver(&mut self, sealed: Vec<(File, u64)>) -> io::Result<()> {
         let mut uploaded = Vec::new();
+        // One bound for all the receivers' messages: the relay is down for all of them.
+        let deadline = Instant::now() + self.timeout;
         for (candidate, (mut file, len)) in self.approved.iter().zip(sealed) {
             let code = candidate.session.receiver_code;
             let why = if len > MAX_PAYLOAD {
@@ -316,9 +328,10 @@ impl Paired {
                 file.seek(SeekFrom::Start(0))?;
                 file.read_to_end(&mut bytes)?;
                 // One id per message and receiver, the same for every retry.
-                let sent = payload_id()
-                    .map_err(FlowError::Relay)
-                    .and_then(|id| self.upload(candidate.slot, &id, &bytes).map(|()| id));
+                let sent = payload_id().map_err(FlowError::Relay).and_then(|id| {
+                    self.upload(candidate.slot, &id, &bytes, deadline)
+                        .map(|()| id)
+                });
                 match sent {
                     Ok(id) => {
                         uploaded.push((candidate.slot, code, id));
@@ -337,10 +350,15 @@ impl Paired {
         Ok(())
     }
 
-    /// Stores one payload, retrying with backoff while the relay is unreachable, for at
-    /// most the timeout; a one-line status on stderr meanwhile.
-    fn upload(&self, slot: u8, id: &str, bytes: &[u8]) -> std::result::Result<(), FlowError> {
-        let deadline = Instant::now() + self.timeout;
+    /// Stores one payload, retrying with backoff while the relay is unreachable, until
+    /// `deadline`; a one-line status on stderr meanwhile.
+    fn upload(
+        &self,
+        slot: u8,
+        id: &str,
+        bytes: &[u8],
+        deadline: Instant,
+    ) -> std::result::Result<(), FlowError> {
         let mut pause = FIRST_PAUSE;
         let mut status = Status::new();
         loop {

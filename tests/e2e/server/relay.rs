@@ -32,13 +32,17 @@ struct Term {
 impl Term {
     fn hush_run(relay: &TestRelay, args: &str) -> Self {
         let config = tempfile::tempdir().unwrap();
+        let flags = format!("--relay {} --relay-pin {} {args}", relay.url, relay.pin);
+        Self::start(config, &flags)
+    }
+
+    /// hush-run with `flags` and `config` as $XDG_CONFIG_HOME.
+    fn start(config: tempfile::TempDir, flags: &str) -> Self {
         let mut cmd = Command::new("sh");
         cmd.arg("-c")
             .arg(format!(
-                "stty echo; echo START; exec {} --relay {} --relay-pin {} {args}",
+                "stty echo; echo START; exec {} {flags}",
                 sh_quote(&hush_run_path()),
-                relay.url,
-                relay.pin
             ))
             .env("XDG_CONFIG_HOME", config.path());
         let mut session = rexpect::session::spawn_command(cmd, Some(60_000)).unwrap();
@@ -589,4 +593,36 @@ fn a_failed_command_sends_nothing_unless_seal_on_error() {
             assert!(matches!(ended, FlowError::Lost), "{ended}");
         }
     }
+}
+
+/// `--relay` alone: the URL and the pin come from the settings file.
+#[test]
+fn the_relay_and_its_pin_come_from_the_settings_file() {
+    let relay = TestRelay::start(&[]);
+    let config = tempfile::tempdir().unwrap();
+    std::fs::create_dir(config.path().join("hush")).unwrap();
+    std::fs::write(
+        config.path().join("hush/config.toml"),
+        format!(
+            "[relay]\nurl = \"{}\"\npin = \"{}\"\n",
+            relay.url, relay.pin
+        ),
+    )
+    .unwrap();
+    // Refused if others may write it (whatever the umask).
+    use std::os::unix::fs::PermissionsExt as _;
+    let file = config.path().join("hush/config.toml");
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let mut term = Term::start(config, "--relay -- printf 'from the settings'");
+    let code = term.code();
+    let (shown, laptop) = laptop(client(&relay), &code, true);
+    let receiver_code = shown.recv_timeout(PATIENCE).expect("paired");
+    assert_eq!(term.prompt(), receiver_code);
+    term.answer("yes");
+    assert_eq!(
+        laptop.join().unwrap().expect("delivered").1,
+        b"from the settings"
+    );
+    let (status, transcript) = term.finish();
+    assert_eq!(status, 0, "{transcript}");
 }
