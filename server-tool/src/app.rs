@@ -15,11 +15,15 @@ use crate::credentials;
 use crate::failure::{EXIT_OWN_FAILURE, Failure, Result};
 use crate::output::Output;
 use crate::plan::{KeySource, LaterKey, Plan, Sealing, Work};
+use crate::relay::{self, Outgoing, Paired};
 use crate::signals::Signals;
 
-impl Sink for SealWriter<File> {
+impl Sink for Delivery {
     fn take(&mut self, stream: Stream, data: &[u8]) -> shared::Result<()> {
-        self.write(stream, data)
+        match self {
+            Delivery::Local { sealer, .. } => sealer.write(stream, data),
+            Delivery::Relay(outgoing) => outgoing.take(stream, data),
+        }
     }
 }
 
@@ -40,18 +44,38 @@ pub fn run(plan: Plan) -> Result<Ended> {
     };
     // Before the key is asked too: an unreachable log does not waste the entry.
     let audit = plan.audit.as_deref().map(Audit::connect).transpose()?;
-    // `key` holds the credentials read from the descriptor, or what is still to obtain.
-    let creds = match key {
-        Ok(creds) => creds,
-        Err(LaterKey::File(path)) => credentials::from_file(&path)?,
-        Err(LaterKey::Prompt) => credentials::ask_key(terminal(&mut tty)?)?,
-        Err(LaterKey::Passphrase) => credentials::ask_passphrase(terminal(&mut tty)?)?,
+    let target = match &plan.relay {
+        // Relay mode: the pairing takes the key's place, before anything runs.
+        Some(settings) => {
+            let tty = match &mut tty {
+                Some(tty) => tty,
+                None => tty.insert(Tty::open().map_err(Failure::NoApprovalTerminal)?),
+            };
+            Target::Relay(relay::pair(settings, tty, plan.sealing.quiet)?)
+        }
+        // `key` holds the credentials read from the descriptor, or what is still to obtain.
+        None => Target::Key(match key {
+            Ok(creds) => creds,
+            Err(LaterKey::File(path)) => credentials::from_file(&path)?,
+            Err(LaterKey::Prompt) => credentials::ask_key(terminal(&mut tty)?)?,
+            Err(LaterKey::Passphrase) => credentials::ask_passphrase(terminal(&mut tty)?)?,
+        }),
     };
-    let mut session = Session::new(creds, plan.output, plan.sealing, signals, audit);
-    match plan.work {
+    let mut session = Session::new(target, plan.output, plan.sealing, signals, audit);
+    let ended = match plan.work {
         Work::One(spec) => session.run(&spec),
         Work::Interactive => session.interactive(terminal(&mut tty)?),
-    }
+    };
+    session.end();
+    ended
+}
+
+/// What the output is sealed for.
+enum Target {
+    /// A key and IV, or a passphrase.
+    Key(Credentials),
+    /// Each receiver approved through the relay.
+    Relay(Paired),
 }
 
 /// The controlling terminal, opened the first time it is needed.
@@ -64,7 +88,7 @@ fn terminal(tty: &mut Option<Tty>) -> Result<&mut Tty> {
 
 /// The key and settings of an invocation, for each command it runs.
 struct Session {
-    creds: Credentials,
+    target: Target,
     fingerprint: Option<String>,
     output: Option<std::path::PathBuf>,
     sealing: Sealing,
@@ -73,31 +97,40 @@ struct Session {
 }
 
 /// One command's sealed output on its way out.
-struct Delivery {
-    output: Output,
-    sealer: SealWriter<File>,
-    written: Written,
+enum Delivery {
+    /// To stdout or a file.
+    Local {
+        output: Output,
+        /// Boxed: large, and one per command.
+        sealer: Box<SealWriter<File>>,
+        written: Written,
+    },
+    /// To each receiver, through the relay.
+    Relay(Outgoing),
 }
 
 impl Session {
     fn new(
-        creds: Credentials,
+        target: Target,
         output: Option<std::path::PathBuf>,
         sealing: Sealing,
         signals: Signals,
         audit: Option<Audit>,
     ) -> Self {
-        // Held for the whole session (interactive mode): out of swap and core dumps.
-        shared::cli::hardening::protect_credentials(&creds);
-        let fingerprint = creds.fingerprint().map(|f| f.to_string());
-        if !sealing.quiet {
-            match &fingerprint {
-                Some(f) => note!("hush-run: key fingerprint {f}"),
-                None => note!("hush-run: sealing with a passphrase (Argon2id)"),
+        let mut fingerprint = None;
+        if let Target::Key(creds) = &target {
+            // Held for the whole session (interactive mode): out of swap and core dumps.
+            shared::cli::hardening::protect_credentials(creds);
+            fingerprint = creds.fingerprint().map(|f| f.to_string());
+            if !sealing.quiet {
+                match &fingerprint {
+                    Some(f) => note!("hush-run: key fingerprint {f}"),
+                    None => note!("hush-run: sealing with a passphrase (Argon2id)"),
+                }
             }
         }
         Self {
-            creds,
+            target,
             fingerprint,
             output,
             sealing,
@@ -146,12 +179,7 @@ impl Session {
             None => None,
         };
         let run = run.as_ref();
-        let ran = child::run(
-            spec,
-            self.sealing.seal_stderr,
-            &self.signals,
-            &mut delivery.sealer,
-        );
+        let ran = child::run(spec, self.sealing.seal_stderr, &self.signals, &mut delivery);
         let outcome = match ran {
             Ok(outcome) => outcome,
             Err(e) => {
@@ -175,9 +203,12 @@ impl Session {
             let unfinished = delivery.discard();
             self.log(run, outcome.ended.exit_code(), 0, "withheld");
             withheld(&shown, &outcome, unfinished);
+            if let Target::Relay(paired) = &self.target {
+                note!("hush-run: nothing was sent to {}", paired.receivers());
+            }
             return Ok(outcome.ended);
         }
-        match delivery.finish(outcome.ended.exit_code()) {
+        match delivery.finish(outcome.ended.exit_code(), &mut self.target) {
             Ok((bytes, to)) => {
                 self.log(run, outcome.ended.exit_code(), bytes, "delivered");
                 self.delivered(&shown, &outcome, &to);
@@ -199,8 +230,12 @@ impl Session {
             stream,
             ..
         } = self.sealing;
-        let output = Output::open(self.output.as_deref(), stream, seal_stderr)?;
         let meta = command::metadata(spec);
+        let creds = match &self.target {
+            Target::Key(creds) => creds,
+            Target::Relay(paired) => return Ok(Delivery::Relay(Outgoing::start(paired, &meta)?)),
+        };
+        let output = Output::open(self.output.as_deref(), stream, seal_stderr)?;
         // Armor and writing run on a second thread, overlapping with encryption; nothing is
         // written before the first 256 KiB of sealed bytes (see `shared::offload`), so a
         // command that fails early leaves nothing even on a streamed stdout.
@@ -208,15 +243,22 @@ impl Session {
             .file()
             .map_err(shared::Error::Io)
             .and_then(|file| {
-                SealWriter::new_offloaded(file, &self.creds, &meta, !binary, SealOptions::default())
+                SealWriter::new_offloaded(file, creds, &meta, !binary, SealOptions::default())
             })
             .map_err(Failure::StartSealing)?;
         let written = sealer.written().unwrap_or_default();
-        Ok(Delivery {
+        Ok(Delivery::Local {
             output,
-            sealer,
+            sealer: Box::new(sealer),
             written,
         })
+    }
+
+    /// The end of the invocation: the relay's room is closed (unless a message waits in it).
+    fn end(self) {
+        if let Target::Relay(paired) = self.target {
+            paired.close();
+        }
     }
 
     /// Notes what was delivered where.
@@ -236,11 +278,6 @@ impl Session {
                 "stdout and stderr"
             } else {
                 "stdout"
-            };
-            let to = if to == "stdout" {
-                String::new()
-            } else {
-                format!(" into {to}")
             };
             note!(
                 "hush-run: sealed {} bytes of {what}{to}",
@@ -289,17 +326,51 @@ impl Delivery {
     /// Throws the sealed output away; returns whether an unfinished block was left on a
     /// streamed stdout (only if some of it was written before the end).
     fn discard(self) -> bool {
-        drop(self.sealer);
-        self.output.discard() && self.written.get() > 0
+        match self {
+            Delivery::Local {
+                output,
+                sealer,
+                written,
+            } => {
+                drop(sealer);
+                output.discard() && written.get() > 0
+            }
+            Delivery::Relay(outgoing) => {
+                drop(outgoing);
+                false
+            }
+        }
     }
 
     /// Ends the message with the exit status and delivers it; returns the bytes written and
-    /// where they went.
-    fn finish(self, exit_status: i32) -> std::io::Result<(u64, String)> {
-        self.sealer
-            .finish(Some(exit_status))
-            .map_err(std::io::Error::other)?;
-        let to = self.output.commit()?;
-        Ok((self.written.get(), to))
+    /// where they went, for the note (`""` for stdout, ` into FILE`, ` for K7MQ`).
+    fn finish(self, exit_status: i32, target: &mut Target) -> std::io::Result<(u64, String)> {
+        match (self, target) {
+            (
+                Delivery::Local {
+                    output,
+                    sealer,
+                    written,
+                },
+                _,
+            ) => {
+                sealer
+                    .finish(Some(exit_status))
+                    .map_err(std::io::Error::other)?;
+                let to = output.commit()?;
+                let to = if to == "stdout" {
+                    String::new()
+                } else {
+                    format!(" into {to}")
+                };
+                Ok((written.get(), to))
+            }
+            (Delivery::Relay(outgoing), Target::Relay(paired)) => {
+                outgoing.finish(exit_status, paired)
+            }
+            (Delivery::Relay(_), Target::Key(_)) => {
+                Err(std::io::Error::other("a relay delivery without a pairing"))
+            }
+        }
     }
 }

@@ -18,6 +18,10 @@ Examples:
     hush-run --shell 'wg genkey | tee /etc/wireguard/private.key'
   Several commands with one key entry (prompts `hush-run> ` until an empty line):
     hush-run
+  No key to paste: pair with `hush` on your laptop through a relay, with a one-time code
+  (type it in `hush receive CODE`, approve the receiver code here); the output lands on the
+  laptop's clipboard:
+    hush-run --relay https://relay.example:8443 -- wg genkey
   Automation, with a 0600 key file or a descriptor:
     hush-run --key-file ~/.config/hush/key -o secret.hush -- cat /root/initial-password
     hush-run --key-fd 3 -- vault read -field=token secret/x 3< key-file
@@ -31,17 +35,23 @@ Notes:
 Exit status:
   0        the command succeeded and its sealed output was written
   1-124    the command failed with this status (its output is withheld); a status above 124
-           is passed on too, so 125-127 may also be the command's own
+           is passed on too, so 125-127 may also be the command's own (and 122-123)
+  122      --relay: a wrong code was used, so the room was burned (someone may be
+           attacking); the command was not run
+  123      --relay: the pairing did not complete (the code expired, no receiver was
+           approved, the relay lost the pairing); the command was not run
   125      hush-run itself failed: no valid key after 3 tries, no terminal to prompt on,
            unreadable or unsafe key file, unreadable key descriptor, output could not be
-           written (missing folder, disk full), audit log unreachable
+           written (missing folder, disk full), audit log unreachable, relay unreachable or
+           refused before the command ran
   126      the command was found but could not be executed
   127      the command was not found
   128+N    the command was killed by signal N: hush-run ends by the same signal, which a
            shell reports as 128+N (130 Ctrl-C, 143 SIGTERM); also hush-run interrupted at a
            prompt
   2        usage error: bad options, --binary to a terminal, -o FILE without a command, no
-           command and no terminal to ask for one";
+           command and no terminal to ask for one, --relay with --stream or a key option, a
+           bad relay URL, pin or settings file";
 
 /// Runs a command and prints only its output, sealed for `hush` on your laptop.
 ///
@@ -101,6 +111,36 @@ pub struct Cli {
     /// Syslog socket for --audit (for tests and unusual systems).
     #[arg(long, value_name = "PATH", default_value = "/dev/log", hide = true)]
     pub audit_socket: PathBuf,
+
+    /// Pair with `hush` on your laptop through a relay, with a one-time code, instead of a
+    /// key: the output goes straight to the laptop's clipboard. URL is https://HOST:PORT;
+    /// `--relay` alone takes the URL from the settings file ([relay] url in
+    /// $XDG_CONFIG_HOME/hush/config.toml). The command runs only once every receiver is
+    /// approved.
+    #[arg(
+        long,
+        value_name = "URL",
+        num_args = 0..=1,
+        default_missing_value = "",
+        conflicts_with_all = ["key_file", "key_fd", "passphrase", "output", "binary"]
+    )]
+    pub relay: Option<String>,
+
+    /// The SHA-256 of the relay's certificate (`sha256:HEX`, as hush-relay prints it), for a
+    /// relay with a self-signed certificate; overrides [relay] pin of the settings file.
+    #[arg(long, value_name = "sha256:HEX", requires = "relay")]
+    pub relay_pin: Option<String>,
+
+    /// With --relay: how many laptops receive the output (each one approved) [default: 1].
+    #[arg(long, value_name = "N", requires = "relay",
+          value_parser = clap::value_parser!(u8).range(1..=8))]
+    pub receivers: Option<u8>,
+
+    /// With --relay: how long to keep retrying the delivery while the relay is unreachable
+    /// before printing the sealed block instead [default: 60].
+    #[arg(long, value_name = "SECS", requires = "relay",
+          value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub relay_timeout: Option<u64>,
 
     /// Do not print the key fingerprint and other notes on stderr (errors still are).
     #[arg(short = 'q', long)]

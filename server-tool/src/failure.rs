@@ -8,6 +8,9 @@ use std::io;
 use std::path::PathBuf;
 
 use shared::cli::Error as CliError;
+use shared::cli::config::ConfigError;
+use shared::cli::relay_client::RelayError;
+use shared::cli::relay_flow::FlowError;
 
 /// hush-run itself failed (bad key, unusable key file, output not writable, ...).
 pub const EXIT_OWN_FAILURE: u8 = 125;
@@ -17,6 +20,11 @@ pub const EXIT_CANNOT_EXECUTE: u8 = 126;
 pub const EXIT_NOT_FOUND: u8 = 127;
 /// Bad usage (the same code clap uses).
 pub const EXIT_USAGE: u8 = 2;
+/// Relay mode: a wrong code was used, so the room was burned (someone may be attacking).
+pub const EXIT_WRONG_CODE: u8 = 122;
+/// Relay mode: the pairing did not complete (the code expired, no receiver was approved,
+/// the relay lost the room); the command was not run.
+pub const EXIT_NOT_PAIRED: u8 = 123;
 
 /// Tries per hidden entry before giving up.
 pub const TRIES: usize = 3;
@@ -34,6 +42,31 @@ pub enum Failure {
     /// `-o FILE` in interactive mode: each command would replace the previous one's file.
     #[error("-o FILE takes the output of one command, not of an interactive session")]
     OutputInInteractiveMode,
+    /// `--stream` with `--relay`: the relay carries one whole message.
+    #[error(
+        "--stream cannot be used with --relay: the relay carries each receiver's message whole, once the command has ended"
+    )]
+    StreamWithRelay,
+    /// `--relay` alone, and no URL in the settings file.
+    #[error("--relay needs a URL: none given, and no [relay] url in {0}")]
+    RelayNoUrl(String),
+    /// The relay URL is malformed.
+    #[error("--relay: {0}")]
+    RelayUrl(RelayError),
+    /// The relay pin is malformed.
+    #[error("{from}: {source}")]
+    RelayPin {
+        /// Where it came from.
+        from: String,
+        /// Why.
+        source: RelayError,
+    },
+    /// The settings file cannot be used.
+    #[error("settings file: {0}")]
+    Config(ConfigError),
+    /// Relay mode needs the terminal for the code and the approvals.
+    #[error("no terminal to show the code and approve receivers on ({})", tty_reason(.0))]
+    NoApprovalTerminal(CliError),
 
     // --- before the command (125) -------------------------------------------------------
     /// The folder of `-o FILE` does not exist.
@@ -93,6 +126,35 @@ pub enum Failure {
     /// The sealed output cannot be started.
     #[error("cannot start the sealed output: {0}")]
     StartSealing(shared::Error),
+
+    // --- relay mode, before the command (125, 122, 123) -----------------------------------
+    /// The relay failed (unreachable, TLS, pin, refused) before the command ran.
+    #[error("{source}; the command was not run")]
+    Relay {
+        /// Why.
+        source: FlowError,
+    },
+    /// A receiver's confirmation was wrong: the room is burned.
+    #[error("wrong code used: someone may be attacking; start again")]
+    WrongCode,
+    /// The code expired before every receiver was decided.
+    #[error(
+        "the code expired with {approved} of {wanted} receivers approved; the command was not run"
+    )]
+    PairingExpired {
+        /// Receivers approved by then.
+        approved: usize,
+        /// `--receivers`.
+        wanted: u8,
+    },
+    /// Every receiver was denied.
+    #[error("no receiver was approved; the command was not run")]
+    NoneApproved,
+    /// The relay lost the room mid-pairing.
+    #[error(
+        "the relay lost the pairing (it restarted, or the pairing expired); the command was not run"
+    )]
+    PairingLost,
 
     // --- the command (126, 127, 125) ----------------------------------------------------
     /// The program does not exist.
@@ -160,9 +222,16 @@ impl Failure {
 impl shared::cli::failure::Failure for Failure {
     fn exit_code(&self) -> u8 {
         match self {
-            Self::BinaryToTerminal | Self::NoCommand(_) | Self::OutputInInteractiveMode => {
-                EXIT_USAGE
-            }
+            Self::BinaryToTerminal
+            | Self::NoCommand(_)
+            | Self::OutputInInteractiveMode
+            | Self::StreamWithRelay
+            | Self::RelayNoUrl(_)
+            | Self::RelayUrl(_)
+            | Self::RelayPin { .. }
+            | Self::Config(_) => EXIT_USAGE,
+            Self::WrongCode => EXIT_WRONG_CODE,
+            Self::PairingExpired { .. } | Self::NoneApproved | Self::PairingLost => EXIT_NOT_PAIRED,
             Self::NotFound(_) => EXIT_NOT_FOUND,
             Self::CannotExecute { .. } => EXIT_CANNOT_EXECUTE,
             _ => EXIT_OWN_FAILURE,
@@ -200,6 +269,39 @@ impl shared::cli::failure::Failure for Failure {
             Self::AuditUnreachable { .. } | Self::AuditStart(_) => {
                 "start rsyslog or systemd-journald, or run without --audit".into()
             }
+            Self::StreamWithRelay => "drop --stream (each message is at most 1 MiB)".into(),
+            Self::RelayNoUrl(_) => "hush-run --relay https://HOST:PORT -- CMD, or set url under \
+                 [relay] in the settings file"
+                .into(),
+            Self::RelayUrl(_) => {
+                "give --relay https://HOST:PORT before the command, and the command after `--` \
+                 (`--relay` alone takes the URL from the settings file)"
+                    .into()
+            }
+            Self::RelayPin { .. } => {
+                "hush-relay prints its pin (cert_sha256) on its first line: sha256: and 64 hex \
+                 digits"
+                    .into()
+            }
+            Self::NoApprovalTerminal(_) => {
+                "over ssh, ask for a terminal with `ssh -t`: the receivers are approved there"
+                    .into()
+            }
+            Self::Relay {
+                source: FlowError::Relay(RelayError::PinMismatch(_)),
+            } => "check --relay-pin (or [relay] pin) against the relay's first log line".into(),
+            Self::Relay {
+                source: FlowError::Relay(RelayError::Tls(_)),
+            } => "a relay with a self-signed certificate needs --relay-pin sha256:HEX".into(),
+            Self::WrongCode => "the room is burned and the code spent: run hush-run again for a \
+                 new code, and give it only to the laptop that should receive"
+                .into(),
+            Self::PairingExpired { .. } => {
+                "run hush-run again for a new code (type it on the laptop with \
+                 `hush receive CODE`, or `r` in hush)"
+                    .into()
+            }
+            Self::NoneApproved | Self::PairingLost => "run hush-run again for a new code".into(),
             Self::HoldFile(_) => {
                 "set TMPDIR to a writable folder, or use -o FILE or --stream".into()
             }

@@ -13,6 +13,7 @@ mod failure;
 mod job;
 mod output;
 mod plan;
+mod relay;
 mod signals;
 mod user;
 

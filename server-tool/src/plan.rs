@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use crate::cli::Cli;
 use crate::command::Spec;
 use crate::failure::{Failure, Result};
+use crate::relay::Settings;
 
 /// Where the key comes from.
 pub enum KeySource {
@@ -63,6 +64,8 @@ pub struct Plan {
     pub sealing: Sealing,
     /// The syslog socket, with --audit.
     pub audit: Option<PathBuf>,
+    /// `--relay`: pair with receivers instead of taking a key (`key` is then unused).
+    pub relay: Option<Settings>,
 }
 
 impl Plan {
@@ -71,6 +74,17 @@ impl Plan {
         if cli.binary && cli.output.is_none() && std::io::stdout().is_terminal() {
             return Err(Failure::BinaryToTerminal);
         }
+        // clap refused --relay with a key source, -o FILE and --binary already.
+        let relay = match cli.relay {
+            Some(_) if cli.stream => return Err(Failure::StreamWithRelay),
+            Some(url) => Some(Settings::resolve(
+                url,
+                cli.relay_pin,
+                cli.receivers,
+                cli.relay_timeout,
+            )?),
+            None => None,
+        };
         let work = work(cli.shell, cli.command);
         if let Some(path) = &cli.output {
             if matches!(work, Work::Interactive) {
@@ -103,6 +117,7 @@ impl Plan {
                 quiet: cli.quiet,
             },
             audit: cli.audit.then_some(cli.audit_socket),
+            relay,
         })
     }
 }

@@ -3,7 +3,9 @@
 //! - `server::cli`: automation paths (key file, key descriptor), outputs, exit codes,
 //!   streams, audit, the dependency tree, and the real WireGuard key round trip;
 //! - `server::pty`: a user at a real terminal (rexpect pty): hidden prompts, re-prompts,
-//!   Ctrl-C, secrets absent from /proc, interactive mode.
+//!   Ctrl-C, secrets absent from /proc, interactive mode;
+//! - `server::relay`: relay mode (`--relay`) in a pty against a real hush-relay, with a
+//!   receiver built on the tools' pairing flow.
 //!
 //! Round trips are opened with the library (`shared::open`), and once through
 //! `hush open --key-file` when the client is built.
@@ -12,6 +14,7 @@
 
 mod cli;
 mod pty;
+mod relay;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

@@ -120,6 +120,9 @@ pub struct Room {
     pub nonce: [u8; 32],
     /// Unix seconds after which the nameplate no longer joins.
     pub expires: u64,
+    /// Unix seconds after which the room, its slots and payloads are gone (0 if the relay
+    /// did not say).
+    pub payload_expires: u64,
 }
 
 /// What the relay gave a receiver that joined.
@@ -371,6 +374,7 @@ impl RelayClient {
             expires: v["expires"]
                 .as_u64()
                 .ok_or(RelayError::Malformed("expires"))?,
+            payload_expires: v["payload_expires"].as_u64().unwrap_or(0),
         })
     }
 

@@ -160,6 +160,12 @@ impl SenderRoom {
         self.room.expires
     }
 
+    /// Unix seconds after which the room and the payloads stored in it are gone (0 if the
+    /// relay did not say).
+    pub fn payload_expires(&self) -> u64 {
+        self.room.payload_expires
+    }
+
     /// Waits until `deadline` for receivers to join; returns the slots that joined since
     /// the last call (at least one), in join order.
     pub fn joined(&mut self, deadline: Instant) -> Result<Vec<u8>, FlowError> {

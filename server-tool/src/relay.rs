@@ -1,0 +1,501 @@
+//! Relay mode (`--relay`): pair with `hush` on one or more laptops through a hush-relay
+//! with a one-time code, before the command runs (a failed pairing never wastes a one-shot
+//! setup command); then seal the command's output once per approved receiver (envelope
+//! mode 0x03) and deliver it through the relay, printing the armored block instead when
+//! the relay cannot take it (docs/RELAY.md, docs/hush-run.md "Relay mode").
+//!
+//! The code's secret half is shown on the terminal only (never stderr, argv, a log or a
+//! `Debug`), and taken off the screen once the pairing is over.
+
+use std::fs::File;
+use std::io::{self, IsTerminal, Read, Seek, SeekFrom, Write};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use shared::cli::config;
+use shared::cli::prompt::Tty;
+use shared::cli::relay_client::{RelayClient, RelayError, parse_pin};
+use shared::cli::relay_flow::{Candidate, FlowError, SenderRoom, payload_id};
+use shared::{Credentials, Metadata, SealOptions, SealWriter, Stream, note};
+use zeroize::Zeroizing;
+
+use crate::failure::{Failure, Result};
+
+/// The largest payload the protocol lets a relay take (docs/RELAY.md §3; a relay may set
+/// less, and says so with 413): larger sealed output is printed without trying.
+pub const MAX_PAYLOAD: u64 = 1024 * 1024;
+/// How long to watch for the receivers to take their payloads before saying they are
+/// stored on the relay.
+const DELIVERY_WAIT: Duration = Duration::from_secs(5);
+/// The first pause of the outbox between two attempts; it doubles up to [`LONGEST_PAUSE`].
+const FIRST_PAUSE: Duration = Duration::from_millis(500);
+const LONGEST_PAUSE: Duration = Duration::from_secs(5);
+/// Default of `--relay-timeout`.
+pub const DEFAULT_TIMEOUT: u64 = 60;
+/// Lines written below the code before it is taken off the screen, at most (further up,
+/// it may have scrolled away, and moving up would overwrite another line).
+const ERASE_LINES: usize = 20;
+
+/// `--relay` and its companions, checked, with the settings file applied.
+pub struct Settings {
+    /// `https://host:port`.
+    pub url: String,
+    /// The certificate's SHA-256, for a self-signed relay.
+    pub pin: Option<[u8; 32]>,
+    /// How many receivers to approve before the command runs.
+    pub receivers: u8,
+    /// How long the outbox retries an unreachable relay.
+    pub timeout: Duration,
+}
+
+impl Settings {
+    /// Resolves the relay settings: flags first, then `[relay]` of the settings file (read
+    /// only when a flag leaves something to it). `relay` is `""` for `--relay` alone.
+    pub fn resolve(
+        relay: String,
+        pin: Option<String>,
+        receivers: Option<u8>,
+        timeout: Option<u64>,
+    ) -> Result<Self> {
+        let file = if relay.is_empty() || pin.is_none() {
+            config::load().map_err(Failure::Config)?.relay
+        } else {
+            config::RelaySettings::default()
+        };
+        let (url, file_url) = if relay.is_empty() {
+            let place = config::default_path()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| "$XDG_CONFIG_HOME/hush/config.toml".to_owned());
+            (file.url.clone().ok_or(Failure::RelayNoUrl(place))?, true)
+        } else {
+            // The file's pin belongs to the file's relay: another URL does not get it.
+            let same = file.url.as_deref().map(|u| u.trim_end_matches('/'))
+                == Some(relay.trim_end_matches('/'));
+            (relay, same)
+        };
+        // The URL's form only: nothing is connected yet.
+        RelayClient::new(&url, None).map_err(Failure::RelayUrl)?;
+        let pin = match (pin, file.pin.filter(|_| file_url)) {
+            (Some(text), _) => Some(parse_pin(&text).map_err(|source| Failure::RelayPin {
+                from: "--relay-pin".to_owned(),
+                source,
+            })?),
+            (None, Some(text)) => Some(parse_pin(&text).map_err(|source| Failure::RelayPin {
+                from: "[relay] pin of the settings file".to_owned(),
+                source,
+            })?),
+            (None, None) => None,
+        };
+        Ok(Self {
+            url,
+            pin,
+            receivers: receivers.unwrap_or(1),
+            timeout: Duration::from_secs(timeout.unwrap_or(DEFAULT_TIMEOUT)),
+        })
+    }
+}
+
+/// The terminal during the pairing: counts the lines written below the code, so that the
+/// code can be taken off the screen at the end.
+struct Screen<'a> {
+    tty: &'a mut Tty,
+    lines: usize,
+}
+
+impl Screen<'_> {
+    fn say(&mut self, text: &str) {
+        self.lines += text.matches('\n').count();
+        self.tty.say(text);
+    }
+
+    /// Asks `prompt`; `true` only for y or yes.
+    fn approve(&mut self, prompt: &str) -> Result<bool> {
+        let answer = self.tty.read_line(prompt).map_err(Failure::Terminal)?;
+        // The answer's Enter ended the line; Ctrl-D did not.
+        if answer.is_none() {
+            self.tty.say("\n");
+        }
+        self.lines += 1;
+        Ok(answer.is_some_and(|a| {
+            let a = a.trim();
+            a.eq_ignore_ascii_case("y") || a.eq_ignore_ascii_case("yes")
+        }))
+    }
+
+    /// Replaces the code's line (`lines` lines up) with `text`, and comes back.
+    fn replace_code_line(&mut self, text: &str) {
+        let up = self.lines + 1;
+        if up <= ERASE_LINES {
+            self.tty
+                .say(&format!("\x1b[{up}A\r\x1b[2K{text}\x1b[{up}B\r"));
+        }
+    }
+}
+
+/// The receivers approved for this invocation, and their room.
+pub struct Paired {
+    room: SenderRoom,
+    approved: Vec<Candidate>,
+    timeout: Duration,
+    quiet: bool,
+    /// A payload is stored on the relay, not yet taken: the room must stay open.
+    stored: bool,
+}
+
+/// Seconds from now until the Unix time `at` (0 if past).
+fn secs_until(at: u64) -> u64 {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    at.saturating_sub(now)
+}
+
+/// `15 min` (to the nearest minute), or `40 s` under a minute.
+fn span(secs: u64) -> String {
+    if secs >= 60 {
+        format!("{} min", (secs + 30) / 60)
+    } else {
+        format!("{secs} s")
+    }
+}
+
+/// `14:05 UTC` of a Unix time.
+fn clock_utc(at: u64) -> String {
+    let day = at % 86_400;
+    format!("{:02}:{:02} UTC", day / 3600, day % 3600 / 60)
+}
+
+/// Opens a room, shows the code on the terminal, and pairs with receivers until
+/// `settings.receivers` of them have been decided at the approval prompt (at least one
+/// approved), the code expires, or a wrong code burns the room.
+pub fn pair(settings: &Settings, tty: &mut Tty, quiet: bool) -> Result<Paired> {
+    let client = RelayClient::new(&settings.url, settings.pin).map_err(|e| Failure::Relay {
+        source: FlowError::Relay(e),
+    })?;
+    let mut room =
+        SenderRoom::open(client, settings.receivers).map_err(|source| Failure::Relay { source })?;
+    let left = secs_until(room.expires());
+    let deadline = Instant::now() + Duration::from_secs(left);
+    let mut screen = Screen { tty, lines: 0 };
+    {
+        // Built in a buffer sized once and wiped: the code's secret half is in it.
+        let code = room.code().to_shown();
+        let mut line = Zeroizing::new(String::with_capacity(96));
+        line.push_str("on your laptop: hush receive ");
+        line.push_str(&code);
+        line.push_str(&format!("   (expires in {})\n", span(left)));
+        screen.tty.say(&line);
+    }
+    let result = approvals(&mut room, &mut screen, settings.receivers, deadline);
+    // The code is spent (or useless) now: off the screen, in every case.
+    let nameplate = room.code().nameplate();
+    let state = match &result {
+        Ok(approved) => format!("paired with {}", codes(approved)),
+        Err(_) => "not paired".to_owned(),
+    };
+    screen.replace_code_line(&format!(
+        "on your laptop: hush receive {nameplate}-XXXX-XXXX   ({state})"
+    ));
+    let approved = match result {
+        Ok(approved) => approved,
+        Err(failure) => {
+            // The receivers approved so far get an end rather than a wait (a burned room
+            // is gone already).
+            if !matches!(failure, Failure::WrongCode) {
+                let _ = room.close();
+            }
+            return Err(failure);
+        }
+    };
+    Ok(Paired {
+        room,
+        approved,
+        timeout: settings.timeout,
+        quiet,
+        stored: false,
+    })
+}
+
+/// `K7MQ, 2C4D`.
+fn codes(approved: &[Candidate]) -> String {
+    approved
+        .iter()
+        .map(|c| c.session.receiver_code.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn approvals(
+    room: &mut SenderRoom,
+    screen: &mut Screen<'_>,
+    wanted: u8,
+    deadline: Instant,
+) -> Result<Vec<Candidate>> {
+    let mut approved = Vec::new();
+    let mut decided = 0u8;
+    let failed = |e: FlowError, approved: usize| match e {
+        FlowError::WrongCode => Failure::WrongCode,
+        FlowError::TimedOut(_) => Failure::PairingExpired { approved, wanted },
+        FlowError::Lost => Failure::PairingLost,
+        source => Failure::Relay { source },
+    };
+    while decided < wanted {
+        let slots = room
+            .joined(deadline)
+            .map_err(|e| failed(e, approved.len()))?;
+        for slot in slots {
+            decided += 1;
+            let candidate = room
+                .pair(slot, deadline)
+                .map_err(|e| failed(e, approved.len()))?;
+            let code = candidate.session.receiver_code;
+            if screen.approve(&format!("receiver {code}: approve? [y/N] "))? {
+                approved.push(candidate);
+            } else {
+                room.deny(slot).map_err(|e| failed(e, approved.len()))?;
+                screen.say(&format!(
+                    "hush-run: receiver {code} denied: it gets nothing. If no laptop of yours \
+                     shows {code}, the code may have leaked (a screen, a recording)\n"
+                ));
+            }
+        }
+    }
+    if approved.is_empty() {
+        return Err(Failure::NoneApproved);
+    }
+    Ok(approved)
+}
+
+/// One command's output, sealed for each approved receiver into an unlinked temporary
+/// file (ciphertext only), until it is delivered.
+pub struct Outgoing {
+    sealers: Vec<SealWriter<File>>,
+}
+
+impl Outgoing {
+    /// One sealer per approved receiver, with its pairing's session.
+    pub fn start(paired: &Paired, meta: &Metadata) -> Result<Self> {
+        let mut sealers = Vec::with_capacity(paired.approved.len());
+        for candidate in &paired.approved {
+            let file = tempfile::tempfile().map_err(Failure::HoldFile)?;
+            let creds = Credentials::Relay(candidate.session.clone());
+            let sealer = SealWriter::new(file, &creds, meta, false, SealOptions::default())
+                .map_err(Failure::StartSealing)?;
+            sealers.push(sealer);
+        }
+        Ok(Self { sealers })
+    }
+
+    /// Seals one read of output for every receiver.
+    pub fn take(&mut self, stream: Stream, data: &[u8]) -> shared::Result<()> {
+        self.sealers
+            .iter_mut()
+            .try_for_each(|s| s.write(stream, data))
+    }
+
+    /// Ends each message with the exit status and delivers it. Returns the sealed bytes
+    /// and what to say about where they went.
+    pub fn finish(self, exit_status: i32, paired: &mut Paired) -> io::Result<(u64, String)> {
+        let mut sealed = Vec::with_capacity(self.sealers.len());
+        for sealer in self.sealers {
+            let mut file = sealer.finish(Some(exit_status)).map_err(io::Error::other)?;
+            let len = file.stream_position()?;
+            sealed.push((file, len));
+        }
+        let total = sealed.iter().map(|(_, len)| len).sum();
+        paired.deliver(sealed)?;
+        Ok((total, format!(" for {}", codes(&paired.approved))))
+    }
+}
+
+impl Paired {
+    /// The approved receivers' codes, `K7MQ, 2C4D`.
+    pub fn receivers(&self) -> String {
+        codes(&self.approved)
+    }
+
+    /// Uploads each receiver's message (the outbox), or prints it when the relay cannot
+    /// take it; then reports delivery.
+    fn deliver(&mut self, sealed: Vec<(File, u64)>) -> io::Result<()> {
+        let mut uploaded = Vec::new();
+        // One bound for all the receivers' messages: the relay is down for all of them.
+        let deadline = Instant::now() + self.timeout;
+        for (candidate, (mut file, len)) in self.approved.iter().zip(sealed) {
+            let code = candidate.session.receiver_code;
+            let why = if len > MAX_PAYLOAD {
+                format!("the sealed output ({len} bytes) is over the relay's payload limit (1 MiB)")
+            } else {
+                let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+                file.seek(SeekFrom::Start(0))?;
+                file.read_to_end(&mut bytes)?;
+                // One id per message and receiver, the same for every retry.
+                let sent = payload_id().map_err(FlowError::Relay).and_then(|id| {
+                    self.upload(candidate.slot, &id, &bytes, deadline)
+                        .map(|()| id)
+                });
+                match sent {
+                    Ok(id) => {
+                        uploaded.push((candidate.slot, code, id));
+                        continue;
+                    }
+                    Err(e) => outbox_failure(&e, self.timeout),
+                }
+            };
+            note!(
+                "hush-run: {why}: the sealed block for receiver {code} is printed below \
+                 instead; paste it into the waiting hush"
+            );
+            print_block(&mut file)?;
+        }
+        self.report(&uploaded);
+        Ok(())
+    }
+
+    /// Stores one payload, retrying with backoff while the relay is unreachable, until
+    /// `deadline`; a one-line status on stderr meanwhile.
+    fn upload(
+        &self,
+        slot: u8,
+        id: &str,
+        bytes: &[u8],
+        deadline: Instant,
+    ) -> std::result::Result<(), FlowError> {
+        let mut pause = FIRST_PAUSE;
+        let mut status = Status::new();
+        loop {
+            match self.room.deliver(slot, id, bytes) {
+                Err(FlowError::Relay(RelayError::Unreachable(why))) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        status.done();
+                        return Err(FlowError::Relay(RelayError::Unreachable(why)));
+                    }
+                    status.show(&format!(
+                        "hush-run: the relay is unreachable; retrying for {} s, then the block is printed here",
+                        left.as_secs().max(1)
+                    ));
+                    std::thread::sleep(pause.min(left));
+                    pause = (pause * 2).min(LONGEST_PAUSE);
+                }
+                other => {
+                    status.done();
+                    return other;
+                }
+            }
+        }
+    }
+
+    /// Watches briefly whether the receivers took their payloads, and says so.
+    fn report(&mut self, uploaded: &[(u8, shared::relay::ReceiverCode, String)]) {
+        let until = Instant::now() + DELIVERY_WAIT;
+        let mut waiting: Vec<_> = uploaded.iter().collect();
+        while !waiting.is_empty() {
+            waiting.retain(|(slot, code, id)| match self.room.delivered(*slot, id) {
+                Ok(true) => {
+                    if !self.quiet {
+                        note!("hush-run: delivered to {code}");
+                    }
+                    false
+                }
+                Ok(false) => true,
+                // The relay went away after taking it: it is stored, as far as we know.
+                Err(_) => true,
+            });
+            if waiting.is_empty() || Instant::now() >= until {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        for (_, code, _) in waiting {
+            self.stored = true;
+            let expires = self.room.payload_expires();
+            if expires == 0 {
+                note!("hush-run: stored on the relay for {code}: `hush receive` fetches it");
+            } else {
+                note!(
+                    "hush-run: stored on the relay for {code} until {} (in {}): `hush` fetches it until then",
+                    clock_utc(expires),
+                    span(secs_until(expires))
+                );
+            }
+        }
+    }
+
+    /// Ends the room unless a payload waits in it for its receiver (then it expires on
+    /// its own, with the payload TTL).
+    pub fn close(self) {
+        if !self.stored {
+            // Nothing left in it for anyone: a failure to close only leaves it to expire.
+            let _ = self.room.close();
+        }
+    }
+}
+
+/// Why the outbox gave up, for the note before the printed block.
+fn outbox_failure(e: &FlowError, timeout: Duration) -> String {
+    match e {
+        FlowError::Relay(RelayError::Unreachable(_)) => format!(
+            "the relay stayed unreachable for {} s (--relay-timeout)",
+            timeout.as_secs()
+        ),
+        FlowError::Relay(e) if e.code() == Some("too_large") => {
+            "the sealed output is over this relay's payload limit".to_owned()
+        }
+        FlowError::Denied => "the receiver left".to_owned(),
+        other => format!("the relay did not take it ({other})"),
+    }
+}
+
+/// Prints a sealed message (binary, in `file`) as an armored block on stdout.
+fn print_block(file: &mut File) -> io::Result<()> {
+    file.seek(SeekFrom::Start(0))?;
+    let out = shared::cli::stdout::file()?;
+    let mut armor = shared::armor::ArmorWriter::new(io::BufWriter::new(out))?;
+    io::copy(file, &mut armor)?;
+    armor.finish()?.flush()
+}
+
+/// The outbox's one-line status on stderr: rewritten in place on a terminal, written
+/// once otherwise.
+struct Status {
+    terminal: bool,
+    shown: bool,
+}
+
+impl Status {
+    fn new() -> Self {
+        Self {
+            terminal: io::stderr().is_terminal(),
+            shown: false,
+        }
+    }
+
+    fn show(&mut self, text: &str) {
+        if self.terminal {
+            let _ = shared::cli::stderr::write(&format!("\r{text}\x1b[K"));
+        } else if !self.shown {
+            note!("{text}");
+        }
+        self.shown = true;
+    }
+
+    fn done(&mut self) {
+        if self.terminal && self.shown {
+            let _ = shared::cli::stderr::write("\r\x1b[K");
+        }
+        self.shown = false;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_shown_plainly() {
+        assert_eq!(span(900), "15 min");
+        assert_eq!(span(901), "15 min");
+        assert_eq!(span(89), "1 min");
+        assert_eq!(span(40), "40 s");
+        assert_eq!(clock_utc(1_700_000_000), "22:13 UTC");
+    }
+}
