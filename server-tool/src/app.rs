@@ -51,7 +51,7 @@ pub fn run(plan: Plan) -> Result<Ended> {
                 Some(tty) => tty,
                 None => tty.insert(Tty::open().map_err(Failure::NoApprovalTerminal)?),
             };
-            Target::Relay(relay::pair(settings, tty, plan.sealing.quiet)?)
+            Target::Relay(Box::new(relay::pair(settings, tty, plan.sealing.quiet)?))
         }
         // `key` holds the credentials read from the descriptor, or what is still to obtain.
         None => Target::Key(match key {
@@ -75,7 +75,7 @@ enum Target {
     /// A key and IV, or a passphrase.
     Key(Credentials),
     /// Each receiver approved through the relay.
-    Relay(Paired),
+    Relay(Box<Paired>),
 }
 
 /// The controlling terminal, opened the first time it is needed.
