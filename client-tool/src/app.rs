@@ -5,8 +5,10 @@
 //! this state by `ui`, and nothing in it that the screen shows can hold a secret: keys
 //! appear as fingerprints, plaintext as a byte count.
 
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use shared::relay::{Code, Nameplate, Session};
 use shared::{Opened, Passphrase};
 use zeroize::Zeroizing;
 
@@ -29,6 +31,16 @@ pub enum Key {
     Up,
     /// Arrow down.
     Down,
+    /// Arrow left.
+    Left,
+    /// Arrow right.
+    Right,
+    /// Home.
+    Home,
+    /// End.
+    End,
+    /// Delete (the character under the cursor).
+    Delete,
     /// Ctrl-C.
     CtrlC,
 }
@@ -55,7 +67,46 @@ pub enum Input {
         /// The opened message, or why it did not open.
         result: shared::Result<Opened>,
     },
+    /// News from the worker of [`Effect::Pair`].
+    Pairing {
+        /// Which pairing.
+        id: PairingId,
+        /// What happened.
+        event: PairingEvent,
+    },
 }
+
+/// A relay pairing of this session (numbered from 1).
+pub type PairingId = u32;
+
+/// What a pairing's worker reports, in this order: any number of `Status`, then `Paired`,
+/// then `Delivered` (answered with [`Effect::RelayDone`]); or `Failed` at any point.
+pub enum PairingEvent {
+    /// A passing state: the relay does not answer and is tried again, and so on.
+    Status(String),
+    /// Paired: the session, whose receiver code the server must approve.
+    Paired(Session),
+    /// The sealed message came (envelope mode 0x03, for this pairing's session).
+    Delivered(Zeroizing<Vec<u8>>),
+    /// The pairing or the wait failed (the code is spent either way).
+    Failed {
+        /// What went wrong, as a sentence.
+        message: String,
+        /// What to do about it.
+        hint: Option<String>,
+    },
+}
+
+/// A parsed code, for [`Effect::Pair`] (compared by value in tests only).
+pub struct PairCode(pub Code);
+
+impl PartialEq for PairCode {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.to_shown() == other.0.to_shown()
+    }
+}
+
+impl Eq for PairCode {}
 
 /// What the app asks of the outside world.
 #[derive(PartialEq, Eq)]
@@ -73,13 +124,29 @@ pub enum Effect {
     ReadPrimary,
     /// Clear the clipboard now if it still holds ours; answer with [`Input::Released`].
     ClearClipboard,
-    /// Open sealed text with the keyring's candidates, away from the event loop; answer
-    /// with [`Input::Opened`] whenever it is done.
+    /// Open sealed data (armored or binary) with the keyring's candidates, away from the
+    /// event loop; answer with [`Input::Opened`] whenever it is done.
     Open {
-        /// The sealed text.
-        text: Zeroizing<String>,
+        /// The sealed data.
+        text: Zeroizing<Vec<u8>>,
         /// Where it came from.
         source: Source,
+    },
+    /// Join the relay with the code and pair, on a worker thread that answers with
+    /// [`Input::Pairing`] events.
+    Pair {
+        /// The pairing's number.
+        id: PairingId,
+        /// The code (used once, whatever happens).
+        code: PairCode,
+    },
+    /// Tell a pairing's worker what became of its delivered message: handed over (on the
+    /// clipboard, or held for `e`) — the relay deletes it — or not; it leaves the slot then.
+    RelayDone {
+        /// Which pairing.
+        id: PairingId,
+        /// Whether the plaintext was handed over.
+        handed_over: bool,
     },
     /// Leave (the caller clears the clipboard and restores the terminal).
     Quit,
@@ -93,6 +160,8 @@ impl std::fmt::Debug for Effect {
             Effect::ReadPrimary => f.write_str("ReadPrimary"),
             Effect::ClearClipboard => f.write_str("ClearClipboard"),
             Effect::Open { source, .. } => write!(f, "Open({source:?}, <text>)"),
+            Effect::Pair { id, code } => write!(f, "Pair({id}, {:?})", code.0),
+            Effect::RelayDone { id, handed_over } => write!(f, "RelayDone({id}, {handed_over})"),
             Effect::Quit => f.write_str("Quit"),
         }
     }
@@ -107,6 +176,8 @@ pub enum Source {
     Primary,
     /// A paste into the window.
     Paste,
+    /// Delivered through the relay to this pairing.
+    Relay(PairingId),
 }
 
 /// Which screen is up.
@@ -119,6 +190,116 @@ pub enum Screen {
     Passphrase(Zeroizing<String>),
     /// Typing a label for the current key.
     Label(String),
+    /// Typing a relay code (`r`).
+    Code(CodeField),
+}
+
+/// The one-line field where a relay code is typed. It is drawn while typed (to be
+/// checked and edited: the code is one-time, spent once submitted); once submitted only
+/// its number is ever shown.
+pub struct CodeField {
+    /// What was typed.
+    pub text: Zeroizing<String>,
+    /// The cursor, in characters.
+    pub cursor: usize,
+    /// Why the last Enter did not take it (nothing was sent).
+    pub error: Option<String>,
+}
+
+impl CodeField {
+    fn new() -> Self {
+        Self {
+            text: Zeroizing::new(String::with_capacity(MAX_CODE * 4)),
+            cursor: 0,
+            error: None,
+        }
+    }
+
+    fn byte_at(&self, chars: usize) -> usize {
+        self.text
+            .char_indices()
+            .nth(chars)
+            .map_or(self.text.len(), |(i, _)| i)
+    }
+
+    fn insert(&mut self, c: char) {
+        if c.is_control() || self.text.chars().count() >= MAX_CODE {
+            return;
+        }
+        let at = self.byte_at(self.cursor);
+        self.text.insert(at, c);
+        self.cursor += 1;
+        self.error = None;
+    }
+
+    fn edit(&mut self, key: Key) {
+        let len = self.text.chars().count();
+        match key {
+            Key::Char(c) => self.insert(c),
+            Key::Backspace if self.cursor > 0 => {
+                self.cursor -= 1;
+                let at = self.byte_at(self.cursor);
+                self.text.remove(at);
+                self.error = None;
+            }
+            Key::Delete if self.cursor < len => {
+                let at = self.byte_at(self.cursor);
+                self.text.remove(at);
+                self.error = None;
+            }
+            Key::Left => self.cursor = self.cursor.saturating_sub(1),
+            Key::Right => self.cursor = (self.cursor + 1).min(len),
+            Key::Home => self.cursor = 0,
+            Key::End => self.cursor = len,
+            _ => {}
+        }
+    }
+}
+
+/// Where a pairing is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PairingState {
+    /// Joining and pairing with the code.
+    Joining,
+    /// Paired: waiting for the approval on the server and the output.
+    Waiting,
+    /// The message came and is being opened.
+    Opening,
+    /// The message was opened and handed over.
+    Delivered,
+    /// It failed: why.
+    Failed(String),
+}
+
+/// A pairing as the screen shows it: the code's number (its secret half never), the
+/// receiver code, and what it waits for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PairingView {
+    /// Its number.
+    pub id: PairingId,
+    /// The code's public half.
+    pub nameplate: Nameplate,
+    /// The receiver code, once paired.
+    pub receiver_code: Option<String>,
+    /// Where it is.
+    pub state: PairingState,
+    /// A passing note (the relay is tried again...).
+    pub note: Option<String>,
+}
+
+impl PairingView {
+    /// The code as it may be shown: `417-XXXX-XXXX`.
+    pub fn masked_code(&self) -> String {
+        format!("{}-XXXX-XXXX", self.nameplate)
+    }
+
+    /// Whether it still waits for something.
+    pub fn active(&self) -> bool {
+        matches!(
+            self.state,
+            PairingState::Joining | PairingState::Waiting | PairingState::Opening
+        )
+    }
 }
 
 /// How a status message looks.
@@ -184,6 +365,10 @@ pub struct OpenView {
 
 const MAX_PASSPHRASE: usize = 1024;
 const MAX_LABEL: usize = 32;
+/// Characters in the code field (a code is 13, with room for spaces and typos).
+const MAX_CODE: usize = 24;
+/// Pairings that may wait at once.
+pub const MAX_WAITING: usize = 4;
 
 /// The TUI's state.
 pub struct App {
@@ -208,6 +393,15 @@ pub struct App {
     pending: Option<(String, Status)>,
     /// An [`Effect::Open`] is being carried out: one at a time.
     opening: bool,
+    /// The relay pairings of the session, oldest first.
+    pub pairings: Vec<PairingView>,
+    next_pairing: PairingId,
+    /// Why `r` cannot pair (no relay set, a broken settings file), if it cannot.
+    relay_off: Option<(String, Option<String>)>,
+    /// Delivered messages waiting for the opening under way to end.
+    queued: VecDeque<(PairingId, Zeroizing<Vec<u8>>)>,
+    /// The pairing whose plaintext the pending copy is: told once it is on the clipboard.
+    pending_ack: Option<PairingId>,
 }
 
 impl App {
@@ -236,7 +430,17 @@ impl App {
             held: None,
             pending: None,
             opening: false,
+            pairings: Vec::new(),
+            next_pairing: 1,
+            relay_off: None,
+            queued: VecDeque::new(),
+            pending_ack: None,
         }
+    }
+
+    /// Says why `r` cannot pair: no relay set, or the settings cannot be used.
+    pub fn relay_unavailable(&mut self, why: String, hint: Option<String>) {
+        self.relay_off = Some((why, hint));
     }
 
     /// Warns that hush runs in an SSH session: its keys and the plaintext it opens live on
@@ -268,6 +472,7 @@ impl App {
             Input::ClipboardText(Ok(text)) => self.start_open(text, Source::Clipboard),
             Input::PrimaryText(Ok(text)) => self.start_open(text, Source::Primary),
             Input::Opened { source, result } => self.opened(source, result),
+            Input::Pairing { id, event } => self.pairing_event(id, event),
             Input::PrimaryText(Err(_)) => {
                 // No selection to fall back on: the clipboard's own error stands.
                 self.no_block_anywhere();
@@ -277,10 +482,7 @@ impl App {
                 self.fail(sentence(&e), None);
                 vec![]
             }
-            Input::Copied(result) => {
-                self.copied(result, now);
-                vec![]
-            }
+            Input::Copied(result) => self.copied(result, now),
             Input::Released(released) => {
                 self.released(released);
                 vec![]
@@ -295,6 +497,7 @@ impl App {
         match self.screen {
             Screen::Passphrase(_) => self.passphrase_key(key),
             Screen::Label(_) => self.label_key(key),
+            Screen::Code(_) => return self.code_key(key),
             Screen::Help => {
                 self.screen = Screen::Main;
                 if key == Key::Char('q') {
@@ -366,6 +569,158 @@ impl App {
         }
     }
 
+    /// A key while the relay code is typed.
+    fn code_key(&mut self, key: Key) -> Vec<Effect> {
+        let Screen::Code(field) = &mut self.screen else {
+            return vec![];
+        };
+        match key {
+            Key::Esc => {
+                self.screen = Screen::Main;
+                self.say(Tone::Info, "No code used.", None);
+            }
+            Key::Enter => match Code::parse(&field.text) {
+                // Nothing was sent: the field stays, with the reason.
+                Err(e) => field.error = Some(sentence(&e)),
+                Ok(code) => {
+                    self.screen = Screen::Main;
+                    return self.start_pairing(code);
+                }
+            },
+            other => field.edit(other),
+        }
+        vec![]
+    }
+
+    /// `r`: the code field, if a pairing can start.
+    fn open_code_field(&mut self) {
+        if let Some(why) = &self.no_clipboard {
+            let why = sentence(why);
+            self.fail(
+                why,
+                Some("`hush receive -o FILE CODE` writes a relay message to a file instead."),
+            );
+            return;
+        }
+        if let Some((why, hint)) = self.relay_off.clone() {
+            self.say(Tone::Bad, why, hint);
+            return;
+        }
+        if self.pairings.iter().filter(|p| p.active()).count() >= MAX_WAITING {
+            self.fail(
+                format!("{MAX_WAITING} pairings wait already: let one finish first."),
+                None,
+            );
+            return;
+        }
+        self.screen = Screen::Code(CodeField::new());
+    }
+
+    fn start_pairing(&mut self, code: Code) -> Vec<Effect> {
+        let id = self.next_pairing;
+        self.next_pairing += 1;
+        let view = PairingView {
+            id,
+            nameplate: code.nameplate(),
+            receiver_code: None,
+            state: PairingState::Joining,
+            note: None,
+        };
+        self.say(
+            Tone::Info,
+            format!("Code {}: pairing through the relay…", view.masked_code()),
+            Some("hush then shows a receiver code for the server to approve.".into()),
+        );
+        self.pairings.push(view);
+        // Finished pairings beyond a few leave the list (their sessions stay held).
+        while self.pairings.len() > 2 * MAX_WAITING {
+            match self.pairings.iter().position(|p| !p.active()) {
+                Some(i) => {
+                    self.pairings.remove(i);
+                }
+                None => break,
+            }
+        }
+        vec![Effect::Pair {
+            id,
+            code: PairCode(code),
+        }]
+    }
+
+    fn pairing_event(&mut self, id: PairingId, event: PairingEvent) -> Vec<Effect> {
+        let Some(view) = self.pairings.iter_mut().find(|p| p.id == id) else {
+            // Not ours (any longer): a delivery is still answered, so its worker ends.
+            return match event {
+                PairingEvent::Delivered(_) => vec![Effect::RelayDone {
+                    id,
+                    handed_over: false,
+                }],
+                _ => vec![],
+            };
+        };
+        let masked = view.masked_code();
+        match event {
+            PairingEvent::Status(note) => view.note = Some(note),
+            PairingEvent::Paired(session) => {
+                let receiver_code = session.receiver_code.to_string();
+                view.receiver_code = Some(receiver_code.clone());
+                view.state = PairingState::Waiting;
+                view.note = None;
+                let name = format!("relay pairing {receiver_code} (code {})", view.nameplate);
+                self.keyring.add_relay(session, name);
+                self.say(
+                    Tone::Good,
+                    format!(
+                        "Code {masked}: receiver code {receiver_code} — approve it on the server."
+                    ),
+                    Some(
+                        "Waiting for the output: it goes to the clipboard, never to the screen."
+                            .into(),
+                    ),
+                );
+            }
+            PairingEvent::Delivered(sealed) => {
+                view.state = PairingState::Opening;
+                view.note = None;
+                if self.opening {
+                    self.queued.push_back((id, sealed));
+                    self.say(
+                        Tone::Info,
+                        format!(
+                            "Code {masked}: the output came; it opens after the block being opened."
+                        ),
+                        None,
+                    );
+                    return vec![];
+                }
+                return self.open_delivered(id, sealed);
+            }
+            PairingEvent::Failed { message, hint } => {
+                view.state = PairingState::Failed(message.clone());
+                view.note = None;
+                let text = format!("Code {masked}: {message}");
+                self.say(Tone::Bad, text, hint);
+            }
+        }
+        vec![]
+    }
+
+    /// Opens a delivered message on the path of pasted blocks.
+    fn open_delivered(&mut self, id: PairingId, sealed: Zeroizing<Vec<u8>>) -> Vec<Effect> {
+        self.opening = true;
+        self.say(Tone::Info, "The output came: opening…", None);
+        vec![Effect::Open {
+            text: sealed,
+            source: Source::Relay(id),
+        }]
+    }
+
+    fn set_pairing_state(&mut self, id: PairingId, state: PairingState) {
+        if let Some(view) = self.pairings.iter_mut().find(|p| p.id == id) {
+            view.state = state;
+        }
+    }
+
     /// A key on the main screen.
     fn main_key(&mut self, key: Key) -> Vec<Effect> {
         match key {
@@ -374,6 +729,7 @@ impl App {
             Key::Char('g') => self.generate(),
             Key::Char(c @ ('k' | 'i')) => return self.copy_secret(c == 'i'),
             Key::Char('p') => return self.read_clipboard(),
+            Key::Char('r') => self.open_code_field(),
             Key::Char('c') if self.lease.is_some() => return vec![Effect::ClearClipboard],
             Key::Char('c') => self.say(Tone::Info, "hush has nothing on the clipboard.", None),
             Key::Char(c @ ('e' | 'o')) => return self.copy_held(c == 'e'),
@@ -431,6 +787,12 @@ impl App {
                         .filter(|c| !c.is_control())
                         .take(MAX_LABEL.saturating_sub(buf.chars().count())),
                 );
+                vec![]
+            }
+            Screen::Code(field) => {
+                for c in text.trim().chars() {
+                    field.insert(c);
+                }
                 vec![]
             }
             Screen::Help | Screen::Main => {
@@ -551,7 +913,10 @@ impl App {
             "Opening…"
         };
         self.say(Tone::Info, text_shown, Some("q quits at any time.".into()));
-        vec![Effect::Open { text, source }]
+        vec![Effect::Open {
+            text: into_bytes(text),
+            source,
+        }]
     }
 
     /// The answer to [`Effect::Open`]. On failure, the clipboard is left as it was and the
@@ -561,18 +926,62 @@ impl App {
             // Nothing was asked: drop it (its buffers are wiped on drop).
             return vec![];
         }
-        match result {
-            Ok(opened) => self.show_opened(opened, source),
+        let mut effects = self.opened_result(source, result);
+        // A message delivered meanwhile opens now.
+        if !self.opening
+            && let Some((id, sealed)) = self.queued.pop_front()
+        {
+            effects.extend(self.open_delivered(id, sealed));
+        }
+        effects
+    }
+
+    fn opened_result(&mut self, source: Source, result: shared::Result<Opened>) -> Vec<Effect> {
+        match (result, source) {
+            (Ok(opened), Source::Relay(id)) => {
+                let only_stderr = opened.stdout.is_empty() && !opened.stderr.is_empty();
+                let effects = self.show_opened(opened, source);
+                let copying = effects.iter().any(|e| matches!(e, Effect::Copy { .. }));
+                if copying {
+                    // Told once the copy answered (see `copied`).
+                    self.pending_ack = Some(id);
+                    self.set_pairing_state(id, PairingState::Delivered);
+                    return effects;
+                }
+                // Held for `e` (no stdout: handed over to hush), or binary (not copied).
+                let held = only_stderr;
+                let state = if held {
+                    PairingState::Delivered
+                } else {
+                    PairingState::Failed("the output is binary: not copied".into())
+                };
+                self.set_pairing_state(id, state);
+                vec![Effect::RelayDone {
+                    id,
+                    handed_over: held,
+                }]
+            }
+            (Ok(opened), _) => self.show_opened(opened, source),
+            (Err(e), Source::Relay(id)) => {
+                let hint = hint_of(&e);
+                let text = format!("Not opened: {e}.");
+                self.set_pairing_state(id, PairingState::Failed(text.clone()));
+                self.fail(text, hint);
+                vec![Effect::RelayDone {
+                    id,
+                    handed_over: false,
+                }]
+            }
             // Selected but not copied? Terminals put a mouse selection in the primary
             // selection: look there before giving up.
-            Err(shared::Error::NoSealedBlock) if source == Source::Clipboard => {
+            (Err(shared::Error::NoSealedBlock), Source::Clipboard) => {
                 vec![Effect::ReadPrimary]
             }
-            Err(shared::Error::NoSealedBlock) if source == Source::Primary => {
+            (Err(shared::Error::NoSealedBlock), Source::Primary) => {
                 self.no_block_anywhere();
                 vec![]
             }
-            Err(e) => {
+            (Err(e), _) => {
                 let hint = hint_of(&e);
                 self.fail(format!("Not opened: {e}."), hint);
                 vec![]
@@ -630,8 +1039,21 @@ impl App {
         vec![Effect::Copy { text, what }]
     }
 
-    fn copied(&mut self, result: Result<Option<Instant>, ClipboardError>, now: Instant) {
+    fn copied(
+        &mut self,
+        result: Result<Option<Instant>, ClipboardError>,
+        now: Instant,
+    ) -> Vec<Effect> {
         let pending = self.pending.take();
+        let done = self.pending_ack.take().map(|id| {
+            if result.is_err() {
+                self.set_pairing_state(id, PairingState::Failed("not copied".into()));
+            }
+            Effect::RelayDone {
+                id,
+                handed_over: result.is_ok(),
+            }
+        });
         match (result, pending) {
             (Ok(deadline), Some((what, status))) => {
                 self.lease = Some(LeaseView {
@@ -644,6 +1066,7 @@ impl App {
             (Ok(_), None) => {}
             (Err(e), _) => self.fail(sentence(&e), None),
         }
+        done.into_iter().collect()
     }
 
     fn released(&mut self, released: Option<Released>) {
@@ -662,9 +1085,14 @@ impl App {
     }
 }
 
+/// A pasted or read text as bytes to open, without a copy left behind.
+fn into_bytes(mut text: Zeroizing<String>) -> Zeroizing<Vec<u8>> {
+    Zeroizing::new(std::mem::take(&mut *text).into_bytes())
+}
+
 /// A message as a status line: capital first letter, full stop (the CLI prints the same
 /// messages in lower case after `hush: `).
-fn sentence(message: &impl std::fmt::Display) -> String {
+pub(crate) fn sentence(message: &impl std::fmt::Display) -> String {
     let text = message.to_string();
     let mut chars = text.chars();
     let mut out: String = chars
@@ -706,7 +1134,7 @@ mod tests {
         for effect in effects {
             match effect {
                 Effect::Open { text, source } => {
-                    let result = shared::open(text.as_bytes(), a.keyring.candidates());
+                    let result = shared::open(&text[..], a.keyring.candidates());
                     rest.extend(feed(a, Input::Opened { source, result }));
                 }
                 other => rest.push(other),
@@ -1076,7 +1504,7 @@ mod tests {
         assert!(feed(&mut a, Input::ClipboardText(Ok(Zeroizing::new(second)))).is_empty());
         assert!(status(&a).text.contains("still opening"));
         // The first answer arrives: its plaintext is copied, as if nothing came between.
-        let result = shared::open(text.as_bytes(), a.keyring.candidates());
+        let result = shared::open(&text[..], a.keyring.candidates());
         let effects = a.handle(Input::Opened { source, result }, Instant::now());
         assert_eq!(copied_text(effects).as_str(), "first");
         a.handle(Input::Copied(Ok(None)), Instant::now());
@@ -1107,6 +1535,385 @@ mod tests {
         assert!(effects.is_empty());
         assert_eq!(a.status, before);
         assert!(a.last_open.is_none());
+    }
+
+    /// Both ends of a pairing with `code`, run in memory: the session (the same keys on both
+    /// sides).
+    fn session_for(code: &str) -> Session {
+        use shared::relay::{Event, Pairing, RoomContext, Side};
+        let code = Code::parse(code).unwrap();
+        let room = RoomContext {
+            nameplate: code.nameplate(),
+            nonce: [7; shared::relay::schedule::NONCE_LEN],
+            slot: 1,
+        };
+        let (mut s, s0) = Pairing::start(Side::Sender, &code, room.clone());
+        let (mut r, r0) = Pairing::start(Side::Receiver, &code, room);
+        let msg = |e: Event| match e {
+            Event::Send { msg, .. } => msg,
+            Event::Paired => panic!("paired too early"),
+        };
+        let (s_pake, r_pake) = (msg(s0), msg(r0));
+        assert!(s.receive(0, &r_pake).unwrap().is_empty());
+        let mut r_events = r.receive(0, &s_pake).unwrap();
+        let confirm_r = msg(r_events.remove(0));
+        let mut s_events = s.receive(1, &confirm_r).unwrap();
+        let confirm_s = msg(s_events.remove(0));
+        r.receive(1, &confirm_s).unwrap();
+        r.session().unwrap()
+    }
+
+    fn sealed_relay(session: &Session, plain: &[u8], armored: bool) -> Vec<u8> {
+        let meta = Metadata {
+            command: Some("wg genkey".into()),
+            host: Some("vpn1".into()),
+            ..Default::default()
+        };
+        shared::seal(
+            &Credentials::Relay(session.clone()),
+            &meta,
+            plain,
+            armored,
+            SealOptions::default(),
+        )
+        .unwrap()
+    }
+
+    fn type_text(a: &mut App, text: &str) {
+        for c in text.chars() {
+            press(a, c);
+        }
+    }
+
+    fn field(a: &App) -> &CodeField {
+        match &a.screen {
+            Screen::Code(f) => f,
+            _ => panic!("the code field is not up"),
+        }
+    }
+
+    #[test]
+    fn r_opens_an_editable_code_field_esc_cancels_and_typos_are_named_without_the_relay() {
+        let mut a = app();
+        assert!(press(&mut a, 'r').is_empty());
+        assert!(matches!(a.screen, Screen::Code(_)));
+        // Esc: nothing used, nothing sent.
+        assert!(a.handle(Input::Key(Key::Esc), Instant::now()).is_empty());
+        assert!(matches!(a.screen, Screen::Main));
+        assert!(status(&a).text.contains("No code used"), "{:?}", a.status);
+
+        press(&mut a, 'r');
+        // Too short: the field stays, with the length named.
+        type_text(&mut a, "417-4K7M-Q2Z");
+        assert!(a.handle(Input::Key(Key::Enter), Instant::now()).is_empty());
+        let error = field(&a).error.clone().unwrap();
+        assert!(error.contains("7 characters"), "{error}");
+        // A character outside the alphabet: its position is named.
+        type_text(&mut a, "*");
+        assert!(field(&a).error.is_none(), "editing clears the error");
+        assert!(a.handle(Input::Key(Key::Enter), Instant::now()).is_empty());
+        let error = field(&a).error.clone().unwrap();
+        assert!(error.starts_with("Character 8 after the number"), "{error}");
+        // Edited in the middle: Backspace, Left, Right, Home, End, Delete.
+        a.handle(Input::Key(Key::Backspace), Instant::now());
+        a.handle(Input::Key(Key::Home), Instant::now());
+        for _ in 0..5 {
+            a.handle(Input::Key(Key::Right), Instant::now());
+        }
+        a.handle(Input::Key(Key::Delete), Instant::now());
+        type_text(&mut a, "X");
+        a.handle(Input::Key(Key::Left), Instant::now());
+        a.handle(Input::Key(Key::Delete), Instant::now());
+        type_text(&mut a, "K");
+        a.handle(Input::Key(Key::End), Instant::now());
+        type_text(&mut a, "P");
+        assert_eq!(field(&a).text.as_str(), "417-4K7M-Q2ZP");
+        let effects = a.handle(Input::Key(Key::Enter), Instant::now());
+        let [Effect::Pair { id: 1, code }] = &effects[..] else {
+            panic!("{effects:?}")
+        };
+        assert_eq!(code.0.to_shown().as_str(), "417-4K7M-Q2ZP");
+        assert!(matches!(a.screen, Screen::Main));
+        // From now on only the number is shown.
+        assert_eq!(a.pairings[0].masked_code(), "417-XXXX-XXXX");
+        assert_eq!(a.pairings[0].state, PairingState::Joining);
+        assert!(status(&a).text.contains("417-XXXX-XXXX"), "{:?}", a.status);
+        assert!(!status(&a).text.contains("4K7M"));
+        // A code pasted into the field is taken as typed.
+        press(&mut a, 'r');
+        a.handle(
+            Input::Paste(Zeroizing::new(" 12-abcd-efgh\n".into())),
+            Instant::now(),
+        );
+        assert_eq!(field(&a).text.as_str(), "12-abcd-efgh");
+    }
+
+    #[test]
+    fn r_is_refused_without_a_relay_or_a_clipboard() {
+        let mut a = app();
+        a.relay_unavailable("No relay given.".into(), Some("Use --relay.".into()));
+        assert!(press(&mut a, 'r').is_empty());
+        assert!(matches!(a.screen, Screen::Main));
+        assert_eq!(status(&a).text, "No relay given.");
+        let mut b = App::new(None, Some(ClipboardError::NoDisplay));
+        press(&mut b, 'r');
+        assert!(matches!(b.screen, Screen::Main));
+        assert!(
+            status(&b).text.starts_with("No clipboard"),
+            "{:?}",
+            b.status
+        );
+    }
+
+    /// `r`, a code, Enter: the pairing's id.
+    fn submit_code(a: &mut App, code: &str) -> PairingId {
+        press(a, 'r');
+        type_text(a, code);
+        match &a.handle(Input::Key(Key::Enter), Instant::now())[..] {
+            [Effect::Pair { id, .. }] => *id,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_delivered_message_goes_through_the_open_path_and_is_acknowledged_once_copied() {
+        let mut a = app();
+        let id = submit_code(&mut a, "417-4K7M-Q2ZP");
+        let session = session_for("417-4K7M-Q2ZP");
+        let rc = session.receiver_code.to_string();
+        let event = |event| Input::Pairing { id, event };
+        feed(
+            &mut a,
+            event(PairingEvent::Status(
+                "no answer from the relay (x); trying again (2 of 6)".into(),
+            )),
+        );
+        assert!(
+            a.pairings[0]
+                .note
+                .as_deref()
+                .unwrap()
+                .contains("trying again")
+        );
+        assert!(feed(&mut a, event(PairingEvent::Paired(session.clone()))).is_empty());
+        assert_eq!(
+            status(&a).text,
+            format!("Code 417-XXXX-XXXX: receiver code {rc} — approve it on the server.")
+        );
+        assert_eq!(a.pairings[0].state, PairingState::Waiting);
+        // The output comes (binary, as the relay carries it): opened, then copied.
+        let mut w = shared::SealWriter::new(
+            Vec::new(),
+            &Credentials::Relay(session.clone()),
+            &Metadata::default(),
+            false,
+            SealOptions::default(),
+        )
+        .unwrap();
+        w.write(shared::Stream::Stdout, b"wg private key").unwrap();
+        w.write(shared::Stream::Stderr, b"a warning").unwrap();
+        let sealed = w.finish(Some(0)).unwrap();
+        let effects = a.handle(
+            event(PairingEvent::Delivered(Zeroizing::new(sealed))),
+            Instant::now(),
+        );
+        let [Effect::Open { text, source }] = &effects[..] else {
+            panic!("{effects:?}")
+        };
+        assert_eq!(*source, Source::Relay(id));
+        assert_eq!(a.pairings[0].state, PairingState::Opening);
+        let result = shared::open(&text[..], a.keyring.candidates());
+        let effects = a.handle(
+            Input::Opened {
+                source: *source,
+                result,
+            },
+            Instant::now(),
+        );
+        assert_eq!(copied_text(effects).as_str(), "wg private key");
+        // Acknowledged only once the copy succeeded.
+        let done = a.handle(
+            Input::Copied(Ok(Some(Instant::now() + Duration::from_secs(20)))),
+            Instant::now(),
+        );
+        assert_eq!(
+            done,
+            vec![Effect::RelayDone {
+                id,
+                handed_over: true
+            }]
+        );
+        assert_eq!(a.pairings[0].state, PairingState::Delivered);
+        assert_eq!(a.lease.as_ref().unwrap().what, "plaintext");
+        let view = a.last_open.clone().unwrap();
+        assert!(
+            view.key.contains(&format!("relay pairing {rc}")),
+            "{view:?}"
+        );
+        assert!(status(&a).text.contains("14 bytes"), "{:?}", a.status);
+        assert!(status(&a).hint.as_deref().unwrap().contains("press e"));
+        // e and o switch, as for a pasted block.
+        assert_eq!(copied_text(press(&mut a, 'e')).as_str(), "a warning");
+        a.handle(Input::Copied(Ok(None)), Instant::now());
+        assert_eq!(copied_text(press(&mut a, 'o')).as_str(), "wg private key");
+    }
+
+    #[test]
+    fn a_delivery_that_fails_to_copy_or_open_is_not_acknowledged() {
+        let mut a = app();
+        let id = submit_code(&mut a, "417-4K7M-Q2ZP");
+        let session = session_for("417-4K7M-Q2ZP");
+        feed(
+            &mut a,
+            Input::Pairing {
+                id,
+                event: PairingEvent::Paired(session.clone()),
+            },
+        );
+        let sealed = sealed_relay(&session, b"secret", false);
+        let effects = feed(
+            &mut a,
+            Input::Pairing {
+                id,
+                event: PairingEvent::Delivered(Zeroizing::new(sealed)),
+            },
+        );
+        assert!(matches!(effects[..], [Effect::Copy { .. }]));
+        let done = a.handle(
+            Input::Copied(Err(ClipboardError::Copy("x".into()))),
+            Instant::now(),
+        );
+        assert_eq!(
+            done,
+            vec![Effect::RelayDone {
+                id,
+                handed_over: false
+            }]
+        );
+        // Sealed for another pairing: the specific error, not acknowledged.
+        let id2 = submit_code(&mut a, "12-ABCD-EFGH");
+        let other = session_for("99-ABCD-EFGH");
+        feed(
+            &mut a,
+            Input::Pairing {
+                id: id2,
+                event: PairingEvent::Paired(session_for("12-ABCD-EFGH")),
+            },
+        );
+        let effects = feed(
+            &mut a,
+            Input::Pairing {
+                id: id2,
+                event: PairingEvent::Delivered(Zeroizing::new(sealed_relay(&other, b"x", false))),
+            },
+        );
+        assert_eq!(
+            effects,
+            vec![Effect::RelayDone {
+                id: id2,
+                handed_over: false
+            }]
+        );
+        assert!(
+            status(&a).text.contains("another relay pairing"),
+            "{:?}",
+            a.status
+        );
+        assert!(matches!(a.pairings[1].state, PairingState::Failed(_)));
+        // A failure from the relay is shown with its hint.
+        let id3 = submit_code(&mut a, "13-ABCD-EFGH");
+        feed(
+            &mut a,
+            Input::Pairing {
+                id: id3,
+                event: PairingEvent::Failed {
+                    message: "The sender denied this receiver.".into(),
+                    hint: Some("Start again.".into()),
+                },
+            },
+        );
+        assert_eq!(
+            status(&a).text,
+            "Code 13-XXXX-XXXX: The sender denied this receiver."
+        );
+        assert_eq!(status(&a).tone, Tone::Bad);
+    }
+
+    #[test]
+    fn a_delivery_during_an_opening_waits_for_it() {
+        let mut a = app();
+        let first = with_passphrase(&mut a, b"pasted");
+        let id = submit_code(&mut a, "417-4K7M-Q2ZP");
+        let session = session_for("417-4K7M-Q2ZP");
+        a.handle(
+            Input::Pairing {
+                id,
+                event: PairingEvent::Paired(session.clone()),
+            },
+            Instant::now(),
+        );
+        let effects = a.handle(Input::Paste(Zeroizing::new(first)), Instant::now());
+        let [Effect::Open { text, source }] = &effects[..] else {
+            panic!("{effects:?}")
+        };
+        let (text, source) = (text.clone(), *source);
+        let delivered = sealed_relay(&session, b"relayed", false);
+        let queued = a.handle(
+            Input::Pairing {
+                id,
+                event: PairingEvent::Delivered(Zeroizing::new(delivered)),
+            },
+            Instant::now(),
+        );
+        assert!(queued.is_empty(), "{queued:?}");
+        let result = shared::open(&text[..], a.keyring.candidates());
+        let effects = a.handle(Input::Opened { source, result }, Instant::now());
+        assert!(
+            matches!(
+                &effects[..],
+                [
+                    Effect::Copy { .. },
+                    Effect::Open {
+                        source: Source::Relay(1),
+                        ..
+                    }
+                ]
+            ),
+            "{effects:?}"
+        );
+    }
+
+    #[test]
+    fn a_held_session_opens_the_block_hush_run_printed_instead() {
+        let mut a = app();
+        let id = submit_code(&mut a, "417-4K7M-Q2ZP");
+        let session = session_for("417-4K7M-Q2ZP");
+        feed(
+            &mut a,
+            Input::Pairing {
+                id,
+                event: PairingEvent::Paired(session.clone()),
+            },
+        );
+        // The relay gave up: hush-run printed the armored block, which is pasted.
+        let block = String::from_utf8(sealed_relay(&session, b"fallback secret", true)).unwrap();
+        let effects = feed(
+            &mut a,
+            Input::Paste(Zeroizing::new(format!("junk\n{block}"))),
+        );
+        assert_eq!(copied_text(effects).as_str(), "fallback secret");
+        let done = a.handle(Input::Copied(Ok(None)), Instant::now());
+        assert!(done.is_empty(), "a paste acknowledges nothing: {done:?}");
+        assert!(status(&a).text.contains("relay pairing"), "{:?}", a.status);
+        assert!(a.last_open.as_ref().unwrap().meta.contains("wg genkey"));
+        // Keys made later still go before the session, and stay current.
+        press(&mut a, 'g');
+        assert_eq!(a.keyring.key_count(), 1);
+        assert!(matches!(
+            a.keyring.candidates()[0],
+            Credentials::KeyIv { .. }
+        ));
+        assert!(a.keyring.current_secret(false).is_some());
     }
 
     #[test]

@@ -23,6 +23,16 @@ pub struct Cli {
     #[arg(long = "key-file", value_name = "FILE")]
     pub key_files: Vec<PathBuf>,
 
+    /// TUI: the relay that `r` pairs through, https://HOST:PORT (default: `url` under
+    /// `[relay]` in the settings file).
+    #[arg(long, value_name = "URL")]
+    pub relay: Option<String>,
+
+    /// TUI: the relay certificate's SHA-256, as hush-relay printed it (default: `pin` under
+    /// `[relay]` in the settings file; without one, the usual web certificate authorities).
+    #[arg(long, value_name = "sha256:HEX")]
+    pub relay_pin: Option<String>,
+
     /// Print the manual page (roff) and exit: `hush --man | man -l -`.
     #[arg(long, exclusive = true)]
     pub man: bool,

@@ -142,7 +142,7 @@ impl RelayFailure {
         }
     }
 
-    fn hint(&self) -> Option<&'static str> {
+    pub(crate) fn hint(&self) -> Option<&'static str> {
         Some(match self {
             Self::Flow(FlowError::Relay(r)) => match r {
                 RelayError::PinMismatch(_) => {

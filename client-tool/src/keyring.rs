@@ -16,14 +16,17 @@ pub struct EntryInfo {
     pub fingerprint: Option<Fingerprint>,
     /// The user's label (shown on screen: not secret).
     pub label: Option<String>,
+    /// For a relay pairing's session: how it is named ("relay pairing K7MQ (code 417)").
+    pub pairing: Option<String>,
 }
 
 impl EntryInfo {
     /// "key 2 7F3A-91C2-0B4D (vpn1)" or "passphrase".
     pub fn describe(&self) -> String {
-        let mut s = match self.fingerprint {
-            Some(fp) => format!("key #{} {fp}", self.number),
-            None => "passphrase".to_owned(),
+        let mut s = match (self.fingerprint, &self.pairing) {
+            (Some(fp), _) => format!("key #{} {fp}", self.number),
+            (None, Some(pairing)) => pairing.clone(),
+            (None, None) => "passphrase".to_owned(),
         };
         if let Some(l) = &self.label {
             s.push_str(&format!(" ({l})"));
@@ -50,11 +53,17 @@ impl Keyring {
             number: self.next_number,
             fingerprint: creds.fingerprint(),
             label,
+            pairing: None,
         };
         // They live as long as the session: out of swap and core dumps.
         shared::cli::hardening::protect_credentials(&creds);
-        // Keys go before the passphrase: trying a key is cheap, a passphrase costs Argon2id.
-        let at = self.passphrase_index().unwrap_or(self.creds.len());
+        // Keys go first: trying a key is cheap, a passphrase costs Argon2id (and relay
+        // sessions only open their own mode).
+        let at = self
+            .creds
+            .iter()
+            .position(|c| !matches!(c, Credentials::KeyIv { .. }))
+            .unwrap_or(self.creds.len());
         self.creds.insert(at, creds);
         self.info.insert(at, info.clone());
         self.current = Some(at);
@@ -79,7 +88,33 @@ impl Keyring {
             number: 0,
             fingerprint: None,
             label: None,
+            pairing: None,
         });
+    }
+
+    /// Holds a relay pairing's session until hush quits, so that the block hush-run prints
+    /// when it cannot deliver (sealed for this session) opens when pasted. `name` is how the
+    /// screen calls it. Sessions go after the keys and before the passphrase.
+    pub fn add_relay(&mut self, session: shared::relay::Session, name: String) {
+        let creds = Credentials::Relay(session);
+        shared::cli::hardening::protect_credentials(&creds);
+        let at = self.passphrase_index().unwrap_or(self.creds.len());
+        self.creds.insert(at, creds);
+        self.info.insert(
+            at,
+            EntryInfo {
+                number: 0,
+                fingerprint: None,
+                label: None,
+                pairing: Some(name),
+            },
+        );
+        // The current key keeps its place.
+        if let Some(c) = self.current.as_mut()
+            && *c >= at
+        {
+            *c += 1;
+        }
     }
 
     /// Whether a passphrase is set.

@@ -11,6 +11,7 @@ mod failure;
 mod keygen_cmd;
 mod keyring;
 mod open_cmd;
+mod pairing;
 mod receive_cmd;
 mod seal_cmd;
 mod signals;
@@ -53,12 +54,27 @@ fn main() -> ExitCode {
         Some(Command::Keygen(args)) => keygen_cmd::run(args),
         Some(Command::Open(args)) => open_cmd::run(args, clear_after),
         Some(Command::Seal(args)) => seal_cmd::run(args),
-        Some(Command::Receive(args)) => receive_cmd::run(args, clear_after),
+        // `hush --relay URL receive` means the same as `hush receive --relay URL`.
+        Some(Command::Receive(args)) => receive_cmd::run(
+            args,
+            clear_after,
+            tui::RelayFlags {
+                url: cli.relay.as_deref(),
+                pin: cli.relay_pin.as_deref(),
+            },
+        ),
         Some(Command::Completions { shell }) => {
             clap_complete::generate(*shell, &mut Cli::command(), "hush", &mut std::io::stdout());
             Ok(())
         }
-        None => tui::run(&cli.key_files, clear_after),
+        None => tui::run(
+            &cli.key_files,
+            clear_after,
+            tui::RelayFlags {
+                url: cli.relay.as_deref(),
+                pin: cli.relay_pin.as_deref(),
+            },
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -17,7 +17,7 @@ use shared::Credentials;
 use shared::cli::atomic::AtomicFile;
 use shared::cli::config;
 use shared::cli::prompt::Tty;
-use shared::cli::relay_client::{RelayClient, RelayError, Retry, parse_pin};
+use shared::cli::relay_client::{RelayClient, RelayError, Retry, RetryHook, parse_pin};
 use shared::cli::relay_flow::{FlowError, Receiver};
 use shared::cli::stdout::{Abandoned, Stdout};
 use shared::note;
@@ -27,6 +27,7 @@ use crate::cli::ReceiveArgs;
 use crate::clipboard::ClipboardService;
 use crate::failure::{Failure, RelayFailure};
 use crate::open_cmd::{onto_clipboard, open_into, report};
+use crate::tui::RelayFlags;
 
 /// Tries at the hidden code prompt before giving up (a typo costs nothing: the code is
 /// checked before anything is sent).
@@ -42,8 +43,16 @@ enum Destination {
 }
 
 /// Runs `hush receive`.
-pub fn run(args: &ReceiveArgs, clear_after: Option<Duration>) -> Result<(), Failure> {
-    let (url, pin) = relay_settings(args)?;
+/// `outer` are the relay flags given before the subcommand, used where its own are absent.
+pub fn run(
+    args: &ReceiveArgs,
+    clear_after: Option<Duration>,
+    outer: RelayFlags<'_>,
+) -> Result<(), Failure> {
+    let (url, pin) = relay_settings(
+        args.relay.as_deref().or(outer.url),
+        args.relay_pin.as_deref().or(outer.pin),
+    )?;
     let code = match &args.code {
         Some(typed) => Code::parse(typed).map_err(Failure::BadCode)?,
         None => ask_code()?,
@@ -59,7 +68,7 @@ pub fn run(args: &ReceiveArgs, clear_after: Option<Duration>) -> Result<(), Fail
     let nameplate = code.nameplate();
     let failed = |e| Failure::Relay(RelayFailure::of(e, nameplate, args.wait));
     let deadline = Instant::now() + Duration::from_secs(args.wait);
-    let client = connect(&url, pin)?;
+    let client = connect(&url, pin, note_retry())?;
     note!("hush: joining code number {nameplate} on {url}");
     let receiver = Receiver::pair(client, &code, deadline).map_err(failed)?;
     drop(code);
@@ -72,7 +81,10 @@ pub fn run(args: &ReceiveArgs, clear_after: Option<Duration>) -> Result<(), Fail
         "hush: waiting for the output (up to --wait {} s)",
         args.wait
     );
-    let (id, sealed) = match wait_for_payload(&receiver, deadline) {
+    let away = |e: &RelayError| {
+        note!("hush: the relay is away ({e}); still trying until the deadline");
+    };
+    let (id, sealed) = match wait_for_payload(&receiver, deadline, &away) {
         Ok(found) => found,
         Err(e) => {
             let _ = receiver.leave();
@@ -153,26 +165,29 @@ fn hand_over(
     }
 }
 
-/// The relay's URL and pin: flags first, then the settings file.
-fn relay_settings(args: &ReceiveArgs) -> Result<(String, Option<[u8; 32]>), Failure> {
+/// The relay's URL and pin: the flags (`--relay`, `--relay-pin`) first, then the settings
+/// file.
+pub(crate) fn relay_settings(
+    relay: Option<&str>,
+    relay_pin: Option<&str>,
+) -> Result<(String, Option<[u8; 32]>), Failure> {
     // The file is read only for what the flags leave open, so that a broken file does not
     // stop a command line that says everything.
-    let file = if args.relay.is_some() && args.relay_pin.is_some() {
+    let file = if relay.is_some() && relay_pin.is_some() {
         config::Config::default()
     } else {
         config::load()?
     };
-    let url = args
-        .relay
-        .clone()
+    let url = relay
+        .map(str::to_owned)
         .or(file.relay.url)
         .ok_or_else(|| Failure::NoRelay(settings_path()))?;
     if !url.starts_with("https://") {
         return Err(Failure::RelaySettings(RelayError::NotHttps(url)));
     }
     // A pin from the file belongs to the file's relay, not to one given with --relay.
-    let pin_text = match (&args.relay, &args.relay_pin) {
-        (_, Some(pin)) => Some(pin.clone()),
+    let pin_text = match (relay, relay_pin) {
+        (_, Some(pin)) => Some(pin.to_owned()),
         (Some(_), None) => None,
         (None, None) => file.relay.pin,
     };
@@ -216,18 +231,27 @@ fn ask_code() -> Result<Code, Failure> {
     Err(Failure::NoCode)
 }
 
-/// A client of the relay whose retries show on stderr. A pinned relay is reached once up
+/// The retry status line on stderr.
+fn note_retry() -> RetryHook {
+    Arc::new(|r: &Retry| note!("hush: {}", retry_status(r)))
+}
+
+/// The status line of a retry: `no answer from the relay (…); trying again (2 of 6)`.
+pub(crate) fn retry_status(r: &Retry) -> String {
+    format!(
+        "no answer from the relay ({}); trying again ({} of {})",
+        r.reason, r.attempt, r.of
+    )
+}
+
+/// A client of the relay whose retries go to `hook`. A pinned relay is reached once up
 /// front (to check its certificate): that first contact is retried here, with the same
-/// status line.
-fn connect(url: &str, pin: Option<[u8; 32]>) -> Result<RelayClient, Failure> {
-    let hook: Arc<dyn Fn(&Retry) + Send + Sync> = Arc::new(|r: &Retry| {
-        note!(
-            "hush: no answer from the relay ({}); trying again ({} of {})",
-            r.reason,
-            r.attempt,
-            r.of
-        );
-    });
+/// hook.
+pub(crate) fn connect(
+    url: &str,
+    pin: Option<[u8; 32]>,
+    hook: RetryHook,
+) -> Result<RelayClient, Failure> {
     let mut attempt = 1;
     loop {
         match RelayClient::new(url, pin) {
@@ -253,10 +277,12 @@ fn connect(url: &str, pin: Option<[u8; 32]>) -> Result<RelayClient, Failure> {
 
 /// The next payload, until `deadline`. A relay that goes away meanwhile (the laptop went
 /// offline, the relay restarts) is tried again until the deadline: fetching is idempotent,
-/// and a message stored on the relay waits there for its payload TTL.
-fn wait_for_payload(
+/// and a message stored on the relay waits there for its payload TTL. `on_away` hears the
+/// first such failure.
+pub(crate) fn wait_for_payload(
     receiver: &Receiver,
     deadline: Instant,
+    on_away: &dyn Fn(&RelayError),
 ) -> Result<(String, Vec<u8>), FlowError> {
     let mut away = false;
     loop {
@@ -264,7 +290,7 @@ fn wait_for_payload(
             Ok(found) => return Ok(found),
             Err(FlowError::Relay(e)) if is_transient(&e) && Instant::now() < deadline => {
                 if !away {
-                    note!("hush: the relay is away ({e}); still trying until the deadline");
+                    on_away(&e);
                     away = true;
                 }
                 std::thread::sleep(

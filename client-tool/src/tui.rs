@@ -3,8 +3,10 @@
 //! SIGQUIT and panic,
 //! the clipboard is cleared (if it still holds hush's copy) and the terminal restored.
 
+use std::collections::HashMap;
 use std::io::{self, IsTerminal};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
@@ -18,10 +20,11 @@ use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 use zeroize::Zeroizing;
 
-use crate::app::{App, Effect, Input, Key, Source};
+use crate::app::{App, Effect, Input, Key, PairingEvent, PairingId, Source};
 use crate::clipboard::{self, ClipboardError, ClipboardService};
 use crate::creds;
 use crate::failure::Failure;
+use crate::pairing::{self, Worker};
 use crate::signals::Signals;
 use crate::ui;
 
@@ -74,8 +77,20 @@ impl Drop for TerminalGuard {
     }
 }
 
+/// The relay flags of the TUI (`hush --relay URL --relay-pin sha256:HEX`).
+pub struct RelayFlags<'a> {
+    /// `--relay`.
+    pub url: Option<&'a str>,
+    /// `--relay-pin`.
+    pub pin: Option<&'a str>,
+}
+
 /// Runs the TUI until the user quits or a signal arrives.
-pub fn run(key_files: &[PathBuf], clear_after: Option<Duration>) -> Result<(), Failure> {
+pub fn run(
+    key_files: &[PathBuf],
+    clear_after: Option<Duration>,
+    relay: RelayFlags<'_>,
+) -> Result<(), Failure> {
     if !io::stdin().is_terminal() || !io::stdout().is_terminal() {
         return Err(Failure::NoTerminalUi);
     }
@@ -98,11 +113,23 @@ pub fn run(key_files: &[PathBuf], clear_after: Option<Duration>) -> Result<(), F
     for (creds, label) in loaded {
         app.keyring.add(creds, label);
     }
+    // The relay is optional: settings that cannot be used only stop `r`, with their reason.
+    let relay = match crate::receive_cmd::relay_settings(relay.url, relay.pin) {
+        Ok((url, pin)) => Some(pairing::Settings { url, pin }),
+        Err(f) => {
+            use shared::cli::failure::Failure as _;
+            let hint = f.hint().map(|h| crate::app::sentence(&h));
+            app.relay_unavailable(crate::app::sentence(&f), hint);
+            None
+        }
+    };
 
     let guard = TerminalGuard::enter()?;
     let result = Terminal::new(CrosstermBackend::new(io::stdout()))
         .map_err(Failure::from)
-        .and_then(|mut terminal| event_loop(&mut terminal, &mut app, service.as_ref(), &signals));
+        .and_then(|mut terminal| {
+            event_loop(&mut terminal, &mut app, service.as_ref(), relay, &signals)
+        });
     // A terminal error once the terminal is gone is the terminal going away.
     let result = result.map_err(|f| {
         if f.is_io() && !io::stdout().is_terminal() {
@@ -121,12 +148,20 @@ pub fn run(key_files: &[PathBuf], clear_after: Option<Duration>) -> Result<(), F
 
 type Term = Terminal<CrosstermBackend<io::Stdout>>;
 
-/// What the event loop waits for: the terminal, or an opening done on a worker thread.
+/// What the event loop waits for: the terminal, or a worker thread's answer.
 enum Message {
     /// A terminal event.
     Terminal(io::Result<Event>),
-    /// The answer to [`Effect::Open`].
-    Opened(Input),
+    /// The answer to [`Effect::Open`], or a pairing's event.
+    Worker(Input),
+}
+
+/// What carrying out effects needs besides the app.
+struct Context<'a> {
+    service: Option<&'a ClipboardService>,
+    tx: Sender<Message>,
+    relay: Option<pairing::Settings>,
+    workers: HashMap<PairingId, Worker>,
 }
 
 /// Reads terminal events on a thread of its own. crossterm spins forever inside `read`
@@ -155,7 +190,7 @@ fn spawn_input_thread(tx: Sender<Message>) -> io::Result<()> {
 /// and its buffers with it. Answers at once only if the thread cannot start.
 fn spawn_open(
     app: &App,
-    text: Zeroizing<String>,
+    text: Zeroizing<Vec<u8>>,
     source: Source,
     tx: &Sender<Message>,
 ) -> Option<Input> {
@@ -165,9 +200,9 @@ fn spawn_open(
     let spawned = std::thread::Builder::new()
         .name("open".into())
         .spawn(move || {
-            let result = shared::open(text.as_bytes(), &candidates);
+            let result = shared::open(&text, &candidates);
             // Gone only if the loop ended: the result is dropped, and wiped.
-            let _ = tx.send(Message::Opened(Input::Opened { source, result }));
+            let _ = tx.send(Message::Worker(Input::Opened { source, result }));
         });
     spawned.err().map(|e| Input::Opened {
         source,
@@ -175,14 +210,44 @@ fn spawn_open(
     })
 }
 
+/// Starts pairing `id` on a worker thread; answers at once only if it cannot start.
+fn spawn_pairing(ctx: &mut Context<'_>, id: PairingId, code: shared::relay::Code) -> Option<Input> {
+    let failed = |message: String| Input::Pairing {
+        id,
+        event: PairingEvent::Failed {
+            message,
+            hint: None,
+        },
+    };
+    let Some(settings) = &ctx.relay else {
+        return Some(failed("No relay set.".into()));
+    };
+    let tx = ctx.tx.clone();
+    let tell: pairing::Tell = Arc::new(move |input| tx.send(Message::Worker(input)).is_ok());
+    match pairing::spawn(settings, id, code, tell) {
+        Ok(worker) => {
+            ctx.workers.insert(id, worker);
+            None
+        }
+        Err(e) => Some(failed(format!("Cannot start the pairing: {e}."))),
+    }
+}
+
 fn event_loop(
     terminal: &mut Term,
     app: &mut App,
     service: Option<&ClipboardService>,
+    relay: Option<pairing::Settings>,
     signals: &Signals,
 ) -> Result<(), Failure> {
     let (tx, messages) = mpsc::channel();
     spawn_input_thread(tx.clone())?;
+    let mut ctx = Context {
+        service,
+        tx,
+        relay,
+        workers: HashMap::new(),
+    };
     loop {
         if let Some(sig) = signals.pending() {
             return Err(Failure::Signal(sig));
@@ -202,8 +267,8 @@ fn event_loop(
         }
         let event = match messages.recv_timeout(Duration::from_millis(200)) {
             Ok(Message::Terminal(event)) => event?,
-            Ok(Message::Opened(input)) => {
-                if apply(app, service, input, &tx) {
+            Ok(Message::Worker(input)) => {
+                if apply(app, &mut ctx, input) {
                     return Ok(());
                 }
                 continue;
@@ -229,7 +294,7 @@ fn event_loop(
         };
         #[cfg(debug_assertions)]
         test_panic(&input);
-        if apply(app, service, input, &tx) {
+        if apply(app, &mut ctx, input) {
             return Ok(());
         }
     }
@@ -247,22 +312,29 @@ fn test_panic(input: &Input) {
 }
 
 /// Feeds an input to the app and carries out its effects; `true` to quit.
-fn apply(
-    app: &mut App,
-    service: Option<&ClipboardService>,
-    input: Input,
-    tx: &Sender<Message>,
-) -> bool {
+fn apply(app: &mut App, ctx: &mut Context<'_>, input: Input) -> bool {
     let mut queue = app.handle(input, Instant::now());
     while !queue.is_empty() {
         let mut next = Vec::new();
         for effect in queue {
-            let answer = match (effect, service) {
+            let answer = match (effect, ctx.service) {
                 (Effect::Quit, _) => return true,
-                (Effect::Open { text, source }, _) => match spawn_open(app, text, source, tx) {
+                (Effect::Open { text, source }, _) => {
+                    match spawn_open(app, text, source, &ctx.tx) {
+                        Some(answer) => answer,
+                        None => continue,
+                    }
+                }
+                (Effect::Pair { id, code }, _) => match spawn_pairing(ctx, id, code.0) {
                     Some(answer) => answer,
                     None => continue,
                 },
+                (Effect::RelayDone { id, handed_over }, _) => {
+                    if let Some(worker) = ctx.workers.remove(&id) {
+                        worker.done(handed_over);
+                    }
+                    continue;
+                }
                 (Effect::Copy { text, what }, Some(s)) => Input::Copied(s.copy(text, what)),
                 (Effect::ReadClipboard, Some(s)) => Input::ClipboardText(s.read()),
                 (Effect::ReadPrimary, Some(s)) => Input::PrimaryText(s.read_primary()),
@@ -293,6 +365,11 @@ fn map_key(code: KeyCode, modifiers: KeyModifiers) -> Option<Key> {
         KeyCode::Backspace => Key::Backspace,
         KeyCode::Up => Key::Up,
         KeyCode::Down => Key::Down,
+        KeyCode::Left => Key::Left,
+        KeyCode::Right => Key::Right,
+        KeyCode::Home => Key::Home,
+        KeyCode::End => Key::End,
+        KeyCode::Delete => Key::Delete,
         _ => return None,
     })
 }

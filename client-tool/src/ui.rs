@@ -9,11 +9,14 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Gauge, List, ListItem, ListState, Paragraph, Wrap};
 
-use crate::app::{App, Screen, Tone};
+use crate::app::{App, CodeField, PairingState, PairingView, Screen, Tone};
 
 /// The hint line, always visible at the bottom.
 pub const HINT: &str =
-    "g new key  k key  i IV  p open clipboard  c clear  P passphrase  ? help  q quit";
+    "g new key  k key  i IV  p open  r relay  c clear  P passphrase  ? help  q quit";
+
+/// Pairings shown at most (the newest).
+const PAIRINGS_SHOWN: usize = 3;
 
 /// Draws the whole screen.
 pub fn draw(frame: &mut Frame, app: &App, now: Instant) {
@@ -73,13 +76,27 @@ pub fn draw(frame: &mut Frame, app: &App, now: Instant) {
             " Label for the current key ",
             &format!("{label}_\n\nEnter sets it (empty removes it), Esc cancels."),
         ),
+        Screen::Code(field) => code_popup(frame, area, field),
         _ => {}
     }
 }
 
 fn draw_main(frame: &mut Frame, app: &App, area: Rect) {
-    let [keys_area, opened_area] =
-        Layout::vertical([Constraint::Min(3), Constraint::Length(4)]).areas(area);
+    let shown = app.pairings.len().min(PAIRINGS_SHOWN);
+    let relay_height = if shown == 0 { 0 } else { 2 * shown as u16 + 2 };
+    let [keys_area, relay_area, opened_area] = Layout::vertical([
+        Constraint::Min(3),
+        Constraint::Length(relay_height),
+        Constraint::Length(4),
+    ])
+    .areas(area);
+    if shown > 0 {
+        draw_pairings(
+            frame,
+            &app.pairings[app.pairings.len() - shown..],
+            relay_area,
+        );
+    }
     let mut selected = None;
     let mut items: Vec<ListItem> = app
         .keyring
@@ -144,6 +161,48 @@ fn draw_main(frame: &mut Frame, app: &App, area: Rect) {
     );
 }
 
+/// The relay pairings: the code's number (never its secret half), the receiver code, and
+/// what each waits for.
+fn draw_pairings(frame: &mut Frame, pairings: &[PairingView], area: Rect) {
+    let dim = Style::new().add_modifier(Modifier::DIM);
+    let items: Vec<ListItem> = pairings
+        .iter()
+        .map(|p| {
+            let code = p.masked_code();
+            let first = match (&p.receiver_code, &p.state) {
+                (Some(rc), PairingState::Waiting) => {
+                    format!("{code}  receiver code {rc} — approve it on the server")
+                }
+                (Some(rc), _) => format!("{code}  receiver code {rc}"),
+                (None, _) => format!("{code}  pairing"),
+            };
+            let (second, style) = match (&p.note, &p.state) {
+                (Some(note), PairingState::Joining | PairingState::Waiting) => {
+                    (note.clone(), Style::new().fg(Color::Yellow))
+                }
+                (_, PairingState::Joining) => {
+                    ("joining the relay, pairing with hush-run".into(), dim)
+                }
+                (_, PairingState::Waiting) => ("waiting for the output".into(), dim),
+                (_, PairingState::Opening) => ("the output came: opening it".into(), dim),
+                (_, PairingState::Delivered) => (
+                    "delivered; a block hush-run printed for it opens when pasted".into(),
+                    dim,
+                ),
+                (_, PairingState::Failed(why)) => (why.clone(), Style::new().fg(Color::Red)),
+            };
+            ListItem::new(vec![
+                Line::from(first),
+                Line::from(format!("    {second}")).style(style),
+            ])
+        })
+        .collect();
+    frame.render_widget(
+        List::new(items).block(Block::bordered().title(" Relay (r: another code) ")),
+        area,
+    );
+}
+
 fn draw_help(frame: &mut Frame, app: &App, area: Rect) {
     let clear = match app.clear_after {
         Some(d) => format!(
@@ -160,6 +219,8 @@ fn draw_help(frame: &mut Frame, app: &App, area: Rect) {
         ),
         Line::from("paste    open a sealed block pasted here        e/o  copy stderr / stdout"),
         Line::from("c        clear the clipboard now                q Esc Ctrl-C  quit (clears)"),
+        Line::from("r        type a relay code from hush-run --relay: the output comes to the"),
+        Line::from("         clipboard once the server approves the receiver code shown here"),
         Line::from(""),
         Line::from(format!("The clipboard is cleared {clear}.")),
         Line::from("Copies are marked to stay out of clipboard history. Any key: back."),
@@ -219,15 +280,55 @@ fn draw_status(frame: &mut Frame, app: &App, area: Rect) {
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), area);
 }
 
-fn popup(frame: &mut Frame, area: Rect, title: &str, text: &str) {
+/// The relay code field: what is typed, with the cursor, and why Enter did not take it.
+fn code_popup(frame: &mut Frame, area: Rect, field: &CodeField) {
+    let rect = popup_rect(area);
+    let mut typed = vec![Span::raw("> ")];
+    let chars: Vec<char> = field.text.chars().collect();
+    let before: String = chars[..field.cursor.min(chars.len())].iter().collect();
+    let under = chars
+        .get(field.cursor)
+        .map_or(" ".to_owned(), char::to_string);
+    let after: String = chars
+        .get(field.cursor + 1..)
+        .unwrap_or(&[])
+        .iter()
+        .collect();
+    typed.push(Span::raw(before));
+    typed.push(Span::styled(under, Style::new().reversed()));
+    typed.push(Span::raw(after));
+    let error = match &field.error {
+        Some(e) => Line::from(e.as_str()).style(Style::new().fg(Color::Red)),
+        None => Line::from(""),
+    };
+    let text = vec![
+        Line::from("The code hush-run --relay printed (like 417-4K7M-Q2ZP):"),
+        Line::from(typed),
+        error,
+        Line::from("Enter pairs (the code is then used up), Esc cancels."),
+    ];
+    frame.render_widget(Clear, rect);
+    frame.render_widget(
+        Paragraph::new(text)
+            .wrap(Wrap { trim: false })
+            .block(Block::bordered().title(" Relay code ")),
+        rect,
+    );
+}
+
+fn popup_rect(area: Rect) -> Rect {
     let width = area.width.min(64);
     let height = area.height.min(7);
-    let rect = Rect {
+    Rect {
         x: area.x + (area.width - width) / 2,
         y: area.y + (area.height - height) / 2,
         width,
         height,
-    };
+    }
+}
+
+fn popup(frame: &mut Frame, area: Rect, title: &str, text: &str) {
+    let rect = popup_rect(area);
     frame.render_widget(Clear, rect);
     frame.render_widget(
         Paragraph::new(text)
@@ -294,6 +395,20 @@ mod tests {
         assert!(screen_text(&app, 80, 24).contains("not shown"));
         for (w, h) in [(1, 1), (10, 3), (20, 8), (200, 60)] {
             screen_text(&app, w, h);
+        }
+        // The code field shows what is typed; once submitted, only the number is drawn.
+        let mut relay = App::new(None, None);
+        relay.handle(Input::Key(Key::Char('r')), Instant::now());
+        for c in "417-4K7M-Q2ZP".chars() {
+            relay.handle(Input::Key(Key::Char(c)), Instant::now());
+        }
+        assert!(screen_text(&relay, 80, 24).contains("> 417-4K7M-Q2ZP"));
+        relay.handle(Input::Key(Key::Enter), Instant::now());
+        let screen = screen_text(&relay, 80, 24);
+        assert!(screen.contains("417-XXXX-XXXX  pairing"), "{screen}");
+        assert!(!screen.contains("4K7M"), "{screen}");
+        for (w, h) in [(1, 1), (20, 8)] {
+            screen_text(&relay, w, h);
         }
         let no_clip = App::new(None, Some(crate::clipboard::ClipboardError::NoDisplay));
         assert!(screen_text(&no_clip, 80, 24).contains("No clipboard"));
