@@ -7,6 +7,7 @@ mod cli;
 mod desk;
 mod relay;
 mod tui;
+mod tui_relay;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
