@@ -101,7 +101,10 @@ impl Settings {
 /// lines would then land below the code and erase another line.
 struct Screen<'a> {
     tty: &'a mut Tty,
+    /// Rows written below the code's line.
     rows: usize,
+    /// Rows of the code's line itself (in a narrow window it wraps too).
+    code_rows: usize,
 }
 
 impl Screen<'_> {
@@ -138,19 +141,38 @@ impl Screen<'_> {
         }))
     }
 
-    /// Replaces the code's line (`rows` rows up) with `text`, and comes back; not if the
-    /// code's line may have scrolled off the window (moving up would overwrite another).
+    /// Replaces the code's line (its rows, `rows` rows up) with `text`, cut to fit them
+    /// (a longer text would wrap onto the line below), and comes back; not if the code's
+    /// line may have scrolled off the window (moving up would overwrite another line).
     fn replace_code_line(&mut self, text: &str) {
-        let up = self.rows + 1;
-        let reachable = match self.tty.size() {
+        let up = self.rows + self.code_rows;
+        let size = self.tty.size();
+        let reachable = match size {
             // From the bottom row, the top one is `height - 1` up.
             Some((_, height)) => up < usize::from(height),
             None => up <= ERASE_LINES,
         };
-        if reachable {
-            self.tty
-                .say(&format!("\x1b[{up}A\r\x1b[2K{text}\x1b[{up}B\r"));
+        if !reachable {
+            return;
         }
+        // One column short of the rows: the last column would leave the cursor waiting
+        // to wrap, and some terminals wrap at once.
+        let fits = size.map_or(usize::MAX, |(columns, _)| {
+            usize::from(columns) * self.code_rows - 1
+        });
+        let text: String = text.chars().take(fits).collect();
+        // Save the cursor (no row is added meanwhile, so nothing scrolls), clear each row
+        // of the code's line from its top, write the text there, restore the cursor.
+        let mut out = format!("\x1b7\x1b[{up}A\r\x1b[2K");
+        for _ in 1..self.code_rows {
+            out.push_str("\x1b[B\x1b[2K");
+        }
+        if self.code_rows > 1 {
+            out.push_str(&format!("\x1b[{}A\r", self.code_rows - 1));
+        }
+        out.push_str(&text);
+        out.push_str("\x1b8");
+        self.tty.say(&out);
     }
 }
 
@@ -198,7 +220,11 @@ pub fn pair(settings: &Settings, tty: &mut Tty, quiet: bool) -> Result<Paired> {
         SenderRoom::open(client, settings.receivers).map_err(|source| Failure::Relay { source })?;
     let left = secs_until(room.expires());
     let deadline = Instant::now() + Duration::from_secs(left);
-    let mut screen = Screen { tty, rows: 0 };
+    let mut screen = Screen {
+        tty,
+        rows: 0,
+        code_rows: 1,
+    };
     {
         // Built in a buffer sized once and wiped: the code's secret half is in it.
         let code = room.code().to_shown();
@@ -206,6 +232,7 @@ pub fn pair(settings: &Settings, tty: &mut Tty, quiet: bool) -> Result<Paired> {
         line.push_str("on your laptop: hush receive ");
         line.push_str(&code);
         line.push_str(&format!("   (expires in {})\n", span(left)));
+        screen.code_rows = screen.rows_of(line.trim_end().chars().count());
         screen.tty.say(&line);
     }
     let result = approvals(&mut room, &mut screen, settings.receivers, deadline);

@@ -175,6 +175,21 @@ impl Pane {
         Pane { tmux, _dir: dir }
     }
 
+    /// Makes the pane's window `columns` wide.
+    fn resize(&self, columns: u16) {
+        let out = Command::new("tmux")
+            .arg("-S")
+            .arg(self._dir.path().join("tmux.sock"))
+            .args(["resize-window", "-t", "0", "-x", &columns.to_string()])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// Waits until `found` finds something on the screen.
     fn wait_for_match<T>(&self, what: &str, mut found: impl FnMut(&str) -> Option<T>) -> T {
         let start = Instant::now();
@@ -616,8 +631,17 @@ fn three_receivers_one_denied_gets_nothing_and_exits_15_the_others_get_the_outpu
         "--receivers 3 {}",
         command(&marker, 0, "team secret 91c20b4d\\n")
     );
-    let run = Pane::start(None, &hush_run_line(&relay, config.path(), &args));
-    let code = run.code();
+    // A narrow window (50 columns): the code's line wraps, and so does the denial's
+    // warning. hush-run starts once the window has its size.
+    let run = Pane::start(
+        None,
+        &format!("read go; {}", hush_run_line(&relay, config.path(), &args)),
+    );
+    run.resize(50);
+    run.tmux.keys(&["Enter"]);
+    let code = run.wait_for_match("the code", |s| {
+        code_in(&s.replace('\n', ""), "on your laptop: hush receive ")
+    });
     let mut laptops: Vec<Receive> = (0..3).map(|_| Receive::on(&relay, &[], &code)).collect();
     // hush-run pairs the laptops one at a time, in join order; the person denies the
     // third laptop's code whenever it comes.
@@ -658,12 +682,17 @@ fn three_receivers_one_denied_gets_nothing_and_exits_15_the_others_get_the_outpu
     assert_eq!(run.exit_status(PATIENCE), 0, "{}", run.tmux.history());
     assert_eq!(runs(&marker), 1, "one run for all the receivers");
     let history = run.tmux.history();
+    let joined = history.replace('\n', "");
     assert!(
-        history.contains(&format!("receiver {denied} denied: it gets nothing")),
+        joined.contains(&format!("receiver {denied} denied: it gets nothing")),
         "{history}"
     );
-    assert!(history.contains("XXXX-XXXX   (paired with "), "{history}");
-    // The denial's warning is wider than the pane (it wraps): the code still goes.
+    assert!(joined.contains("XXXX-XXXX   (paired with "), "{history}");
+    assert!(
+        history.contains("approve? [y/N] y"),
+        "no prompt erased:\n{history}"
+    );
+    // The code's line and the denial's warning wrap: the code still goes, whole.
     assert_never_shown(&history, &code, &["91c20b4d"], "hush-run");
 }
 
