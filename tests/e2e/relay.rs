@@ -727,14 +727,12 @@ fn a_wrong_code_burns_the_room_hush_run_exits_122_and_hush_receive_14() {
     );
     assert!(!transcript.contains("approve?"), "{transcript}");
     assert_eq!(runs(&marker), 0, "the command never ran");
-    // The right code is spent with the room.
+    // The right code is spent with the room: the same burned room, the same exit code.
     let late = Receive::on(&relay, &[], &code);
     let (rc, stdout, stderr) = late.finish(PATIENCE);
     assert!(stdout.is_empty());
-    assert!(
-        matches!(rc, 13 | 14),
-        "the right code after the burn: {rc} {stderr}"
-    );
+    assert_eq!(rc, 14, "the right code after the burn: {stderr}");
+    assert!(stderr.contains("the sender burned the room"), "{stderr}");
 }
 
 // ---------------------------------------------------------------------------------------
