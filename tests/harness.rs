@@ -67,7 +67,9 @@ pub struct TestRelay {
     pub url: String,
     /// `sha256:HEX` of its certificate.
     pub pin: String,
-    state: tempfile::TempDir,
+    state: PathBuf,
+    /// The state directory, when this relay made it (else it is shared, and the caller's).
+    _own_state: Option<tempfile::TempDir>,
     extra: Vec<String>,
 }
 
@@ -75,13 +77,22 @@ impl TestRelay {
     /// Starts a relay; `extra` flags are passed on (e.g. `--code-ttl 5`).
     pub fn start(extra: &[&str]) -> TestRelay {
         let state = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        let mut relay = Self::start_in(state.path(), extra);
+        relay._own_state = Some(state);
+        relay
+    }
+
+    /// Starts a relay whose state directory (certificate, key) is `state`: relays started
+    /// in one directory share the certificate, so the pin (a farm behind one name).
+    pub fn start_in(state: &Path, extra: &[&str]) -> TestRelay {
         let extra: Vec<String> = extra.iter().map(|s| (*s).to_owned()).collect();
-        let (child, url, pin) = Self::spawn(state.path(), "127.0.0.1:0", &extra);
+        let (child, url, pin) = Self::spawn(state, "127.0.0.1:0", &extra);
         TestRelay {
             child,
             url,
             pin,
-            state,
+            state: state.to_path_buf(),
+            _own_state: None,
             extra,
         }
     }
@@ -142,7 +153,7 @@ impl TestRelay {
     pub fn restart(&mut self) {
         self.stop();
         let listen = self.url.trim_start_matches("https://").to_owned();
-        let (child, url, pin) = Self::spawn(self.state.path(), &listen, &self.extra);
+        let (child, url, pin) = Self::spawn(&self.state, &listen, &self.extra);
         assert_eq!((&url, &pin), (&self.url, &self.pin), "same address and pin");
         self.child = child;
     }
@@ -151,5 +162,66 @@ impl TestRelay {
 impl Drop for TestRelay {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// A throwaway `redis-server` (the relay's shared store): loopback only, no persistence,
+/// its files in a temporary directory, on a port found by binding 127.0.0.1:0 first.
+/// Killed on drop.
+pub struct RedisServer {
+    child: std::process::Child,
+    /// `redis://127.0.0.1:PORT`
+    pub url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl RedisServer {
+    /// A new server, answering PING; `None` where redis-server is not installed.
+    pub fn start() -> Option<RedisServer> {
+        use std::io::{Read as _, Write as _};
+        use std::time::{Duration, Instant};
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap_or_else(|e| panic!("no free port: {e}"));
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(dir.path())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .ok()?;
+        let server = RedisServer {
+            child,
+            url: format!("redis://127.0.0.1:{port}"),
+            _dir: dir,
+        };
+        let ping = || -> Option<bool> {
+            let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+            let mut tcp =
+                std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
+            tcp.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+            tcp.write_all(b"PING\r\n").ok()?;
+            let mut buf = [0u8; 16];
+            let n = tcp.read(&mut buf).ok()?;
+            Some(buf[..n].starts_with(b"+PONG"))
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while ping() != Some(true) {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(server)
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

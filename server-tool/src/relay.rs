@@ -31,8 +31,9 @@ const FIRST_PAUSE: Duration = Duration::from_millis(500);
 const LONGEST_PAUSE: Duration = Duration::from_secs(5);
 /// Default of `--relay-timeout`.
 pub const DEFAULT_TIMEOUT: u64 = 60;
-/// Lines written below the code before it is taken off the screen, at most (further up,
-/// it may have scrolled away, and moving up would overwrite another line).
+/// Rows written below the code before it is taken off the screen, at most, when the
+/// terminal does not tell its height (further up, it may have scrolled away, and moving up
+/// would overwrite another line).
 const ERASE_LINES: usize = 20;
 
 /// `--relay` and its companions, checked, with the settings file applied.
@@ -94,16 +95,33 @@ impl Settings {
     }
 }
 
-/// The terminal during the pairing: counts the lines written below the code, so that the
-/// code can be taken off the screen at the end.
+/// The terminal during the pairing: counts the rows written below the code, so that the
+/// code can be taken off the screen at the end. Rows, not lines: a line wider than the
+/// window wraps onto several rows (a denial's warning does in 80 columns), and moving up by
+/// lines would then land below the code and erase another line.
 struct Screen<'a> {
     tty: &'a mut Tty,
-    lines: usize,
+    /// Rows written below the code's line.
+    rows: usize,
+    /// Rows of the code's line itself (in a narrow window it wraps too).
+    code_rows: usize,
 }
 
 impl Screen<'_> {
+    /// The rows a line of `chars` characters takes (one, if the width is unknown). A line
+    /// exactly as wide as the window takes one row: the cursor waits in the last column.
+    fn rows_of(&self, chars: usize) -> usize {
+        match self.tty.size() {
+            Some((columns, _)) => chars.div_ceil(usize::from(columns)).max(1),
+            None => 1,
+        }
+    }
+
+    /// Writes whole lines (each ends with a newline).
     fn say(&mut self, text: &str) {
-        self.lines += text.matches('\n').count();
+        for line in text.split_inclusive('\n').filter(|l| l.ends_with('\n')) {
+            self.rows += self.rows_of(line.trim_end_matches('\n').chars().count());
+        }
         self.tty.say(text);
     }
 
@@ -114,20 +132,47 @@ impl Screen<'_> {
         if answer.is_none() {
             self.tty.say("\n");
         }
-        self.lines += 1;
+        // The prompt and the echoed answer share their rows.
+        let typed = answer.as_deref().map_or(0, |a| a.chars().count());
+        self.rows += self.rows_of(prompt.chars().count() + typed);
         Ok(answer.is_some_and(|a| {
             let a = a.trim();
             a.eq_ignore_ascii_case("y") || a.eq_ignore_ascii_case("yes")
         }))
     }
 
-    /// Replaces the code's line (`lines` lines up) with `text`, and comes back.
+    /// Replaces the code's line (its rows, `rows` rows up) with `text`, cut to fit them
+    /// (a longer text would wrap onto the line below), and comes back; not if the code's
+    /// line may have scrolled off the window (moving up would overwrite another line).
     fn replace_code_line(&mut self, text: &str) {
-        let up = self.lines + 1;
-        if up <= ERASE_LINES {
-            self.tty
-                .say(&format!("\x1b[{up}A\r\x1b[2K{text}\x1b[{up}B\r"));
+        let up = self.rows + self.code_rows;
+        let size = self.tty.size();
+        let reachable = match size {
+            // From the bottom row, the top one is `height - 1` up.
+            Some((_, height)) => up < usize::from(height),
+            None => up <= ERASE_LINES,
+        };
+        if !reachable {
+            return;
         }
+        // One column short of the rows: the last column would leave the cursor waiting
+        // to wrap, and some terminals wrap at once.
+        let fits = size.map_or(usize::MAX, |(columns, _)| {
+            usize::from(columns) * self.code_rows - 1
+        });
+        let text: String = text.chars().take(fits).collect();
+        // Save the cursor (no row is added meanwhile, so nothing scrolls), clear each row
+        // of the code's line from its top, write the text there, restore the cursor.
+        let mut out = format!("\x1b7\x1b[{up}A\r\x1b[2K");
+        for _ in 1..self.code_rows {
+            out.push_str("\x1b[B\x1b[2K");
+        }
+        if self.code_rows > 1 {
+            out.push_str(&format!("\x1b[{}A\r", self.code_rows - 1));
+        }
+        out.push_str(&text);
+        out.push_str("\x1b8");
+        self.tty.say(&out);
     }
 }
 
@@ -175,7 +220,11 @@ pub fn pair(settings: &Settings, tty: &mut Tty, quiet: bool) -> Result<Paired> {
         SenderRoom::open(client, settings.receivers).map_err(|source| Failure::Relay { source })?;
     let left = secs_until(room.expires());
     let deadline = Instant::now() + Duration::from_secs(left);
-    let mut screen = Screen { tty, lines: 0 };
+    let mut screen = Screen {
+        tty,
+        rows: 0,
+        code_rows: 1,
+    };
     {
         // Built in a buffer sized once and wiped: the code's secret half is in it.
         let code = room.code().to_shown();
@@ -183,6 +232,7 @@ pub fn pair(settings: &Settings, tty: &mut Tty, quiet: bool) -> Result<Paired> {
         line.push_str("on your laptop: hush receive ");
         line.push_str(&code);
         line.push_str(&format!("   (expires in {})\n", span(left)));
+        screen.code_rows = screen.rows_of(line.trim_end().chars().count());
         screen.tty.say(&line);
     }
     let result = approvals(&mut room, &mut screen, settings.receivers, deadline);

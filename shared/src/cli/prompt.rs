@@ -41,6 +41,12 @@ impl Tty {
         let _ = self.term.write_all(text.as_bytes());
     }
 
+    /// The window's size, `(columns, rows)`, when the terminal tells it: what a caller
+    /// that moves the cursor back over earlier lines needs (a long line wraps).
+    pub fn size(&self) -> Option<(u16, u16)> {
+        self.term.size()
+    }
+
     /// Asks for a line with echo on. `None` on end of input (Ctrl-D).
     pub fn read_line(&mut self, prompt: &str) -> Result<Option<String>> {
         self.say(prompt);

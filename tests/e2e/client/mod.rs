@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod cli;
-mod desk;
+pub(crate) mod desk;
 mod relay;
 mod tui;
 mod tui_relay;

@@ -75,6 +75,12 @@ impl Terminal {
     pub(crate) fn discard_input(&self) {
         let _ = termios::tcflush(&self.0, termios::QueueSelector::IFlush);
     }
+
+    /// The window's size, columns and rows, if the terminal knows it.
+    pub(crate) fn size(&self) -> Option<(u16, u16)> {
+        let size = termios::tcgetwinsize(&self.0).ok()?;
+        (size.ws_col > 0 && size.ws_row > 0).then_some((size.ws_col, size.ws_row))
+    }
 }
 
 impl Saved {
