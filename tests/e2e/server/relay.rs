@@ -9,7 +9,7 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use hush_tests::TestRelay;
+use hush_tests::{RedisServer, TestRelay};
 use rexpect::process::WaitStatus;
 use rexpect::session::PtySession;
 use shared::Credentials;
@@ -444,55 +444,11 @@ fn an_expired_code_stops_before_the_command() {
     assert_eq!(runs(&marker), 0);
 }
 
-/// A throwaway redis-server (no persistence), killed on drop: a relay that keeps its rooms
-/// across a restart, for the outbox.
-struct Redis {
-    child: std::process::Child,
-    url: String,
-}
-
-impl Redis {
-    /// `None` where redis-server is not installed.
-    fn start() -> Option<Redis> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .ok()?;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Some(Redis {
-            child,
-            url: format!("redis://127.0.0.1:{port}"),
-        })
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// The relay goes down after the pairing, while the command runs, and comes back a few
 /// seconds later (its rooms kept in Redis): the outbox retries and delivers, once.
 #[test]
 fn the_outbox_delivers_when_the_relay_comes_back() {
-    let Some(redis) = Redis::start() else {
-        eprintln!("redis-server is not installed: the outbox test is skipped");
-        return;
-    };
+    let redis = RedisServer::start();
     let mut relay = TestRelay::start(&["--redis", &redis.url]);
     let dir = tempfile::tempdir().unwrap();
     let marker = dir.path().join("runs");
