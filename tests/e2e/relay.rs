@@ -1020,14 +1020,35 @@ fn relay_never_back_hush_run_prints_the_block_and_hush_receive_says_it_lost_the_
     let (rc, stdout, stderr) = hush.finish(PATIENCE);
     assert!(stdout.is_empty());
     assert!(stderr.contains("the relay is away"), "{stderr}");
-    // Its last word: unreachable (exit 10), not "nothing came" (18). It cannot say more:
-    // it cannot know that hush-run printed the block, and being a one-shot command it
-    // takes no pasted block (the TUI does, with the pairing it keeps until quit).
+    // Its last word: unreachable (exit 10), not "nothing came" (18). It cannot know that
+    // hush-run printed the block, and being a one-shot command it takes no pasted block:
+    // it says that there may be one, and that only the TUI (which keeps the pairing until
+    // quit) opens it.
     assert_eq!(rc, 10, "{stderr}");
     assert!(
         stderr.contains("hush: the relay is unreachable"),
         "{stderr}"
     );
+    assert!(
+        stderr.contains("hush-run may have printed the output as a sealed block instead"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("hint: that block opens only in a hush TUI that paired"),
+        "{stderr}"
+    );
+    // To a pipe, the retry status is written once per state, not once per attempt of
+    // every long-poll: no "(2 of 6)" counts, and no line twice.
+    let retries: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("no answer from the relay"))
+        .collect();
+    assert!(!stderr.contains(" of 6)"), "{stderr}");
+    let mut unique = retries.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), retries.len(), "{stderr}");
+    println!("hush receive's stderr:\n{stderr}");
 }
 
 // ---------------------------------------------------------------------------------------
