@@ -108,6 +108,10 @@ pub enum RelayFailure {
         /// The wait.
         secs: u64,
     },
+    /// After the pairing the relay went away, and hush gave up: hush-run, failing to
+    /// deliver, may have printed its sealed block, which only the TUI can open.
+    #[error("{0}; hush-run may have printed the output as a sealed block instead")]
+    AwayAfterPairing(Box<RelayFailure>),
 }
 
 impl RelayFailure {
@@ -139,6 +143,7 @@ impl RelayFailure {
             },
             Self::UnknownCode(_) | Self::RoomFull(_) => code::UNKNOWN_CODE,
             Self::TimedOut { .. } => code::TIMED_OUT,
+            Self::AwayAfterPairing(inner) => inner.code(),
         }
     }
 
@@ -168,6 +173,10 @@ impl RelayFailure {
             Self::TimedOut { .. } => "a longer --wait SECS gives the server more time",
             Self::RoomFull(_) => {
                 "someone else joined with this code: the server must approve only your receiver code; ask for a new code"
+            }
+            Self::AwayAfterPairing(_) => {
+                "that block opens only in a hush TUI that paired with the code (`r`) and still waits, \
+                 not in hush receive: with a flaky relay, pair in the TUI"
             }
             _ => return None,
         })
@@ -530,6 +539,31 @@ mod tests {
         let pipe = std::io::Error::from(std::io::ErrorKind::BrokenPipe);
         assert!(Failure::from(pipe).is_quiet());
         assert!(!Failure::Stdin(std::io::Error::other("x")).is_quiet());
+    }
+
+    #[test]
+    fn a_relay_gone_after_the_pairing_points_to_the_block_and_the_tui() {
+        use shared::cli::failure::Failure as _;
+        let nameplate = Nameplate::new(417).unwrap();
+        for (e, code) in [
+            (
+                FlowError::Relay(RelayError::Unreachable("refused".into())),
+                10,
+            ),
+            (FlowError::TimedOut("no message came"), 18),
+            (FlowError::Lost, 17),
+        ] {
+            let inner = RelayFailure::of(e, nameplate, 60);
+            let said = inner.to_string();
+            let f = Failure::from(RelayFailure::AwayAfterPairing(Box::new(inner)));
+            assert_eq!(f.exit_code(), code);
+            assert_eq!(
+                f.to_string(),
+                format!("{said}; hush-run may have printed the output as a sealed block instead")
+            );
+            let hint = f.hint().unwrap();
+            assert!(hint.contains("hush TUI that paired"), "{hint}");
+        }
     }
 
     #[test]

@@ -4,17 +4,19 @@
 //! block), waits for the sealed output and hands it to the app, which opens it on the path
 //! of pasted blocks. It acknowledges the message (the relay deletes it, and hush-run
 //! reports it delivered) only once the app says the plaintext was handed over, then
-//! leaves its slot. The same steps as `hush receive` (receive_cmd.rs), whose helpers it
+//! leaves its slot. Quitting hush leaves the slots of the pairings still waiting
+//! ([`leave_all`]: best effort, bounded, so that the relay does not keep a slot, and the
+//! sender's output, for a receiver that is gone). The same steps as `hush receive` (receive_cmd.rs), whose helpers it
 //! uses; only where they report differs (events, not stderr).
 
 use std::io;
-use std::sync::Arc;
 use std::sync::mpsc::{self, Sender};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use shared::cli::failure::Failure as _;
 use shared::cli::relay_client::RetryHook;
-use shared::cli::relay_flow::{FlowError, Receiver};
+use shared::cli::relay_flow::{FlowError, Receiver, SlotExit};
 use shared::relay::Code;
 use zeroize::Zeroizing;
 
@@ -35,9 +37,21 @@ pub struct Settings {
     pub pin: Option<[u8; 32]>,
 }
 
+/// How long quitting waits, at most, for the relay to hear that hush left its slots.
+pub const QUIT_LEAVE: Duration = Duration::from_secs(1);
+
+/// The slot of a paired worker, until it is left (by the worker or by [`leave_all`]).
+type Exit = Arc<Mutex<Option<SlotExit>>>;
+
+/// Takes the slot's way out, once: whoever gets it leaves.
+fn take(exit: &Exit) -> Option<SlotExit> {
+    exit.lock().ok().and_then(|mut e| e.take())
+}
+
 /// A running pairing: tells its worker what became of the delivered message.
 pub struct Worker {
     verdict: Sender<bool>,
+    exit: Exit,
 }
 
 impl Worker {
@@ -48,20 +62,49 @@ impl Worker {
     }
 }
 
+/// Leaves the slots of `workers` still paired (hush is quitting: their worker threads end
+/// with the process), each on a thread of its own, waiting at most `within` in all. Best
+/// effort: a relay that does not answer in time keeps the slot until the room expires.
+pub fn leave_all(workers: impl IntoIterator<Item = Worker>, within: Duration) {
+    let deadline = Instant::now() + within;
+    let (done, finished) = mpsc::channel();
+    let mut leaving = 0;
+    for exit in workers.into_iter().filter_map(|w| take(&w.exit)) {
+        let done = done.clone();
+        let spawned = std::thread::Builder::new()
+            .name("leave".into())
+            .spawn(move || {
+                let _ = exit.leave();
+                let _ = done.send(());
+            });
+        if spawned.is_ok() {
+            leaving += 1;
+        }
+    }
+    for _ in 0..leaving {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if finished.recv_timeout(left).is_err() {
+            return;
+        }
+    }
+}
+
 /// Where a worker's events go; `false` once nobody listens (the loop ended).
 pub type Tell = Arc<dyn Fn(Input) -> bool + Send + Sync>;
 
 /// Starts pairing `id` with `code` through the relay of `settings`.
 pub fn spawn(settings: &Settings, id: PairingId, code: Code, tell: Tell) -> io::Result<Worker> {
     let (verdict, verdicts) = mpsc::channel();
+    let exit = Exit::default();
+    let worker_exit = exit.clone();
     let settings = settings.clone();
     std::thread::Builder::new()
         .name(format!("pairing {id}"))
         .spawn(move || {
             let event = move |event| tell(Input::Pairing { id, event });
-            run(&settings, code, &event, &verdicts);
+            run(&settings, code, &event, &verdicts, &worker_exit);
         })?;
-    Ok(Worker { verdict })
+    Ok(Worker { verdict, exit })
 }
 
 fn run(
@@ -69,6 +112,7 @@ fn run(
     code: Code,
     event: &(impl Fn(PairingEvent) -> bool + Send + Sync + Clone + 'static),
     verdicts: &mpsc::Receiver<bool>,
+    exit: &Exit,
 ) {
     let deadline = Instant::now() + WAIT;
     let nameplate = code.nameplate();
@@ -103,9 +147,17 @@ fn run(
         Err(e) => return flow_failed(e),
     };
     drop(code);
+    if let Ok(mut slot) = exit.lock() {
+        *slot = Some(receiver.exit());
+    }
+    // Leaves the slot unless hush, quitting, already did.
+    let leave = |receiver: Receiver| {
+        if take(exit).is_some() {
+            let _ = receiver.leave();
+        }
+    };
     if !event(PairingEvent::Paired(receiver.session().clone())) {
-        let _ = receiver.leave();
-        return;
+        return leave(receiver);
     }
     let away = |e: &shared::cli::relay_client::RelayError| {
         event(PairingEvent::Status(format!(
@@ -115,7 +167,7 @@ fn run(
     let (payload, sealed) = match wait_for_payload(&receiver, deadline, &away) {
         Ok(found) => found,
         Err(e) => {
-            let _ = receiver.leave();
+            leave(receiver);
             return flow_failed(e);
         }
     };
@@ -127,7 +179,7 @@ fn run(
             "could not tell the relay the message arrived ({e}); it expires there"
         )));
     }
-    let _ = receiver.leave();
+    leave(receiver);
 }
 
 /// A failure as the status line shows it: a sentence, and its hint.

@@ -8,9 +8,10 @@
 //! payload is acknowledged (the relay deletes it, and hush-run reports it delivered) only
 //! once the plaintext was handed over; the slot is left at the end either way.
 
+use std::cell::Cell;
 use std::io::{self, IsTerminal};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use shared::Credentials;
@@ -65,14 +66,33 @@ pub fn run(
         None => Destination::Stdout(Stdout::new()?),
     };
 
+    let status = StatusLine::new(io::stderr().is_terminal());
+    let result = receive(args, code, destination, &url, pin, &status);
+    // The failure's message starts a line of its own.
+    status.clear();
+    result
+}
+
+/// Pairs with `code` and hands the output over to `destination`.
+fn receive(
+    args: &ReceiveArgs,
+    code: Code,
+    destination: Destination,
+    url: &str,
+    pin: Option<[u8; 32]>,
+    status: &Arc<StatusLine>,
+) -> Result<(), Failure> {
     let nameplate = code.nameplate();
     let failed = |e| Failure::Relay(RelayFailure::of(e, nameplate, args.wait));
     let deadline = Instant::now() + Duration::from_secs(args.wait);
-    let client = connect(&url, pin, note_retry())?;
+    let hook = status.clone();
+    let client = connect(url, pin, Arc::new(move |r: &Retry| hook.retry(r)))?;
+    status.clear();
     note!("hush: joining code number {nameplate} on {url}");
     let receiver = Receiver::pair(client, &code, deadline).map_err(failed)?;
     drop(code);
     let session = receiver.session().clone();
+    status.clear();
     note!(
         "hush: receiver code {} — approve it on the server",
         session.receiver_code
@@ -81,16 +101,32 @@ pub fn run(
         "hush: waiting for the output (up to --wait {} s)",
         args.wait
     );
+    let was_away = Cell::new(false);
     let away = |e: &RelayError| {
+        was_away.set(true);
+        status.clear();
         note!("hush: the relay is away ({e}); still trying until the deadline");
     };
     let (id, sealed) = match wait_for_payload(&receiver, deadline, &away) {
         Ok(found) => found,
         Err(e) => {
             let _ = receiver.leave();
-            return Err(failed(e));
+            let gave_up = matches!(
+                e,
+                FlowError::Relay(_) | FlowError::TimedOut(_) | FlowError::Lost
+            );
+            // hush-run, unable to deliver meanwhile, may have printed its block: only the
+            // TUI, which keeps the pairing, opens it.
+            return Err(if was_away.get() && gave_up {
+                Failure::Relay(RelayFailure::AwayAfterPairing(Box::new(RelayFailure::of(
+                    e, nameplate, args.wait,
+                ))))
+            } else {
+                failed(e)
+            });
         }
     };
+    status.clear();
     let candidates = [Credentials::Relay(session)];
     shared::cli::hardening::protect_credentials(&candidates[0]);
     let mut receiver = Some(receiver);
@@ -231,17 +267,74 @@ fn ask_code() -> Result<Code, Failure> {
     Err(Failure::NoCode)
 }
 
-/// The retry status line on stderr.
-fn note_retry() -> RetryHook {
-    Arc::new(|r: &Retry| note!("hush: {}", retry_status(r)))
+/// The relay's retry status on stderr, as one line: on a terminal it is rewritten in place
+/// for each attempt; elsewhere (a log, a pipe) a line is written only when what it says
+/// changes, not for each attempt of each long-poll while the relay stays away.
+pub(crate) struct StatusLine {
+    terminal: bool,
+    shown: Mutex<Shown>,
+}
+
+/// What the status line showed.
+#[derive(Default)]
+struct Shown {
+    /// A terminal line without its newline, still to be cleared.
+    open: bool,
+    /// The last state written (the status without its attempt count).
+    last: Option<String>,
+}
+
+impl StatusLine {
+    fn new(terminal: bool) -> Arc<Self> {
+        Arc::new(Self {
+            terminal,
+            shown: Mutex::default(),
+        })
+    }
+
+    /// Shows a retry.
+    fn retry(&self, r: &Retry) {
+        if let Ok(mut shown) = self.shown.lock()
+            && let Some(text) = self.update(&mut shown, r)
+        {
+            let _ = shared::cli::stderr::write(&text);
+        }
+    }
+
+    /// What to write for a retry, if anything.
+    fn update(&self, shown: &mut Shown, r: &Retry) -> Option<String> {
+        if self.terminal {
+            shown.open = true;
+            return Some(format!("\rhush: {}\x1b[K", retry_status(r)));
+        }
+        let state = retry_state(r);
+        if shown.last.as_deref() == Some(state.as_str()) {
+            return None;
+        }
+        let text = format!("hush: {state}\n");
+        shown.last = Some(state);
+        Some(text)
+    }
+
+    /// Erases the status line on a terminal, before another message.
+    fn clear(&self) {
+        if let Ok(mut shown) = self.shown.lock()
+            && shown.open
+        {
+            let _ = shared::cli::stderr::write("\r\x1b[K");
+            shown.open = false;
+        }
+    }
+}
+
+/// A retry's state: `no answer from the relay (…); trying again`.
+fn retry_state(r: &Retry) -> String {
+    format!("no answer from the relay ({}); trying again", r.reason)
 }
 
 /// The status line of a retry: `no answer from the relay (…); trying again (2 of 6)`.
 pub(crate) fn retry_status(r: &Retry) -> String {
-    format!(
-        "no answer from the relay ({}); trying again ({} of {})",
-        r.reason, r.attempt, r.of
-    )
+    format!("{} ({} of {})", retry_state(r), r.attempt, r.of)
 }
 
 /// A client of the relay whose retries go to `hook`. A pinned relay is reached once up
@@ -312,4 +405,59 @@ fn is_transient(e: &RelayError) -> bool {
                 ..
             }
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn retry(attempt: u32, reason: &str) -> Retry {
+        Retry {
+            attempt,
+            of: 6,
+            reason: reason.to_owned(),
+            pause: Duration::from_millis(100),
+        }
+    }
+
+    /// To a log, two long-polls' full cycles of retries while the relay stays away make one
+    /// line; another reason makes another.
+    #[test]
+    fn the_status_is_written_once_per_state_off_a_terminal() {
+        let line = StatusLine::new(false);
+        let mut shown = Shown::default();
+        let written: Vec<String> = (0..2)
+            .flat_map(|_| 2..=6)
+            .map(|n| retry(n, "connection refused"))
+            .chain([retry(2, "timed out"), retry(3, "timed out")])
+            .filter_map(|r| line.update(&mut shown, &r))
+            .collect();
+        assert_eq!(
+            written,
+            [
+                "hush: no answer from the relay (connection refused); trying again\n",
+                "hush: no answer from the relay (timed out); trying again\n",
+            ]
+        );
+        assert!(!shown.open);
+    }
+
+    /// On a terminal every retry rewrites the one line in place.
+    #[test]
+    fn the_status_is_rewritten_in_place_on_a_terminal() {
+        let line = StatusLine::new(true);
+        let mut shown = Shown::default();
+        let written: Vec<String> = [retry(2, "refused"), retry(3, "refused")]
+            .iter()
+            .filter_map(|r| line.update(&mut shown, r))
+            .collect();
+        assert_eq!(
+            written,
+            [
+                "\rhush: no answer from the relay (refused); trying again (2 of 6)\x1b[K",
+                "\rhush: no answer from the relay (refused); trying again (3 of 6)\x1b[K",
+            ]
+        );
+        assert!(shown.open);
+    }
 }

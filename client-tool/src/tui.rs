@@ -125,10 +125,18 @@ pub fn run(
     };
 
     let guard = TerminalGuard::enter()?;
+    let mut workers = HashMap::new();
     let result = Terminal::new(CrosstermBackend::new(io::stdout()))
         .map_err(Failure::from)
         .and_then(|mut terminal| {
-            event_loop(&mut terminal, &mut app, service.as_ref(), relay, &signals)
+            let (tx, messages) = mpsc::channel();
+            let ctx = Context {
+                service: service.as_ref(),
+                tx,
+                relay,
+                workers: &mut workers,
+            };
+            event_loop(&mut terminal, &mut app, ctx, &messages, &signals)
         });
     // A terminal error once the terminal is gone is the terminal going away.
     let result = result.map_err(|f| {
@@ -143,6 +151,9 @@ pub fn run(
         service.shutdown();
     }
     drop(guard);
+    // Pairings still waiting: their slots are left on the relay (bounded; the terminal is
+    // already back).
+    pairing::leave_all(workers.into_values(), pairing::QUIT_LEAVE);
     result
 }
 
@@ -161,7 +172,7 @@ struct Context<'a> {
     service: Option<&'a ClipboardService>,
     tx: Sender<Message>,
     relay: Option<pairing::Settings>,
-    workers: HashMap<PairingId, Worker>,
+    workers: &'a mut HashMap<PairingId, Worker>,
 }
 
 /// Reads terminal events on a thread of its own. crossterm spins forever inside `read`
@@ -236,18 +247,12 @@ fn spawn_pairing(ctx: &mut Context<'_>, id: PairingId, code: shared::relay::Code
 fn event_loop(
     terminal: &mut Term,
     app: &mut App,
-    service: Option<&ClipboardService>,
-    relay: Option<pairing::Settings>,
+    mut ctx: Context<'_>,
+    messages: &mpsc::Receiver<Message>,
     signals: &Signals,
 ) -> Result<(), Failure> {
-    let (tx, messages) = mpsc::channel();
-    spawn_input_thread(tx.clone())?;
-    let mut ctx = Context {
-        service,
-        tx,
-        relay,
-        workers: HashMap::new(),
-    };
+    spawn_input_thread(ctx.tx.clone())?;
+    let service = ctx.service;
     loop {
         if let Some(sig) = signals.pending() {
             return Err(Failure::Signal(sig));

@@ -1,6 +1,7 @@
 //! Relay mode end to end, the real binaries on both sides: `hush-run --relay` on the
-//! server's terminal (a tmux pane, or a rexpect pty) and `hush receive` on the laptop (a
-//! tmux pane under Xvfb, so that its output goes to the X clipboard, or a pipe), through a
+//! server's terminal (a tmux pane, or a rexpect pty) and `hush receive` or the hush TUI
+//! (`r`) on the laptop (a tmux pane under Xvfb, so that its output goes to the X
+//! clipboard, or a pipe), through a
 //! real `hush-relay` on loopback (in memory; Redis-backed where the room must outlive a
 //! relay restart, and a two-instance farm on one Redis).
 //!
@@ -581,6 +582,187 @@ fn the_story_through_a_two_instance_redis_farm() {
 }
 
 // ---------------------------------------------------------------------------------------
+// 1b. The story with the TUI: `r` in the hush window
+
+/// hush-run in one tmux pane and the hush TUI in another (under Xvfb), paired and approved.
+struct TuiStory {
+    x: Xvfb,
+    run: Pane,
+    tui: Pane,
+    code: String,
+    receiver_code: String,
+    _config: tempfile::TempDir,
+}
+
+/// The issue's story up to the approval: hush-run (with `args`) in one pane, `hush` (the
+/// TUI, `--clear-after 3`) in another. The code is read off hush-run's pane; in the TUI the
+/// user presses `r`, types it and Enter; the receiver code the TUI shows is compared with
+/// hush-run's prompt, and `y` answered. Nothing runs before the approval.
+fn paired_with_the_tui(relay: &TestRelay, args: &str, marker: &Path) -> TuiStory {
+    let x = Xvfb::start();
+    let config = tempfile::tempdir().unwrap();
+    let run = Pane::start(None, &hush_run_line(relay, config.path(), args));
+    let tui = Pane::start(
+        Some(&x.display),
+        &format!(
+            "XDG_CONFIG_HOME={} {} --clear-after 3 --relay {} --relay-pin {}",
+            sh_quote(&config.path().display().to_string()),
+            sh_quote(&hush_tests::bin("hush").display().to_string()),
+            relay.url,
+            relay.pin
+        ),
+    );
+    tui.tmux.wait_for("q quit", PATIENCE);
+    let code = run.code();
+    tui.tmux.keys(&["r"]);
+    tui.tmux.wait_for("Relay code", PATIENCE);
+    tui.tmux.keys(&[&code, "Enter"]);
+    let receiver_code = tui.wait_for_match("the receiver code", |s| {
+        s.contains("approve it on the server")
+            .then(|| codes_after(s, "receiver code ").into_iter().next())
+            .flatten()
+    });
+    let nameplate = code.split('-').next().unwrap();
+    let screen = tui.tmux.screen();
+    assert!(
+        screen.contains(&format!("{nameplate}-XXXX-XXXX")),
+        "the code masked once submitted:\n{screen}"
+    );
+    assert_eq!(
+        run.prompt(1),
+        receiver_code,
+        "the codes shown on both sides"
+    );
+    assert_eq!(runs(marker), 0, "nothing ran before the approval");
+    run.tmux.keys(&["y", "Enter"]);
+    TuiStory {
+        x,
+        run,
+        tui,
+        code,
+        receiver_code,
+        _config: config,
+    }
+}
+
+impl TuiStory {
+    /// Neither pane shows the code's secret half or any of `secrets`; the TUI's is read
+    /// while it runs (its alternate screen) and again after `q` (the shell's screen).
+    fn assert_nothing_shown(&self, secrets: &[&str]) {
+        assert_never_shown(&self.run.tmux.history(), &self.code, secrets, "hush-run");
+        assert_never_shown(&self.tui.tmux.history(), &self.code, secrets, "hush");
+        self.tui.tmux.keys(&["q"]);
+        assert_eq!(
+            self.tui.exit_status(PATIENCE),
+            0,
+            "{}",
+            self.tui.tmux.history()
+        );
+        assert_never_shown(&self.tui.tmux.history(), &self.code, secrets, "hush");
+    }
+}
+
+#[test]
+fn the_story_with_the_tui_r_code_approved_output_on_the_clipboard_and_on_no_screen() {
+    let relay = TestRelay::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("runs");
+    let story = paired_with_the_tui(
+        &relay,
+        &command(&marker, 0, "private key 2b8e61d4\\n"),
+        &marker,
+    );
+    let mut clipboard = None;
+    wait_until(PATIENCE, "the output on the clipboard", || {
+        clipboard = story.x.clipboard().filter(|c| !c.is_empty());
+        clipboard.is_some()
+    });
+    let copied = Instant::now();
+    assert_eq!(
+        clipboard.unwrap(),
+        b"private key 2b8e61d4\n",
+        "exactly the output"
+    );
+    let screen = story.tui.tmux.wait_for("are on the clipboard", PATIENCE);
+    assert!(screen.contains("clears in"), "the countdown:\n{screen}");
+    story
+        .run
+        .tmux
+        .wait_for(&format!("delivered to {}", story.receiver_code), PATIENCE);
+    assert_eq!(
+        story.run.exit_status(PATIENCE),
+        0,
+        "{}",
+        story.run.tmux.history()
+    );
+    assert_eq!(runs(&marker), 1, "the command ran once");
+    // Cleared after the countdown (3 s from the copy, seen a little after it).
+    wait_until(
+        Duration::from_secs(10),
+        "the clipboard to be cleared",
+        || story.x.clipboard().is_none_or(|c| c.is_empty()),
+    );
+    assert!(
+        copied.elapsed() >= Duration::from_secs(2),
+        "cleared too soon"
+    );
+    story.tui.tmux.wait_for("Clipboard cleared", PATIENCE);
+    let server = story.run.tmux.history();
+    let nameplate = story.code.split('-').next().unwrap();
+    assert!(
+        server.contains(&format!(
+            "hush receive {nameplate}-XXXX-XXXX   (paired with {})",
+            story.receiver_code
+        )),
+        "the code's line is rewritten:\n{server}"
+    );
+    story.assert_nothing_shown(&["private key", "2b8e61d4"]);
+}
+
+/// The relay dies after the approval and never comes back: hush-run (`--relay-timeout 2`)
+/// prints the armored block; pasted into the TUI that paired (and still waits), it opens
+/// onto the clipboard with the session the TUI holds.
+#[test]
+fn relay_never_back_the_block_hush_run_prints_opens_in_the_waiting_tui() {
+    let mut relay = TestRelay::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("runs");
+    let args = format!(
+        "--relay-timeout 2 {}",
+        command(&marker, 2, "fallback key 6a0f93c7\\n")
+    );
+    let story = paired_with_the_tui(&relay, &args, &marker);
+    // The command sleeps 2 s: the relay is gone before its output exists.
+    relay.stop();
+    assert_eq!(
+        story.run.exit_status(PATIENCE),
+        0,
+        "{}",
+        story.run.tmux.history()
+    );
+    assert_eq!(runs(&marker), 1, "the command ran once");
+    // The block as a selection of the pane copies it (the armor ignores the line breaks).
+    let server = story.run.tmux.history();
+    assert!(
+        server.replace('\n', "").contains(&format!(
+            "the sealed block for receiver {} is printed below instead",
+            story.receiver_code
+        )),
+        "{server}"
+    );
+    let found = blocks_in(&server);
+    assert_eq!(found.len(), 1, "{server}");
+    assert!(story.x.clipboard().is_none_or(|c| c.is_empty()));
+    story.tui.tmux.paste(found[0].as_bytes());
+    wait_until(PATIENCE, "the fallback's output on the clipboard", || {
+        story.x.clipboard().as_deref() == Some(b"fallback key 6a0f93c7\n".as_slice())
+    });
+    let screen = story.tui.tmux.wait_for("are on the clipboard", PATIENCE);
+    assert!(screen.contains("relay pairing"), "{screen}");
+    story.assert_nothing_shown(&["fallback key", "6a0f93c7"]);
+}
+
+// ---------------------------------------------------------------------------------------
 // 2. To a pipe
 
 #[test]
@@ -832,14 +1014,35 @@ fn relay_never_back_hush_run_prints_the_block_and_hush_receive_says_it_lost_the_
     let (rc, stdout, stderr) = hush.finish(PATIENCE);
     assert!(stdout.is_empty());
     assert!(stderr.contains("the relay is away"), "{stderr}");
-    // Its last word: unreachable (exit 10), not "nothing came" (18). It cannot say more:
-    // it cannot know that hush-run printed the block, and being a one-shot command it
-    // takes no pasted block (the TUI does, with the pairing it keeps until quit).
+    // Its last word: unreachable (exit 10), not "nothing came" (18). It cannot know that
+    // hush-run printed the block, and being a one-shot command it takes no pasted block:
+    // it says that there may be one, and that only the TUI (which keeps the pairing until
+    // quit) opens it.
     assert_eq!(rc, 10, "{stderr}");
     assert!(
         stderr.contains("hush: the relay is unreachable"),
         "{stderr}"
     );
+    assert!(
+        stderr.contains("hush-run may have printed the output as a sealed block instead"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("hint: that block opens only in a hush TUI that paired"),
+        "{stderr}"
+    );
+    // To a pipe, the retry status is written once per state, not once per attempt of
+    // every long-poll: no "(2 of 6)" counts, and no line twice.
+    let retries: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("no answer from the relay"))
+        .collect();
+    assert!(!stderr.contains(" of 6)"), "{stderr}");
+    let mut unique = retries.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), retries.len(), "{stderr}");
+    println!("hush receive's stderr:\n{stderr}");
 }
 
 // ---------------------------------------------------------------------------------------

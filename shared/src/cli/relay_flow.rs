@@ -305,7 +305,36 @@ impl Receiver {
         Ok(self.client.delete_slot(t, room, slot)?)
     }
 
+    /// A way out of the slot for another thread: the TUI, quitting while this receiver's
+    /// worker waits in a long-poll, leaves the slot with it.
+    pub fn exit(&self) -> SlotExit {
+        SlotExit {
+            client: self.client.clone(),
+            token: self.joined.token.clone(),
+            room: self.joined.room.clone(),
+            slot: self.joined.slot,
+        }
+    }
+
     fn token(&self) -> &Token {
         &self.joined.token
+    }
+}
+
+/// A receiver's slot, to leave from another thread ([`Receiver::exit`]).
+#[derive(Debug, Clone)]
+pub struct SlotExit {
+    client: RelayClient,
+    token: Token,
+    room: String,
+    slot: u8,
+}
+
+impl SlotExit {
+    /// Leaves the room, as [`Receiver::leave`].
+    pub fn leave(&self) -> Result<(), FlowError> {
+        Ok(self
+            .client
+            .delete_slot(&self.token, &self.room, self.slot)?)
     }
 }

@@ -192,3 +192,52 @@ fn a_denied_receiver_and_an_unknown_code_get_their_own_message() {
     tmux.keys(&["q"]);
     assert!(tmux.wait_exit(SHORT).contains("EXITED rc=0"));
 }
+
+/// Quitting with a pairing that still waits for its output leaves the pairing's slot on the
+/// relay (best effort, bounded): the sender's delivery to it is then refused, rather than
+/// stored for a receiver that is gone. Quitting is not held up for long.
+#[test]
+fn quit_leaves_the_slots_of_waiting_pairings() {
+    let relay = TestRelay::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let x = Xvfb::start();
+    let tmux = start_tui(dir.path(), &x, &relay, 4);
+    let (room, candidate, _code) = pair_through_the_tui(&relay, &tmux);
+    let asked = Instant::now();
+    tmux.keys(&["q"]);
+    let screen = tmux.wait_exit(SHORT);
+    assert!(screen.contains("EXITED rc=0"), "{screen}");
+    assert!(
+        asked.elapsed() < Duration::from_secs(3),
+        "quit took {:?}",
+        asked.elapsed()
+    );
+    let id = payload_id().unwrap();
+    let refused = room
+        .deliver(candidate.slot, &id, &seal(&candidate, b"for nobody", false))
+        .expect_err("the slot was left");
+    assert!(
+        refused.to_string().contains("lost this pairing"),
+        "{refused}"
+    );
+}
+
+/// With the relay gone, quitting still ends promptly: leaving the slots is bounded.
+#[test]
+fn quit_with_the_relay_gone_is_not_held_up_by_leaving_the_slots() {
+    let mut relay = TestRelay::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let x = Xvfb::start();
+    let tmux = start_tui(dir.path(), &x, &relay, 4);
+    let (_room, _candidate, _code) = pair_through_the_tui(&relay, &tmux);
+    relay.stop();
+    let asked = Instant::now();
+    tmux.keys(&["q"]);
+    let screen = tmux.wait_exit(SHORT);
+    assert!(screen.contains("EXITED rc=0"), "{screen}");
+    assert!(
+        asked.elapsed() < Duration::from_secs(3),
+        "quit took {:?}",
+        asked.elapsed()
+    );
+}
