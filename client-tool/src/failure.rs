@@ -428,7 +428,7 @@ impl shared::cli::failure::Failure for Failure {
         match self {
             Self::Format(e) | Self::Opening { source: e, .. } => code_of(e),
             Self::KeyFile(_) => code::KEY_FILE,
-            Self::File(CliError::IsFolder { .. }) => code::USAGE,
+            Self::File(CliError::IsFolder { .. } | CliError::OutputNotAFile { .. }) => code::USAGE,
             Self::File(CliError::Exists { .. }) => code::KEY_FILE,
             Self::Clipboard(_) => code::NO_CLIPBOARD,
             Self::NoKey

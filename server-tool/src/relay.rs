@@ -392,7 +392,7 @@ impl Paired {
             };
             note!(
                 "hush-run: {why}: the sealed block for receiver {code} is printed below \
-                 instead; paste it into the waiting hush"
+                 instead; paste it into the hush window (TUI) that paired, while it still runs"
             );
             print_block(&mut file)?;
         }

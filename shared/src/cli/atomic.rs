@@ -86,10 +86,20 @@ impl Syncer {
 impl AtomicFile {
     /// Creates the temporary file in `target`'s folder.
     pub fn create(target: &Path) -> Result<Self> {
-        if target.is_dir() {
-            return Err(Error::IsFolder {
-                path: target.to_owned(),
-            });
+        match std::fs::metadata(target) {
+            Ok(meta) if meta.is_dir() => {
+                return Err(Error::IsFolder {
+                    path: target.to_owned(),
+                });
+            }
+            // A device, a pipe or a socket: renaming a file over it would replace the node
+            // itself (as root, `-o /dev/null` would leave a regular file at /dev/null).
+            Ok(meta) if !meta.is_file() => {
+                return Err(Error::OutputNotAFile {
+                    path: target.to_owned(),
+                });
+            }
+            _ => {}
         }
         let dir = parent_dir(target);
         if !dir.is_dir() {
@@ -259,6 +269,12 @@ mod tests {
             AtomicFile::create(dir.path()),
             Err(Error::IsFolder { .. })
         ));
+        #[cfg(unix)]
+        {
+            let err = AtomicFile::create(Path::new("/dev/null")).err().unwrap();
+            assert!(matches!(err, Error::OutputNotAFile { .. }), "{err}");
+            assert!(err.to_string().contains("> /dev/null"), "{err}");
+        }
         let nowhere = dir.path().join("missing/out");
         let err = AtomicFile::create(&nowhere).err().unwrap();
         assert!(matches!(err, Error::NoFolder { .. }), "{err}");

@@ -91,6 +91,15 @@ pub enum Error {
         /// The path.
         path: PathBuf,
     },
+    /// The output path is a device, a pipe or a socket, which an all-or-nothing file
+    /// cannot replace.
+    #[error(
+        "{path} is not a regular file (a device, a pipe or a socket): -o writes a whole file and renames it into place; redirect instead (> {path})"
+    )]
+    OutputNotAFile {
+        /// The path.
+        path: PathBuf,
+    },
     /// A file that should not be replaced already exists.
     #[error("{path} already exists (use --force to replace it)")]
     Exists {
