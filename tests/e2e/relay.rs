@@ -20,13 +20,12 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use hush_tests::{RedisServer, TestRelay};
-use rexpect::process::WaitStatus;
-use rexpect::session::PtySession;
 use shared::cli::relay_client::{RelayClient, parse_pin};
 use shared::cli::relay_flow::SenderRoom;
 
 use crate::client::desk::{Tmux, Xvfb, wait_until};
-use crate::server::{hush_run_path, sh_quote};
+use crate::server::relay::Term;
+use crate::server::{blocks_in, hush_run_path, runs, sh_quote};
 
 /// How long any one side waits for the other.
 const PATIENCE: Duration = Duration::from_secs(60);
@@ -113,29 +112,6 @@ fn assert_never_shown(history: &str, code: &str, secrets: &[&str], whose: &str) 
             "{whose}'s scrollback shows a secret ({probe:?}):\n{history}"
         );
     }
-}
-
-/// The armored blocks in a transcript, as a user would select them.
-fn blocks_in(transcript: &str) -> Vec<String> {
-    let (begin, end) = (
-        "-----BEGIN HUSH SEALED MESSAGE-----",
-        "-----END HUSH SEALED MESSAGE-----",
-    );
-    let mut out = Vec::new();
-    let mut rest = transcript;
-    while let Some(start) = rest.find(begin) {
-        let Some(stop) = rest[start..].find(end) else {
-            break;
-        };
-        out.push(rest[start..start + stop + end.len()].to_owned());
-        rest = &rest[start + stop + end.len()..];
-    }
-    out
-}
-
-/// How many times the command ran (it appends a line to `marker` each time).
-fn runs(marker: &Path) -> usize {
-    std::fs::read_to_string(marker).map_or(0, |t| t.lines().count())
 }
 
 /// `sh -c` that records its run in `marker`, sleeps `sleep` seconds, and prints `output`
@@ -228,74 +204,6 @@ impl Pane {
             .take_while(char::is_ascii_digit)
             .collect();
         digits.parse().unwrap()
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// The server's side in a rexpect pty
-
-/// hush-run in a pty (the code on it, the approvals answered on it).
-struct Pty {
-    session: PtySession,
-    transcript: String,
-    _config: tempfile::TempDir,
-}
-
-impl Pty {
-    fn hush_run(relay: &TestRelay, args: &str) -> Pty {
-        let config = tempfile::tempdir().unwrap();
-        let mut cmd = Command::new("sh");
-        cmd.arg("-c").arg(format!(
-            "stty echo; echo START; {}",
-            hush_run_line(relay, config.path(), args)
-        ));
-        let mut session = rexpect::session::spawn_command(cmd, Some(60_000)).unwrap();
-        let transcript = session.exp_string("START").unwrap();
-        Pty {
-            session,
-            transcript,
-            _config: config,
-        }
-    }
-
-    fn expect_regex(&mut self, regex: &str) -> String {
-        match self.session.exp_regex(regex) {
-            Ok((before, matched)) => {
-                self.transcript.push_str(&before);
-                self.transcript.push_str(&matched);
-                matched
-            }
-            Err(e) => panic!("expected /{regex}/: {e}\n--- pty ---\n{}", self.transcript),
-        }
-    }
-
-    fn code(&mut self) -> String {
-        self.expect_regex(r"hush receive \d+-[0-9A-Z]{4}-[0-9A-Z]{4}")["hush receive ".len()..]
-            .to_owned()
-    }
-
-    fn prompt(&mut self) -> String {
-        let line = self.expect_regex(r"receiver [0-9A-Z]{4}: approve\? \[y/N\] ");
-        line["receiver ".len().."receiver ".len() + 4].to_owned()
-    }
-
-    fn answer(&mut self, line: &str) {
-        self.session.send_line(line).unwrap();
-        self.session.flush().unwrap();
-    }
-
-    /// Reads to the end; the exit code and the transcript.
-    fn finish(mut self) -> (i32, String) {
-        match self.session.exp_eof() {
-            Ok(rest) => self.transcript.push_str(&rest),
-            Err(e) => panic!("no end: {e}\n--- pty ---\n{}", self.transcript),
-        }
-        let code = match self.session.process().wait().unwrap() {
-            WaitStatus::Exited(_, code) => code,
-            WaitStatus::Signaled(_, sig, _) => 128 + sig as i32,
-            other => panic!("unexpected wait status {other:?}"),
-        };
-        (code, self.transcript)
     }
 }
 
@@ -770,7 +678,7 @@ fn receive_to_a_pipe_gets_the_exact_bytes_from_hush_run_in_a_pty() {
     let relay = TestRelay::start(&[]);
     let dir = tempfile::tempdir().unwrap();
     let marker = dir.path().join("runs");
-    let mut run = Pty::hush_run(
+    let mut run = Term::hush_run(
         &relay,
         &command(
             &marker,
@@ -883,7 +791,7 @@ fn a_wrong_code_burns_the_room_hush_run_exits_122_and_hush_receive_14() {
     let relay = TestRelay::start(&[]);
     let dir = tempfile::tempdir().unwrap();
     let marker = dir.path().join("runs");
-    let mut run = Pty::hush_run(&relay, &command(&marker, 0, "never sent"));
+    let mut run = Term::hush_run(&relay, &command(&marker, 0, "never sent"));
     let code = run.code();
     // The right number, one character of the secret changed: a mistyped code.
     let (number, secret) = code.split_once('-').unwrap();
@@ -919,8 +827,8 @@ fn a_wrong_code_burns_the_room_hush_run_exits_122_and_hush_receive_14() {
 
 /// Pairs hush-run (in a pty, with `args`) and one `hush receive` (with `extra`), approves;
 /// returns both and the receiver code.
-fn paired_in_pty(relay: &TestRelay, args: &str, extra: &[&str]) -> (Pty, Receive, String) {
-    let mut run = Pty::hush_run(relay, args);
+fn paired_in_pty(relay: &TestRelay, args: &str, extra: &[&str]) -> (Term, Receive, String) {
+    let mut run = Term::hush_run(relay, args);
     let code = run.code();
     let mut hush = Receive::on(relay, extra, &code);
     let receiver_code = hush.receiver_code();
@@ -1134,7 +1042,7 @@ fn laptop_offline_while_the_output_is_stored_and_back_within_the_ttl_gets_it_onc
     let mut network = Network::to(&relay.url);
     let dir = tempfile::tempdir().unwrap();
     let marker = dir.path().join("runs");
-    let mut run = Pty::hush_run(&relay, &command(&marker, 2, "stored key 4d91c20b\\n"));
+    let mut run = Term::hush_run(&relay, &command(&marker, 2, "stored key 4d91c20b\\n"));
     let code = run.code();
     let mut hush = Receive::spawn(&network.url(), &relay.pin, &["--wait", "120"], &code);
     let receiver_code = hush.receiver_code();

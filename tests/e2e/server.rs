@@ -14,7 +14,7 @@
 
 mod cli;
 mod pty;
-mod relay;
+pub(crate) mod relay;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -233,4 +233,29 @@ pub fn sh_quote(s: &str) -> String {
 
 pub fn hush_run_path() -> String {
     bin("hush-run").display().to_string()
+}
+
+/// The sealed blocks in a transcript, as a user would select them.
+pub fn blocks_in(transcript: &str) -> Vec<String> {
+    let (begin, end) = (
+        "-----BEGIN HUSH SEALED MESSAGE-----",
+        "-----END HUSH SEALED MESSAGE-----",
+    );
+    let mut out = Vec::new();
+    let mut rest = transcript;
+    while let Some(start) = rest.find(begin) {
+        let Some(stop) = rest[start..].find(end) else {
+            break;
+        };
+        out.push(rest[start..start + stop + end.len()].to_owned());
+        rest = &rest[start + stop + end.len()..];
+    }
+    out
+}
+
+/// How many times a test command ran: it appends a line to `path` each time.
+pub fn runs(path: &Path) -> usize {
+    std::fs::read_to_string(path)
+        .map(|t| t.lines().count())
+        .unwrap_or(0)
 }

@@ -17,27 +17,28 @@ use shared::cli::relay_client::{RelayClient, RelayError, parse_pin};
 use shared::cli::relay_flow::{FlowError, Receiver};
 use shared::relay::{Code, Session};
 
-use super::{hush_run_path, sh_quote};
+use super::{blocks_in, hush_run_path, runs, sh_quote};
 
 /// How long any one side waits for the other.
 const PATIENCE: Duration = Duration::from_secs(60);
 
-/// hush-run in a pty, with the relay's flags and an empty settings folder.
-struct Term {
+/// hush-run in a pty, with the relay's flags and an empty settings folder (the
+/// cross-tool stories of tests/e2e/relay.rs drive it too).
+pub(crate) struct Term {
     session: PtySession,
     transcript: String,
     _config: tempfile::TempDir,
 }
 
 impl Term {
-    fn hush_run(relay: &TestRelay, args: &str) -> Self {
+    pub(crate) fn hush_run(relay: &TestRelay, args: &str) -> Self {
         let config = tempfile::tempdir().unwrap();
         let flags = format!("--relay {} --relay-pin {} {args}", relay.url, relay.pin);
         Self::start(config, &flags)
     }
 
     /// hush-run with `flags` and `config` as $XDG_CONFIG_HOME.
-    fn start(config: tempfile::TempDir, flags: &str) -> Self {
+    pub(crate) fn start(config: tempfile::TempDir, flags: &str) -> Self {
         let mut cmd = Command::new("sh");
         cmd.arg("-c")
             .arg(format!(
@@ -54,7 +55,7 @@ impl Term {
         }
     }
 
-    fn expect(&mut self, needle: &str) {
+    pub(crate) fn expect(&mut self, needle: &str) {
         match self.session.exp_string(needle) {
             Ok(before) => {
                 self.transcript.push_str(&before);
@@ -68,7 +69,7 @@ impl Term {
     }
 
     /// Waits for `regex`; returns what matched.
-    fn expect_regex(&mut self, regex: &str) -> String {
+    pub(crate) fn expect_regex(&mut self, regex: &str) -> String {
         match self.session.exp_regex(regex) {
             Ok((before, matched)) => {
                 self.transcript.push_str(&before);
@@ -83,24 +84,24 @@ impl Term {
     }
 
     /// The code shown for the laptop.
-    fn code(&mut self) -> String {
+    pub(crate) fn code(&mut self) -> String {
         self.expect("on your laptop: hush receive ");
         self.expect_regex(r"\d+-[0-9A-Z]{4}-[0-9A-Z]{4}")
     }
 
     /// Waits for the next approval prompt; returns its receiver code.
-    fn prompt(&mut self) -> String {
+    pub(crate) fn prompt(&mut self) -> String {
         let line = self.expect_regex(r"receiver [0-9A-Z]{4}: approve\? \[y/N\] ");
         line["receiver ".len().."receiver ".len() + 4].to_owned()
     }
 
-    fn answer(&mut self, line: &str) {
+    pub(crate) fn answer(&mut self, line: &str) {
         self.session.send_line(line).unwrap();
         self.session.flush().unwrap();
     }
 
     /// Reads to the end; returns the exit code and the transcript.
-    fn finish(mut self) -> (i32, String) {
+    pub(crate) fn finish(mut self) -> (i32, String) {
         match self.session.exp_eof() {
             Ok(rest) => self.transcript.push_str(&rest),
             Err(e) => panic!(
@@ -152,31 +153,6 @@ fn laptop(client: RelayClient, code: &str, wait: bool) -> (mpsc::Receiver<String
         Ok((session, opened.stdout.to_vec()))
     });
     (rx, thread)
-}
-
-/// The sealed blocks in a transcript, as a user would select them.
-fn blocks_in(transcript: &str) -> Vec<String> {
-    let (begin, end) = (
-        "-----BEGIN HUSH SEALED MESSAGE-----",
-        "-----END HUSH SEALED MESSAGE-----",
-    );
-    let mut out = Vec::new();
-    let mut rest = transcript;
-    while let Some(start) = rest.find(begin) {
-        let Some(stop) = rest[start..].find(end) else {
-            break;
-        };
-        out.push(rest[start..start + stop + end.len()].to_owned());
-        rest = &rest[start + stop + end.len()..];
-    }
-    out
-}
-
-/// A file the command appends a line to each time it runs.
-fn runs(path: &Path) -> usize {
-    std::fs::read_to_string(path)
-        .map(|t| t.lines().count())
-        .unwrap_or(0)
 }
 
 /// `sh -c` that records its run in `marker`, waits `sleep` seconds, prints `secret`.
