@@ -9,7 +9,7 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use hush_tests::{RedisServer, TestRelay};
+use hush_tests::TestRelay;
 use rexpect::process::WaitStatus;
 use rexpect::session::PtySession;
 use shared::Credentials;
@@ -420,39 +420,8 @@ fn an_expired_code_stops_before_the_command() {
     assert_eq!(runs(&marker), 0);
 }
 
-/// The relay goes down after the pairing, while the command runs, and comes back a few
-/// seconds later (its rooms kept in Redis): the outbox retries and delivers, once.
-#[test]
-fn the_outbox_delivers_when_the_relay_comes_back() {
-    let redis = RedisServer::start();
-    let mut relay = TestRelay::start(&["--redis", &redis.url]);
-    let dir = tempfile::tempdir().unwrap();
-    let marker = dir.path().join("runs");
-    let args = format!(
-        "--relay-timeout 40 {}",
-        command(&marker, 1, "outbox secret\n")
-    );
-    let mut term = Term::hush_run(&relay, &args);
-    let code = term.code();
-    let (shown, laptop) = laptop(client(&relay), &code, true);
-    let receiver_code = shown.recv_timeout(PATIENCE).expect("paired");
-    assert_eq!(term.prompt(), receiver_code);
-    term.answer("y");
-    relay.stop();
-    term.expect("the relay is unreachable; retrying");
-    std::thread::sleep(Duration::from_secs(4));
-    relay.restart();
-    let (_, got) = laptop.join().unwrap().expect("delivered after the restart");
-    assert_eq!(got, b"outbox secret\n");
-    let (status, transcript) = term.finish();
-    assert_eq!(status, 0, "{transcript}");
-    assert_eq!(runs(&marker), 1);
-    assert!(
-        transcript.contains(&format!("delivered to {receiver_code}")),
-        "{transcript}"
-    );
-    assert!(blocks_in(&transcript).is_empty(), "{transcript}");
-}
+// The outbox that retries until the relay comes back is tested with both tools real in
+// tests/e2e/relay.rs (relay_stopped_after_the_pairing_and_back_10_s_later_...).
 
 /// The laptop paired, then went offline before the output came: hush-run says the message
 /// is stored, leaves the room open, and the laptop fetches it later, once.
