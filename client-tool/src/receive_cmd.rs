@@ -11,7 +11,7 @@
 use std::cell::Cell;
 use std::io::{self, IsTerminal};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use shared::Credentials;
@@ -20,6 +20,7 @@ use shared::cli::config;
 use shared::cli::prompt::Tty;
 use shared::cli::relay_client::{RelayClient, RelayError, Retry, RetryHook, parse_pin};
 use shared::cli::relay_flow::{FlowError, Receiver};
+use shared::cli::stderr::StatusLine;
 use shared::cli::stdout::{Abandoned, Stdout};
 use shared::note;
 use shared::relay::Code;
@@ -66,7 +67,7 @@ pub fn run(
         None => Destination::Stdout(Stdout::new()?),
     };
 
-    let status = StatusLine::new(io::stderr().is_terminal());
+    let status = Arc::new(StatusLine::new());
     let result = receive(args, code, destination, &url, pin, &status);
     // The failure's message starts a line of its own.
     status.clear();
@@ -86,7 +87,7 @@ fn receive(
     let failed = |e| Failure::Relay(RelayFailure::of(e, nameplate, args.wait));
     let deadline = Instant::now() + Duration::from_secs(args.wait);
     let hook = status.clone();
-    let client = connect(url, pin, Arc::new(move |r: &Retry| hook.retry(r)))?;
+    let client = connect(url, pin, Arc::new(move |r: &Retry| show_retry(&hook, r)))?;
     status.clear();
     note!("hush: joining code number {nameplate} on {url}");
     let receiver = Receiver::pair(client, &code, deadline).map_err(failed)?;
@@ -267,64 +268,12 @@ fn ask_code() -> Result<Code, Failure> {
     Err(Failure::NoCode)
 }
 
-/// The relay's retry status on stderr, as one line: on a terminal it is rewritten in place
-/// for each attempt; elsewhere (a log, a pipe) a line is written only when what it says
-/// changes, not for each attempt of each long-poll while the relay stays away.
-pub(crate) struct StatusLine {
-    terminal: bool,
-    shown: Mutex<Shown>,
-}
-
-/// What the status line showed.
-#[derive(Default)]
-struct Shown {
-    /// A terminal line without its newline, still to be cleared.
-    open: bool,
-    /// The last state written (the status without its attempt count).
-    last: Option<String>,
-}
-
-impl StatusLine {
-    fn new(terminal: bool) -> Arc<Self> {
-        Arc::new(Self {
-            terminal,
-            shown: Mutex::default(),
-        })
-    }
-
-    /// Shows a retry.
-    fn retry(&self, r: &Retry) {
-        if let Ok(mut shown) = self.shown.lock()
-            && let Some(text) = self.update(&mut shown, r)
-        {
-            let _ = shared::cli::stderr::write(&text);
-        }
-    }
-
-    /// What to write for a retry, if anything.
-    fn update(&self, shown: &mut Shown, r: &Retry) -> Option<String> {
-        if self.terminal {
-            shown.open = true;
-            return Some(format!("\rhush: {}\x1b[K", retry_status(r)));
-        }
-        let state = retry_state(r);
-        if shown.last.as_deref() == Some(state.as_str()) {
-            return None;
-        }
-        let text = format!("hush: {state}\n");
-        shown.last = Some(state);
-        Some(text)
-    }
-
-    /// Erases the status line on a terminal, before another message.
-    fn clear(&self) {
-        if let Ok(mut shown) = self.shown.lock()
-            && shown.open
-        {
-            let _ = shared::cli::stderr::write("\r\x1b[K");
-            shown.open = false;
-        }
-    }
+/// Shows a retry on the status line: the state, and the attempt on a terminal.
+fn show_retry(status: &StatusLine, r: &Retry) {
+    status.show(
+        &format!("hush: {}", retry_state(r)),
+        &format!(" ({} of {})", r.attempt, r.of),
+    );
 }
 
 /// A retry's state: `no answer from the relay (…); trying again`.
@@ -424,13 +373,15 @@ mod tests {
     /// line; another reason makes another.
     #[test]
     fn the_status_is_written_once_per_state_off_a_terminal() {
-        let line = StatusLine::new(false);
-        let mut shown = Shown::default();
+        let line = StatusLine::for_terminal(false);
         let written: Vec<String> = (0..2)
             .flat_map(|_| 2..=6)
             .map(|n| retry(n, "connection refused"))
             .chain([retry(2, "timed out"), retry(3, "timed out")])
-            .filter_map(|r| line.update(&mut shown, &r))
+            .filter_map(|r| {
+                let state = format!("hush: {}", retry_state(&r));
+                line.render(&state, &format!(" ({} of {})", r.attempt, r.of))
+            })
             .collect();
         assert_eq!(
             written,
@@ -439,25 +390,14 @@ mod tests {
                 "hush: no answer from the relay (timed out); trying again\n",
             ]
         );
-        assert!(!shown.open);
     }
 
-    /// On a terminal every retry rewrites the one line in place.
+    /// The TUI's status names the attempt.
     #[test]
-    fn the_status_is_rewritten_in_place_on_a_terminal() {
-        let line = StatusLine::new(true);
-        let mut shown = Shown::default();
-        let written: Vec<String> = [retry(2, "refused"), retry(3, "refused")]
-            .iter()
-            .filter_map(|r| line.update(&mut shown, r))
-            .collect();
+    fn the_tuis_status_names_the_attempt() {
         assert_eq!(
-            written,
-            [
-                "\rhush: no answer from the relay (refused); trying again (2 of 6)\x1b[K",
-                "\rhush: no answer from the relay (refused); trying again (3 of 6)\x1b[K",
-            ]
+            retry_status(&retry(2, "refused")),
+            "no answer from the relay (refused); trying again (2 of 6)"
         );
-        assert!(shown.open);
     }
 }

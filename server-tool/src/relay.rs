@@ -8,13 +8,14 @@
 //! `Debug`), and taken off the screen once the pairing is over.
 
 use std::fs::File;
-use std::io::{self, IsTerminal, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use shared::cli::config;
 use shared::cli::prompt::Tty;
 use shared::cli::relay_client::{RelayClient, RelayError, parse_pin};
 use shared::cli::relay_flow::{Candidate, FlowError, SenderRoom, payload_id};
+use shared::cli::stderr::StatusLine;
 use shared::{Credentials, Metadata, SealOptions, SealWriter, Stream, note};
 use zeroize::Zeroizing;
 
@@ -410,24 +411,24 @@ impl Paired {
         deadline: Instant,
     ) -> std::result::Result<(), FlowError> {
         let mut pause = FIRST_PAUSE;
-        let mut status = Status::new();
+        let status = StatusLine::new();
         loop {
             match self.room.deliver(slot, id, bytes) {
                 Err(FlowError::Relay(RelayError::Unreachable(why))) => {
                     let left = deadline.saturating_duration_since(Instant::now());
                     if left.is_zero() {
-                        status.done();
+                        status.clear();
                         return Err(FlowError::Relay(RelayError::Unreachable(why)));
                     }
-                    status.show(&format!(
-                        "hush-run: the relay is unreachable; retrying for {} s, then the block is printed here",
-                        left.as_secs().max(1)
-                    ));
+                    status.show(
+                        "hush-run: the relay is unreachable; retrying, then the block is printed here",
+                        &format!(" ({} s left)", left.as_secs().max(1)),
+                    );
                     std::thread::sleep(pause.min(left));
                     pause = (pause * 2).min(LONGEST_PAUSE);
                 }
                 other => {
-                    status.done();
+                    status.clear();
                     return other;
                 }
             }
@@ -502,38 +503,6 @@ fn print_block(file: &mut File) -> io::Result<()> {
     let mut armor = shared::armor::ArmorWriter::new(io::BufWriter::new(out))?;
     io::copy(file, &mut armor)?;
     armor.finish()?.flush()
-}
-
-/// The outbox's one-line status on stderr: rewritten in place on a terminal, written
-/// once otherwise.
-struct Status {
-    terminal: bool,
-    shown: bool,
-}
-
-impl Status {
-    fn new() -> Self {
-        Self {
-            terminal: io::stderr().is_terminal(),
-            shown: false,
-        }
-    }
-
-    fn show(&mut self, text: &str) {
-        if self.terminal {
-            let _ = shared::cli::stderr::write(&format!("\r{text}\x1b[K"));
-        } else if !self.shown {
-            note!("{text}");
-        }
-        self.shown = true;
-    }
-
-    fn done(&mut self) {
-        if self.terminal && self.shown {
-            let _ = shared::cli::stderr::write("\r\x1b[K");
-        }
-        self.shown = false;
-    }
 }
 
 #[cfg(test)]
