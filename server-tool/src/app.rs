@@ -1,8 +1,6 @@
 //! One invocation of hush-run: get the key once, then run one command (or several, in
 //! interactive mode), each output sealed as its own message.
 
-use std::fs::File;
-
 use shared::Written;
 use shared::cli::prompt::Tty;
 use shared::note;
@@ -13,7 +11,7 @@ use crate::child::{self, Ended, Outcome, RunError, Sink};
 use crate::command::{self, Spec};
 use crate::credentials;
 use crate::failure::{EXIT_OWN_FAILURE, Failure, Result};
-use crate::output::Output;
+use crate::output::{Dest, Output};
 use crate::plan::{KeySource, LaterKey, Plan, Sealing, Work};
 use crate::relay::{self, Outgoing, Paired};
 use crate::signals::Signals;
@@ -102,7 +100,7 @@ enum Delivery {
     Local {
         output: Output,
         /// Boxed: large, and one per command.
-        sealer: Box<SealWriter<File>>,
+        sealer: Box<SealWriter<Dest>>,
         written: Written,
     },
     /// To each receiver, through the relay.
@@ -240,10 +238,10 @@ impl Session {
         // written before the first 256 KiB of sealed bytes (see `shared::offload`), so a
         // command that fails early leaves nothing even on a streamed stdout.
         let sealer = output
-            .file()
+            .sink()
             .map_err(shared::Error::Io)
-            .and_then(|file| {
-                SealWriter::new_offloaded(file, creds, &meta, !binary, SealOptions::default())
+            .and_then(|sink| {
+                SealWriter::new_offloaded(sink, creds, &meta, !binary, SealOptions::default())
             })
             .map_err(Failure::StartSealing)?;
         let written = sealer.written().unwrap_or_default();
@@ -354,10 +352,10 @@ impl Delivery {
                 },
                 _,
             ) => {
-                sealer
+                let sink = sealer
                     .finish(Some(exit_status))
                     .map_err(std::io::Error::other)?;
-                let to = output.commit()?;
+                let to = output.commit(sink)?;
                 let to = if to == "stdout" {
                     String::new()
                 } else {

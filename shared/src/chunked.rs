@@ -8,9 +8,8 @@
 
 use std::io::{self, Read, Write};
 
-use aes_gcm::aead::{AeadInOut, KeyInit};
-use aes_gcm::{Aes256Gcm, Nonce, Tag};
 use hmac::{Hmac, Mac};
+use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, Tag, UnboundKey};
 use sha2::Sha512;
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, Zeroizing};
@@ -96,19 +95,34 @@ const BATCH_CHUNKS: usize = 64;
 const SHARE_CHUNKS: usize = 8;
 
 /// The AEAD and the chunk counter of one message.
+///
+/// AES-256-GCM is ring's: it picks the CPU's AES-NI/VAES and PCLMULQDQ/VPCLMULQDQ code (or
+/// the ARMv8 crypto extensions) at run time, with a constant-time fallback elsewhere, and is
+/// several times faster than the `aes-gcm` crate on 16 KiB chunks (README, "Dependencies";
+/// `cargo bench -p shared --bench aead`). A proptest (shared/tests/aead_differential.rs)
+/// checks it against `aes-gcm` chunk for chunk.
+///
+/// Zeroization: ring's `LessSafeKey` keeps the expanded AES key schedule and the GHASH key
+/// (H and its powers) inside itself and wipes neither on drop (ring has no `Zeroize` and
+/// no `Drop` for keys), and its fields are private, so they cannot be wiped from here
+/// without `unsafe`. What is ours is wiped: the derived key bytes live only in `Derived`'s
+/// `Zeroizing` buffer and are passed by reference to `UnboundKey::new`, which copies
+/// nothing but the schedule; the base nonce is wiped on drop. The key is one message's
+/// derived key (never the user's key), boxed so that it is never moved around the stack,
+/// and dropped as soon as the message is done.
 struct ChunkCipher {
-    aead: Aes256Gcm,
-    base_nonce: [u8; NONCE_SIZE],
+    aead: Box<LessSafeKey>,
+    base_nonce: Zeroizing<[u8; NONCE_SIZE]>,
     counter: u64,
 }
 
 impl ChunkCipher {
     fn new(key: &[u8], base_nonce: [u8; NONCE_SIZE]) -> Self {
-        let aead = <Aes256Gcm as KeyInit>::new_from_slice(key)
+        let key = UnboundKey::new(&AES_256_GCM, key)
             .unwrap_or_else(|_| unreachable!("the derived key is 32 bytes"));
         Self {
-            aead,
-            base_nonce,
+            aead: Box::new(LessSafeKey::new(key)),
+            base_nonce: Zeroizing::new(base_nonce),
             counter: 0,
         }
     }
@@ -126,12 +140,12 @@ impl ChunkCipher {
     }
 
     /// A chunk's nonce: base nonce XOR the counter as a 96-bit big-endian integer.
-    fn nonce(&self, counter: u64) -> Nonce<aes_gcm::aead::consts::U12> {
-        let mut nonce = self.base_nonce;
+    fn nonce(&self, counter: u64) -> Nonce {
+        let mut nonce = *self.base_nonce;
         for (n, c) in nonce[4..].iter_mut().zip(counter.to_be_bytes()) {
             *n ^= c;
         }
-        Nonce::from(nonce)
+        Nonce::assume_unique_for_key(nonce)
     }
 
     /// Encrypts `buf[..len]` in place and writes the tag after it.
@@ -139,19 +153,22 @@ impl ChunkCipher {
         let (body, rest) = buf.split_at_mut(len);
         let tag = self
             .aead
-            .encrypt_inout_detached(&self.nonce(counter), b"", body.into())
+            .seal_in_place_separate_tag(self.nonce(counter), Aad::empty(), body)
             .map_err(|_| Error::TooLong)?;
-        rest[..TAG_SIZE].copy_from_slice(&tag);
+        rest[..TAG_SIZE].copy_from_slice(tag.as_ref());
         Ok(())
     }
 
     /// Decrypts a sealed chunk (body || tag) in place; returns the plaintext length.
+    /// ring decrypts and authenticates in one pass and zeroes the decrypted bytes before it
+    /// reports a bad tag, so a failed chunk leaves no plaintext behind (and the callers
+    /// release only chunks that opened).
     fn open(&self, counter: u64, buf: &mut [u8]) -> Result<usize> {
-        let len = buf.len() - TAG_SIZE;
+        let len = buf.len().checked_sub(TAG_SIZE).ok_or(Error::Truncated)?;
         let (body, tag) = buf.split_at_mut(len);
         let tag = Tag::try_from(&tag[..]).map_err(|_| Error::Truncated)?;
         self.aead
-            .decrypt_inout_detached(&self.nonce(counter), b"", body.into(), &tag)
+            .open_in_place_separate_tag(self.nonce(counter), Aad::empty(), tag, body, 0..)
             .map_err(|_| Error::Corrupted)?;
         Ok(len)
     }

@@ -145,6 +145,34 @@ fn a_flood_on_both_streams_does_not_deadlock() {
     assert_eq!(keys.open(&out.stdout).stdout.len(), 8 << 20);
 }
 
+/// Held output (stdout a pipe): in memory up to 8 MiB of sealed text, then in the unlinked
+/// temporary file. Either side of that line, the block comes out whole on success and not
+/// at all on failure.
+#[test]
+fn held_output_on_both_sides_of_the_memory_limit() {
+    let keys = Keys::new();
+    // Armored, 5 MiB seal to about 6.7 MiB of text (memory), 7 MiB to about 9.4 (the file);
+    // binary, 8 MiB of output seals to a little more than 8 MiB.
+    for (bytes, binary) in [(5 << 20, false), (7 << 20, false), (8 << 20, true)] {
+        let size = bytes.to_string();
+        let mut args = vec!["--", "head", "-c", &size, "/dev/urandom"];
+        if binary {
+            args.insert(0, "--binary");
+        }
+        let out = output_within(hush_run(&keys, &args), LIMIT);
+        assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(keys.open(&out.stdout).stdout.len(), bytes, "{bytes}");
+        let script = format!("head -c {bytes} /dev/urandom; exit 4");
+        let mut args = vec!["--shell", &script];
+        if binary {
+            args.insert(0, "--binary");
+        }
+        let out = output_within(hush_run(&keys, &args), LIMIT);
+        assert_eq!(code(&out), 4, "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(out.stdout.is_empty(), "{bytes}: withheld output leaked");
+    }
+}
+
 #[test]
 fn fifty_mib_of_binary_output_round_trips_through_a_file() {
     let keys = Keys::new();
