@@ -326,15 +326,22 @@ pub(crate) fn wait_for_payload(
     deadline: Instant,
     on_away: &dyn Fn(&RelayError),
 ) -> Result<(String, Vec<u8>), FlowError> {
-    let mut away = false;
+    let mut away: Option<RelayError> = None;
     loop {
+        // The deadline passed while the relay was away: that is the cause, not "nothing
+        // came" (which the next call would answer at once).
+        if Instant::now() >= deadline
+            && let Some(e) = away.take()
+        {
+            return Err(FlowError::Relay(e));
+        }
         match receiver.next_payload(deadline) {
             Ok(found) => return Ok(found),
             Err(FlowError::Relay(e)) if is_transient(&e) && Instant::now() < deadline => {
-                if !away {
+                if away.is_none() {
                     on_away(&e);
-                    away = true;
                 }
+                away = Some(e);
                 std::thread::sleep(
                     Duration::from_secs(2).min(deadline.saturating_duration_since(Instant::now())),
                 );
