@@ -136,6 +136,18 @@ fn hush_run_line(relay: &TestRelay, config: &Path, args: &str) -> String {
     )
 }
 
+/// A shell command line for hush (`sub`: `receive`, or nothing for the TUI) with a
+/// 3-second clipboard countdown, `relay` and its pin, and an empty settings folder.
+fn hush_line(relay: &TestRelay, config: &Path, sub: &str) -> String {
+    format!(
+        "XDG_CONFIG_HOME={} {} --clear-after 3 {sub} --relay {} --relay-pin {}",
+        sh_quote(&config.display().to_string()),
+        sh_quote(&hush_tests::bin("hush").display().to_string()),
+        relay.url,
+        relay.pin,
+    )
+}
+
 // ---------------------------------------------------------------------------------------
 // The server's side in a tmux pane
 
@@ -347,13 +359,7 @@ fn story(server: &TestRelay, laptop: &TestRelay, args: &str, marker: &Path) -> T
     let run = Pane::start(None, &hush_run_line(server, config.path(), args));
     let hush = Pane::start(
         Some(&x.display),
-        &format!(
-            "XDG_CONFIG_HOME={} {} --clear-after 3 receive --relay {} --relay-pin {}",
-            sh_quote(&config.path().display().to_string()),
-            sh_quote(&hush_tests::bin("hush").display().to_string()),
-            laptop.url,
-            laptop.pin
-        ),
+        &hush_line(laptop, config.path(), "receive"),
     );
     hush.tmux.wait_for("typed hidden", PATIENCE);
     let code = run.code();
@@ -510,16 +516,7 @@ fn paired_with_the_tui(relay: &TestRelay, args: &str, marker: &Path) -> TuiStory
     let x = Xvfb::start();
     let config = tempfile::tempdir().unwrap();
     let run = Pane::start(None, &hush_run_line(relay, config.path(), args));
-    let tui = Pane::start(
-        Some(&x.display),
-        &format!(
-            "XDG_CONFIG_HOME={} {} --clear-after 3 --relay {} --relay-pin {}",
-            sh_quote(&config.path().display().to_string()),
-            sh_quote(&hush_tests::bin("hush").display().to_string()),
-            relay.url,
-            relay.pin
-        ),
-    );
+    let tui = Pane::start(Some(&x.display), &hush_line(relay, config.path(), ""));
     tui.tmux.wait_for("q quit", PATIENCE);
     let code = run.code();
     tui.tmux.keys(&["r"]);
