@@ -3,6 +3,7 @@
 
 use std::fs::File;
 use std::io::{self, BufRead, IsTerminal, Read, Write};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use shared::cli::atomic::AtomicFile;
@@ -28,51 +29,67 @@ pub fn run(args: &OpenArgs, clear_after: Option<Duration>) -> Result<(), Failure
         None
     };
     let candidates = creds::load(&args.creds, false)?;
-    let mut input = input_reader(args)?;
-    match (&args.output, clipboard) {
-        (Some(path), _) => {
-            let mut file = AtomicFile::create(path)?;
+    let input = input_reader(args)?;
+    let destination = match (&args.output, clipboard) {
+        (Some(path), _) => Destination::File(path.clone(), AtomicFile::create(path)?),
+        (None, Some(service)) => Destination::Clipboard(service),
+        (None, None) => Destination::Stdout(Stdout::new()?),
+    };
+    hand_over(destination, input, &candidates, args.stderr, &mut || {})
+}
+
+/// Where opened plaintext goes: an all-or-nothing file, the clipboard, or stdout.
+pub(crate) enum Destination {
+    File(PathBuf, AtomicFile),
+    Clipboard(ClipboardService),
+    Stdout(Stdout),
+}
+
+/// Opens `input` into `destination` (`hush open`, `hush receive`); calls `handed_over`
+/// once the plaintext is wholly there.
+pub(crate) fn hand_over(
+    destination: Destination,
+    mut input: Box<dyn Read + Send>,
+    candidates: &[Credentials],
+    want_stderr: bool,
+    handed_over: &mut dyn FnMut(),
+) -> Result<(), Failure> {
+    match destination {
+        Destination::File(path, mut file) => {
             // On failure the temporary file is dropped, so deleted: nothing was released.
-            let (summary, index) = open_into(input, &candidates, args.stderr, &mut file)
+            let (summary, index) = open_into(input, candidates, want_stderr, &mut file)
                 .map_err(|e| Failure::opening(e, Abandoned::Nothing))?;
             file.commit()?;
-            report(
-                &summary,
-                index,
-                &candidates,
-                args.stderr,
-                &format!("written to {}", path.display()),
-            );
+            handed_over();
+            let done = format!("written to {}", path.display());
+            report(&summary, index, candidates, want_stderr, &done);
             Ok(())
         }
-        (None, Some(service)) => {
+        Destination::Clipboard(service) => {
             let mut data = Vec::new();
             input.read_to_end(&mut data).map_err(Failure::Stdin)?;
-            onto_clipboard(&data, &candidates, args.stderr, service, || {})
+            onto_clipboard(&data, candidates, want_stderr, service, handed_over)
         }
-        (None, None) => {
-            let mut out = Stdout::new()?;
-            let result = open_into(input, &candidates, args.stderr, &mut out);
-            match result {
-                Ok((summary, index)) => {
-                    out.finish();
-                    report(
-                        &summary,
-                        index,
-                        &candidates,
-                        args.stderr,
-                        "written to stdout",
-                    );
-                    Ok(())
-                }
-                // The reader went away (`| head`): nothing more to say, as ripgrep does.
-                Err(shared::Error::Io(e)) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
-                Err(e) => {
-                    let abandoned = out.abandon();
-                    Err(Failure::opening(e, abandoned))
-                }
+        Destination::Stdout(mut out) => match open_into(input, candidates, want_stderr, &mut out) {
+            Ok((summary, index)) => {
+                out.finish();
+                handed_over();
+                report(
+                    &summary,
+                    index,
+                    candidates,
+                    want_stderr,
+                    "written to stdout",
+                );
+                Ok(())
             }
-        }
+            // The reader went away (`| head`): nothing more to say, as ripgrep does.
+            Err(shared::Error::Io(e)) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+            Err(e) => {
+                let abandoned = out.abandon();
+                Err(Failure::opening(e, abandoned))
+            }
+        },
     }
 }
 

@@ -10,7 +10,6 @@
 
 use std::cell::Cell;
 use std::io::{self, IsTerminal};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,14 +20,14 @@ use shared::cli::prompt::Tty;
 use shared::cli::relay_client::{RelayClient, RelayError, Retry, RetryHook, parse_pin};
 use shared::cli::relay_flow::{FlowError, Receiver};
 use shared::cli::stderr::StatusLine;
-use shared::cli::stdout::{Abandoned, Stdout};
+use shared::cli::stdout::Stdout;
 use shared::note;
 use shared::relay::Code;
 
 use crate::cli::ReceiveArgs;
 use crate::clipboard::ClipboardService;
 use crate::failure::{Failure, RelayFailure};
-use crate::open_cmd::{onto_clipboard, open_into, report};
+use crate::open_cmd::{Destination, hand_over};
 use crate::tui::RelayFlags;
 
 /// Tries at the hidden code prompt before giving up (a typo costs nothing: the code is
@@ -36,13 +35,6 @@ use crate::tui::RelayFlags;
 const CODE_TRIES: u32 = 3;
 /// Tries to reach a pinned relay at the start (its certificate is checked once up front).
 const CONNECT_TRIES: u32 = 5;
-
-/// Where the plaintext goes, decided (and opened) before the code is used.
-enum Destination {
-    File(PathBuf, AtomicFile),
-    Clipboard(ClipboardService),
-    Stdout(Stdout),
-}
 
 /// Runs `hush receive`.
 /// `outer` are the relay flags given before the subcommand, used where its own are absent.
@@ -141,9 +133,10 @@ fn receive(
             let _ = receiver.leave();
         }
     };
+    let input = Box::new(io::Cursor::new(sealed));
     let result = hand_over(
         destination,
-        &sealed,
+        input,
         &candidates,
         args.stderr,
         &mut handed_over,
@@ -152,54 +145,6 @@ fn receive(
         let _ = receiver.leave();
     }
     result
-}
-
-/// Opens `sealed` into the destination; calls `handed_over` once the plaintext is there.
-fn hand_over(
-    destination: Destination,
-    sealed: &[u8],
-    candidates: &[Credentials],
-    want_stderr: bool,
-    handed_over: &mut dyn FnMut(),
-) -> Result<(), Failure> {
-    let input = || Box::new(io::Cursor::new(sealed.to_vec()));
-    match destination {
-        Destination::File(path, mut file) => {
-            // On failure the temporary file is dropped, so deleted: nothing was released.
-            let (summary, index) = open_into(input(), candidates, want_stderr, &mut file)
-                .map_err(|e| Failure::opening(e, Abandoned::Nothing))?;
-            file.commit()?;
-            handed_over();
-            let done = format!("written to {}", path.display());
-            report(&summary, index, candidates, want_stderr, &done);
-            Ok(())
-        }
-        Destination::Clipboard(service) => {
-            onto_clipboard(sealed, candidates, want_stderr, service, handed_over)
-        }
-        Destination::Stdout(mut out) => {
-            match open_into(input(), candidates, want_stderr, &mut out) {
-                Ok((summary, index)) => {
-                    out.finish();
-                    handed_over();
-                    report(
-                        &summary,
-                        index,
-                        candidates,
-                        want_stderr,
-                        "written to stdout",
-                    );
-                    Ok(())
-                }
-                // The reader went away (`| head`): nothing more to say, as `hush open`.
-                Err(shared::Error::Io(e)) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
-                Err(e) => {
-                    let abandoned = out.abandon();
-                    Err(Failure::opening(e, abandoned))
-                }
-            }
-        }
-    }
 }
 
 /// The relay's URL and pin: the flags (`--relay`, `--relay-pin`) first, then the settings
