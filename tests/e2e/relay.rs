@@ -24,8 +24,7 @@ use shared::cli::relay_client::{RelayClient, parse_pin};
 use shared::cli::relay_flow::SenderRoom;
 
 use crate::client::desk::{Tmux, Xvfb, wait_until};
-use crate::server::relay::Term;
-use crate::server::{blocks_in, hush_run_path, runs, sh_quote};
+use crate::server::{Term, blocks_in, hush_run_path, runs, sh_quote};
 
 /// How long any one side waits for the other.
 const PATIENCE: Duration = Duration::from_secs(60);
@@ -675,7 +674,7 @@ fn receive_to_a_pipe_gets_the_exact_bytes_from_hush_run_in_a_pty() {
     let relay = TestRelay::start(&[]);
     let dir = tempfile::tempdir().unwrap();
     let marker = dir.path().join("runs");
-    let mut run = Term::hush_run(
+    let mut run = Term::with_relay(
         &relay,
         &command(
             &marker,
@@ -687,7 +686,7 @@ fn receive_to_a_pipe_gets_the_exact_bytes_from_hush_run_in_a_pty() {
     let mut hush = Receive::on(&relay, &[], &code);
     let receiver_code = hush.receiver_code();
     assert_eq!(run.prompt(), receiver_code);
-    run.answer("y");
+    run.send_line("y");
     let (rc, stdout, stderr) = hush.finish(PATIENCE);
     assert_eq!(rc, 0, "{stderr}");
     assert_eq!(stdout, b"key\0with \xff binary\r\nand no final newline");
@@ -788,7 +787,7 @@ fn a_wrong_code_burns_the_room_hush_run_exits_122_and_hush_receive_14() {
     let relay = TestRelay::start(&[]);
     let dir = tempfile::tempdir().unwrap();
     let marker = dir.path().join("runs");
-    let mut run = Term::hush_run(&relay, &command(&marker, 0, "never sent"));
+    let mut run = Term::with_relay(&relay, &command(&marker, 0, "never sent"));
     let code = run.code();
     // The right number, one character of the secret changed: a mistyped code.
     let (number, secret) = code.split_once('-').unwrap();
@@ -825,12 +824,12 @@ fn a_wrong_code_burns_the_room_hush_run_exits_122_and_hush_receive_14() {
 /// Pairs hush-run (in a pty, with `args`) and one `hush receive` (with `extra`), approves;
 /// returns both and the receiver code.
 fn paired_in_pty(relay: &TestRelay, args: &str, extra: &[&str]) -> (Term, Receive, String) {
-    let mut run = Term::hush_run(relay, args);
+    let mut run = Term::with_relay(relay, args);
     let code = run.code();
     let mut hush = Receive::on(relay, extra, &code);
     let receiver_code = hush.receiver_code();
     assert_eq!(run.prompt(), receiver_code);
-    run.answer("y");
+    run.send_line("y");
     (run, hush, receiver_code)
 }
 
@@ -1039,12 +1038,12 @@ fn laptop_offline_while_the_output_is_stored_and_back_within_the_ttl_gets_it_onc
     let mut network = Network::to(&relay.url);
     let dir = tempfile::tempdir().unwrap();
     let marker = dir.path().join("runs");
-    let mut run = Term::hush_run(&relay, &command(&marker, 2, "stored key 4d91c20b\\n"));
+    let mut run = Term::with_relay(&relay, &command(&marker, 2, "stored key 4d91c20b\\n"));
     let code = run.code();
     let mut hush = Receive::spawn(&network.url(), &relay.pin, &["--wait", "120"], &code);
     let receiver_code = hush.receiver_code();
     assert_eq!(run.prompt(), receiver_code);
-    run.answer("y");
+    run.send_line("y");
     // The command sleeps 2 s: the laptop is gone before its output exists.
     network.offline();
     let (status, transcript) = run.finish();

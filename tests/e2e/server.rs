@@ -22,6 +22,8 @@ use std::time::{Duration, Instant};
 
 use hush_tests::bin;
 pub use hush_tests::listing;
+use rexpect::process::WaitStatus;
+use rexpect::session::PtySession;
 use shared::{Credentials, Iv, Key};
 
 /// A fresh key and IV, with a 0600 key file holding them.
@@ -233,6 +235,97 @@ pub fn sh_quote(s: &str) -> String {
 
 pub fn hush_run_path() -> String {
     bin("hush-run").display().to_string()
+}
+
+/// A script (usually hush-run) at a real terminal: a pty driven by rexpect, with echo on
+/// (rexpect turns it off; a prompt that forgot to hide the entry would then show it).
+pub(crate) struct Term {
+    pub(crate) session: PtySession,
+    pub(crate) transcript: String,
+    pub(crate) pid: u32,
+    /// A folder the session uses for as long as it runs (its settings folder).
+    _keep: Option<tempfile::TempDir>,
+}
+
+impl Term {
+    /// Runs `script` with sh in a fresh pty whose echo is on.
+    pub(crate) fn start(script: &str) -> Self {
+        let mut cmd = Command::new("sh");
+        // Echo is turned on before the PID line: input sent once that line shows must be
+        // echoed (the other order let a loaded machine send it before `stty echo` ran).
+        cmd.arg("-c")
+            .arg(format!("stty echo; echo PID=$$; {script}"));
+        let mut session = rexpect::session::spawn_command(cmd, Some(60_000)).unwrap();
+        let (before, matched) = session.exp_regex(r"PID=\d+").unwrap();
+        let pid = matched[4..].parse().unwrap();
+        Self {
+            session,
+            transcript: before + &matched,
+            pid,
+            _keep: None,
+        }
+    }
+
+    /// Runs hush-run with `args` (already quoted for sh) in place of the shell.
+    pub(crate) fn hush_run(args: &str) -> Self {
+        Self::start(&format!("exec {} {args}", sh_quote(&hush_run_path())))
+    }
+
+    pub(crate) fn expect(&mut self, needle: &str) {
+        match self.session.exp_string(needle) {
+            Ok(before) => {
+                self.transcript.push_str(&before);
+                self.transcript.push_str(needle);
+            }
+            Err(e) => panic!(
+                "expected {needle:?}: {e}\n--- transcript ---\n{}",
+                self.transcript
+            ),
+        }
+    }
+
+    /// Waits for `regex`; returns what matched.
+    pub(crate) fn expect_regex(&mut self, regex: &str) -> String {
+        match self.session.exp_regex(regex) {
+            Ok((before, matched)) => {
+                self.transcript.push_str(&before);
+                self.transcript.push_str(&matched);
+                matched
+            }
+            Err(e) => panic!(
+                "expected /{regex}/: {e}\n--- transcript ---\n{}",
+                self.transcript
+            ),
+        }
+    }
+
+    /// Keeps `dir` until the session ends.
+    pub(crate) fn keeping(mut self, dir: tempfile::TempDir) -> Self {
+        self._keep = Some(dir);
+        self
+    }
+
+    pub(crate) fn send_line(&mut self, line: &str) {
+        self.session.send_line(line).unwrap();
+        self.session.flush().unwrap();
+    }
+
+    /// Reads to the end; returns the exit code (128+N for a signal) and the transcript.
+    pub(crate) fn finish(mut self) -> (i32, String) {
+        match self.session.exp_eof() {
+            Ok(rest) => self.transcript.push_str(&rest),
+            Err(e) => panic!(
+                "no end of output: {e}\n--- transcript ---\n{}",
+                self.transcript
+            ),
+        }
+        let code = match self.session.process().wait().unwrap() {
+            WaitStatus::Exited(_, code) => code,
+            WaitStatus::Signaled(_, sig, _) => 128 + sig as i32,
+            other => panic!("unexpected wait status {other:?}"),
+        };
+        (code, self.transcript)
+    }
 }
 
 /// The sealed blocks in a transcript, as a user would select them.

@@ -8,98 +8,17 @@ use std::fs;
 use std::process::Command;
 use std::time::Duration;
 
-use rexpect::process::WaitStatus;
-use rexpect::session::PtySession;
 use shared::{Credentials, Passphrase};
 
 use super::*;
 
-struct Term {
-    session: PtySession,
-    transcript: String,
-    pid: u32,
-}
-
 impl Term {
-    /// Runs `script` with sh in a fresh pty whose echo is on.
-    fn start(script: &str) -> Self {
-        let mut cmd = Command::new("sh");
-        // Echo is turned on before the PID line: input sent once that line shows must be
-        // echoed (the other order let a loaded machine send it before `stty echo` ran).
-        cmd.arg("-c")
-            .arg(format!("stty echo; echo PID=$$; {script}"));
-        let mut session = rexpect::session::spawn_command(cmd, Some(60_000)).unwrap();
-        let (before, matched) = session.exp_regex(r"PID=\d+").unwrap();
-        let pid = matched[4..].parse().unwrap();
-        Self {
-            session,
-            transcript: before + &matched,
-            pid,
-        }
-    }
-
-    /// Runs hush-run with `args` (already quoted for sh) in place of the shell.
-    fn hush_run(args: &str) -> Self {
-        Self::start(&format!("exec {} {args}", sh_quote(&hush_run_path())))
-    }
-
-    fn expect(&mut self, needle: &str) {
-        match self.session.exp_string(needle) {
-            Ok(before) => {
-                self.transcript.push_str(&before);
-                self.transcript.push_str(needle);
-            }
-            Err(e) => panic!(
-                "expected {needle:?}: {e}\n--- transcript ---\n{}",
-                self.transcript
-            ),
-        }
-    }
-
-    fn send_line(&mut self, line: &str) {
-        self.session.send_line(line).unwrap();
-        self.session.flush().unwrap();
-    }
-
     fn enter_keys(&mut self, keys: &Keys) {
         self.expect("Key: ");
         self.send_line(&keys.key_text);
         self.expect("IV: ");
         self.send_line(&keys.iv_text);
     }
-
-    /// Reads to the end; returns the exit code (128+N for a signal) and the transcript.
-    fn finish(mut self) -> (i32, String) {
-        match self.session.exp_eof() {
-            Ok(rest) => self.transcript.push_str(&rest),
-            Err(e) => panic!(
-                "no end of output: {e}\n--- transcript ---\n{}",
-                self.transcript
-            ),
-        }
-        let code = match self.session.process().wait().unwrap() {
-            WaitStatus::Exited(_, code) => code,
-            WaitStatus::Signaled(_, sig, _) => 128 + sig as i32,
-            other => panic!("unexpected wait status {other:?}"),
-        };
-        (code, self.transcript)
-    }
-}
-
-/// The sealed blocks shown on the terminal, as a user would select them.
-fn blocks(transcript: &str) -> Vec<String> {
-    let begin = "-----BEGIN HUSH SEALED MESSAGE-----";
-    let end = "-----END HUSH SEALED MESSAGE-----";
-    let mut out = Vec::new();
-    let mut rest = transcript;
-    while let Some(start) = rest.find(begin) {
-        let Some(stop) = rest[start..].find(end) else {
-            break;
-        };
-        out.push(rest[start..start + stop + end.len()].to_owned());
-        rest = &rest[start + stop + end.len()..];
-    }
-    out
 }
 
 #[test]
@@ -131,7 +50,7 @@ fn key_and_iv_are_hidden_and_the_block_on_screen_opens() {
         transcript.contains(&format!("hush-run: key fingerprint {fingerprint}")),
         "{transcript}"
     );
-    let found = blocks(&transcript);
+    let found = blocks_in(&transcript);
     assert_eq!(found.len(), 1, "{transcript}");
     // The terminal turned \n into \r\n: the block opens anyway, as pasted.
     assert_eq!(&keys.open(found[0].as_bytes()).stdout[..], b"pty secret\n");
@@ -165,7 +84,7 @@ fn bad_entries_are_explained_and_asked_again() {
         "a wrong entry was echoed"
     );
     assert_eq!(
-        &keys.open(blocks(&transcript)[0].as_bytes()).stdout[..],
+        &keys.open(blocks_in(&transcript)[0].as_bytes()).stdout[..],
         b"accepted\n"
     );
 }
@@ -184,7 +103,7 @@ fn three_bad_entries_give_up_with_125() {
         "{transcript}"
     );
     assert!(!transcript.contains("not-a-key"));
-    assert!(blocks(&transcript).is_empty());
+    assert!(blocks_in(&transcript).is_empty());
 }
 
 #[test]
@@ -201,7 +120,7 @@ fn exit_status_passes_through_at_a_terminal() {
         let (code, transcript) = term.finish();
         assert_eq!(code, expected, "{args}:\n{transcript}");
         assert_eq!(
-            blocks(&transcript).len(),
+            blocks_in(&transcript).len(),
             usize::from(expected == 0),
             "{args}:\n{transcript}"
         );
@@ -218,7 +137,7 @@ fn stderr_is_shown_and_stdout_is_not() {
     assert!(transcript.contains("visible-error"), "{transcript}");
     assert!(!transcript.contains("hidden-output"), "{transcript}");
     assert_eq!(
-        &keys.open(blocks(&transcript)[0].as_bytes()).stdout[..],
+        &keys.open(blocks_in(&transcript)[0].as_bytes()).stdout[..],
         b"hidden-output\n"
     );
 }
@@ -309,7 +228,7 @@ fn ctrl_c_during_a_long_command_ends_both() {
         "{transcript}"
     );
     assert!(!alive(child), "the command survived Ctrl-C");
-    assert!(blocks(&transcript).is_empty());
+    assert!(blocks_in(&transcript).is_empty());
 }
 
 #[test]
@@ -349,7 +268,7 @@ fn interactive_mode_seals_each_command_with_one_key_entry() {
         !transcript.contains("out-one") && !transcript.contains("out-two"),
         "{transcript}"
     );
-    let found = blocks(&transcript);
+    let found = blocks_in(&transcript);
     assert_eq!(found.len(), 2, "{transcript}");
     assert_eq!(&keys.open(found[0].as_bytes()).stdout[..], b"out-one\n");
     assert_eq!(&keys.open(found[1].as_bytes()).stdout[..], b"out-two\n");
@@ -377,7 +296,7 @@ fn passphrase_is_asked_twice_and_never_shown() {
     assert!(!transcript.contains("pass-secret\r"), "{transcript}");
     let passphrase = Passphrase::new(zeroize::Zeroizing::new("correct horse".to_owned())).unwrap();
     let opened = shared::open(
-        blocks(&transcript)[0].as_bytes(),
+        blocks_in(&transcript)[0].as_bytes(),
         &[Credentials::Passphrase(passphrase)],
     )
     .unwrap();
@@ -413,7 +332,7 @@ fn the_commands_own_prompts_work() {
     assert_eq!(code, 0, "{transcript}");
     assert!(!transcript.contains("answered-"), "{transcript}");
     assert_eq!(
-        &keys.open(blocks(&transcript)[0].as_bytes()).stdout[..],
+        &keys.open(blocks_in(&transcript)[0].as_bytes()).stdout[..],
         b"answered-yes\n"
     );
 }
@@ -445,7 +364,7 @@ fn key_and_iv_pasted_together_fill_both_prompts() {
     assert_eq!(code, 0, "{transcript}");
     keys.assert_absent(transcript.as_bytes(), "the terminal");
     assert_eq!(
-        &keys.open(blocks(&transcript)[0].as_bytes()).stdout[..],
+        &keys.open(blocks_in(&transcript)[0].as_bytes()).stdout[..],
         b"together\n"
     );
 }
@@ -469,7 +388,7 @@ fn ctrl_c_in_interactive_mode_stops_only_the_command() {
     let (code, transcript) = term.finish();
     assert_eq!(code, 0, "{transcript}");
     assert_eq!(
-        &keys.open(blocks(&transcript)[0].as_bytes()).stdout[..],
+        &keys.open(blocks_in(&transcript)[0].as_bytes()).stdout[..],
         b"still-here\n"
     );
 }
@@ -526,7 +445,7 @@ fn ctrl_c_ends_a_shell_pipeline_and_the_terminal_is_usable_after() {
     term.expect("got-typed-after");
     let (code, transcript) = term.finish();
     assert_eq!(code, 0, "{transcript}");
-    assert!(blocks(&transcript).is_empty(), "{transcript}");
+    assert!(blocks_in(&transcript).is_empty(), "{transcript}");
 }
 
 #[test]
@@ -549,7 +468,7 @@ fn ctrl_z_does_not_leave_the_terminal_stuck() {
     let (code, transcript) = term.finish();
     assert_eq!(code, 0, "{transcript}");
     assert_eq!(
-        &keys.open(blocks(&transcript)[0].as_bytes()).stdout[..],
+        &keys.open(blocks_in(&transcript)[0].as_bytes()).stdout[..],
         b"resumed\n"
     );
 }
@@ -585,7 +504,7 @@ fn ctrl_z_stops_the_job_and_fg_resumes_it() {
     let (code, transcript) = term.finish();
     assert_eq!(code, 0, "{transcript}");
     assert_eq!(
-        &keys.open(blocks(&transcript)[0].as_bytes()).stdout[..],
+        &keys.open(blocks_in(&transcript)[0].as_bytes()).stdout[..],
         b"resumed-yes\n"
     );
 }

@@ -4,83 +4,39 @@
 //! opens what it gets with the library, as `hush receive` does.
 
 use std::path::Path;
-use std::process::Command;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use hush_tests::TestRelay;
-use rexpect::process::WaitStatus;
-use rexpect::session::PtySession;
 use shared::Credentials;
 use shared::cli::relay_client::{RelayClient, RelayError, parse_pin};
 use shared::cli::relay_flow::{FlowError, Receiver};
 use shared::relay::{Code, Session};
 
-use super::{blocks_in, hush_run_path, runs, sh_quote};
+use super::{Term, blocks_in, hush_run_path, runs, sh_quote};
 
 /// How long any one side waits for the other.
 const PATIENCE: Duration = Duration::from_secs(60);
 
-/// hush-run in a pty, with the relay's flags and an empty settings folder (the
-/// cross-tool stories of tests/e2e/relay.rs drive it too).
-pub(crate) struct Term {
-    session: PtySession,
-    transcript: String,
-    _config: tempfile::TempDir,
-}
-
+/// hush-run in a pty for relay mode (the cross-tool stories of tests/e2e/relay.rs drive
+/// it too).
 impl Term {
-    pub(crate) fn hush_run(relay: &TestRelay, args: &str) -> Self {
+    /// hush-run with the relay's flags, `args`, and an empty settings folder.
+    pub(crate) fn with_relay(relay: &TestRelay, args: &str) -> Self {
         let config = tempfile::tempdir().unwrap();
         let flags = format!("--relay {} --relay-pin {} {args}", relay.url, relay.pin);
-        Self::start(config, &flags)
+        Self::with_settings(config, &flags)
     }
 
     /// hush-run with `flags` and `config` as $XDG_CONFIG_HOME.
-    pub(crate) fn start(config: tempfile::TempDir, flags: &str) -> Self {
-        let mut cmd = Command::new("sh");
-        cmd.arg("-c")
-            .arg(format!(
-                "stty echo; echo START; exec {} {flags}",
-                sh_quote(&hush_run_path()),
-            ))
-            .env("XDG_CONFIG_HOME", config.path());
-        let mut session = rexpect::session::spawn_command(cmd, Some(60_000)).unwrap();
-        let before = session.exp_string("START").unwrap();
-        Self {
-            session,
-            transcript: before,
-            _config: config,
-        }
-    }
-
-    pub(crate) fn expect(&mut self, needle: &str) {
-        match self.session.exp_string(needle) {
-            Ok(before) => {
-                self.transcript.push_str(&before);
-                self.transcript.push_str(needle);
-            }
-            Err(e) => panic!(
-                "expected {needle:?}: {e}\n--- transcript ---\n{}",
-                self.transcript
-            ),
-        }
-    }
-
-    /// Waits for `regex`; returns what matched.
-    pub(crate) fn expect_regex(&mut self, regex: &str) -> String {
-        match self.session.exp_regex(regex) {
-            Ok((before, matched)) => {
-                self.transcript.push_str(&before);
-                self.transcript.push_str(&matched);
-                matched
-            }
-            Err(e) => panic!(
-                "expected /{regex}/: {e}\n--- transcript ---\n{}",
-                self.transcript
-            ),
-        }
+    pub(crate) fn with_settings(config: tempfile::TempDir, flags: &str) -> Self {
+        let script = format!(
+            "XDG_CONFIG_HOME={} exec {} {flags}",
+            sh_quote(&config.path().display().to_string()),
+            sh_quote(&hush_run_path()),
+        );
+        Self::start(&script).keeping(config)
     }
 
     /// The code shown for the laptop.
@@ -93,28 +49,6 @@ impl Term {
     pub(crate) fn prompt(&mut self) -> String {
         let line = self.expect_regex(r"receiver [0-9A-Z]{4}: approve\? \[y/N\] ");
         line["receiver ".len().."receiver ".len() + 4].to_owned()
-    }
-
-    pub(crate) fn answer(&mut self, line: &str) {
-        self.session.send_line(line).unwrap();
-        self.session.flush().unwrap();
-    }
-
-    /// Reads to the end; returns the exit code and the transcript.
-    pub(crate) fn finish(mut self) -> (i32, String) {
-        match self.session.exp_eof() {
-            Ok(rest) => self.transcript.push_str(&rest),
-            Err(e) => panic!(
-                "no end of output: {e}\n--- transcript ---\n{}",
-                self.transcript
-            ),
-        }
-        let code = match self.session.process().wait().unwrap() {
-            WaitStatus::Exited(_, code) => code,
-            WaitStatus::Signaled(_, sig, _) => 128 + sig as i32,
-            other => panic!("unexpected wait status {other:?}"),
-        };
-        (code, self.transcript)
     }
 }
 
@@ -170,14 +104,14 @@ fn approved_receiver_gets_the_output_of_one_run() {
     let relay = TestRelay::start(&[]);
     let dir = tempfile::tempdir().unwrap();
     let marker = dir.path().join("runs");
-    let mut term = Term::hush_run(&relay, &command(&marker, 0, "wg private key\n"));
+    let mut term = Term::with_relay(&relay, &command(&marker, 0, "wg private key\n"));
     let code = term.code();
     let (shown, laptop) = laptop(client(&relay), &code, true);
     let receiver_code = shown.recv_timeout(PATIENCE).expect("the laptop paired");
     assert_eq!(term.prompt(), receiver_code);
     // Nothing ran before the approval.
     assert_eq!(runs(&marker), 0);
-    term.answer("y");
+    term.send_line("y");
     let (_, got) = laptop.join().unwrap().expect("delivered");
     assert_eq!(got, b"wg private key\n");
     let (status, transcript) = term.finish();
@@ -204,12 +138,12 @@ fn denied_receiver_gets_nothing_and_the_command_never_runs() {
     let relay = TestRelay::start(&[]);
     let dir = tempfile::tempdir().unwrap();
     let marker = dir.path().join("runs");
-    let mut term = Term::hush_run(&relay, &command(&marker, 0, "secret"));
+    let mut term = Term::with_relay(&relay, &command(&marker, 0, "secret"));
     let code = term.code();
     let (shown, laptop) = laptop(client(&relay), &code, true);
     let receiver_code = shown.recv_timeout(PATIENCE).expect("paired");
     assert_eq!(term.prompt(), receiver_code);
-    term.answer("n");
+    term.send_line("n");
     let denied = laptop.join().unwrap().expect_err("denied");
     assert!(matches!(denied, FlowError::Denied), "{denied}");
     let (status, transcript) = term.finish();
@@ -230,7 +164,7 @@ fn a_wrong_code_burns_the_room_and_the_command_never_runs() {
     let relay = TestRelay::start(&[]);
     let dir = tempfile::tempdir().unwrap();
     let marker = dir.path().join("runs");
-    let mut term = Term::hush_run(&relay, &command(&marker, 0, "secret"));
+    let mut term = Term::with_relay(&relay, &command(&marker, 0, "secret"));
     let code = term.code();
     // The right nameplate, another secret: one guess, and it is wrong.
     let nameplate = code.split('-').next().unwrap();
@@ -268,12 +202,12 @@ fn relay_gone_during_delivery_prints_the_block_which_the_session_opens() {
         "--relay-timeout 2 {}",
         command(&marker, 1, "fallback secret\n")
     );
-    let mut term = Term::hush_run(&relay, &args);
+    let mut term = Term::with_relay(&relay, &args);
     let code = term.code();
     let (shown, laptop) = laptop(client(&relay), &code, false);
     let receiver_code = shown.recv_timeout(PATIENCE).expect("paired");
     assert_eq!(term.prompt(), receiver_code);
-    term.answer("y");
+    term.send_line("y");
     let (session, _) = laptop.join().unwrap().expect("paired");
     // The command sleeps a second: the relay goes before it ends, and never comes back.
     relay.stop();
@@ -299,12 +233,12 @@ fn output_over_the_relays_limit_is_printed_instead() {
     let dir = tempfile::tempdir().unwrap();
     let marker = dir.path().join("runs");
     let big = "x".repeat(5000);
-    let mut term = Term::hush_run(&relay, &command(&marker, 0, &big));
+    let mut term = Term::with_relay(&relay, &command(&marker, 0, &big));
     let code = term.code();
     let (shown, laptop) = laptop(client(&relay), &code, false);
     let receiver_code = shown.recv_timeout(PATIENCE).expect("paired");
     assert_eq!(term.prompt(), receiver_code);
-    term.answer("y");
+    term.send_line("y");
     let (session, _) = laptop.join().unwrap().expect("paired");
     let (status, transcript) = term.finish();
     assert_eq!(status, 0, "{transcript}");
@@ -324,7 +258,7 @@ fn three_receivers_two_approved_one_denied() {
     let dir = tempfile::tempdir().unwrap();
     let marker = dir.path().join("runs");
     let args = format!("--receivers 3 {}", command(&marker, 0, "shared secret\n"));
-    let mut term = Term::hush_run(&relay, &args);
+    let mut term = Term::with_relay(&relay, &args);
     let code = term.code();
     let laptops: Vec<_> = (0..3)
         .map(|_| laptop(client(&relay), &code, true))
@@ -348,7 +282,7 @@ fn three_receivers_two_approved_one_denied() {
             std::thread::sleep(Duration::from_millis(20));
         };
         assert_eq!(runs(&marker), 0);
-        term.answer(if owner == 2 { "n" } else { "y" });
+        term.send_line(if owner == 2 { "n" } else { "y" });
     }
     for (i, (_, thread)) in laptops.into_iter().enumerate() {
         let result = thread.join().unwrap();
@@ -367,7 +301,7 @@ fn three_receivers_two_approved_one_denied() {
 #[test]
 fn interactive_mode_pairs_once_and_delivers_each_command() {
     let relay = TestRelay::start(&[]);
-    let mut term = Term::hush_run(&relay, "");
+    let mut term = Term::with_relay(&relay, "");
     let code = Code::parse(&term.code()).unwrap();
     let client = client(&relay);
     let (tx, shown) = mpsc::channel();
@@ -387,15 +321,15 @@ fn interactive_mode_pairs_once_and_delivers_each_command() {
     });
     let receiver_code = shown.recv_timeout(PATIENCE).expect("paired");
     assert_eq!(term.prompt(), receiver_code);
-    term.answer("y");
+    term.send_line("y");
     term.expect("hush-run> ");
-    term.answer("printf first");
+    term.send_line("printf first");
     term.expect(&format!("delivered to {receiver_code}"));
     term.expect("hush-run> ");
-    term.answer("printf second");
+    term.send_line("printf second");
     term.expect(&format!("delivered to {receiver_code}"));
     term.expect("hush-run> ");
-    term.answer("");
+    term.send_line("");
     let got = laptop.join().unwrap().expect("both delivered");
     assert_eq!(got, [b"first".to_vec(), b"second".to_vec()]);
     let (status, transcript) = term.finish();
@@ -407,7 +341,7 @@ fn an_expired_code_stops_before_the_command() {
     let relay = TestRelay::start(&["--code-ttl", "2"]);
     let dir = tempfile::tempdir().unwrap();
     let marker = dir.path().join("runs");
-    let mut term = Term::hush_run(&relay, &command(&marker, 0, "secret"));
+    let mut term = Term::with_relay(&relay, &command(&marker, 0, "secret"));
     term.code();
     term.expect("(expires in ");
     let (status, transcript) = term.finish();
@@ -430,7 +364,7 @@ fn a_message_for_an_offline_laptop_stays_stored_until_fetched() {
     let relay = TestRelay::start(&[]);
     let dir = tempfile::tempdir().unwrap();
     let marker = dir.path().join("runs");
-    let mut term = Term::hush_run(&relay, &command(&marker, 0, "stored secret\n"));
+    let mut term = Term::with_relay(&relay, &command(&marker, 0, "stored secret\n"));
     let code = Code::parse(&term.code()).unwrap();
     let client = client(&relay);
     let (tx, shown) = mpsc::channel();
@@ -452,7 +386,7 @@ fn a_message_for_an_offline_laptop_stays_stored_until_fetched() {
     });
     let receiver_code = shown.recv_timeout(PATIENCE).expect("paired");
     assert_eq!(term.prompt(), receiver_code);
-    term.answer("y");
+    term.send_line("y");
     let (status, transcript) = term.finish();
     assert_eq!(status, 0, "{transcript}");
     assert!(
@@ -474,12 +408,13 @@ fn a_failed_command_sends_nothing_unless_seal_on_error() {
         } else {
             ""
         };
-        let mut term = Term::hush_run(&relay, &format!("{flag}-- sh -c 'printf partial; exit 3'"));
+        let mut term =
+            Term::with_relay(&relay, &format!("{flag}-- sh -c 'printf partial; exit 3'"));
         let code = term.code();
         let (shown, laptop) = laptop(client(&relay), &code, true);
         let receiver_code = shown.recv_timeout(PATIENCE).expect("paired");
         assert_eq!(term.prompt(), receiver_code);
-        term.answer("y");
+        term.send_line("y");
         let (status, transcript) = term.finish();
         assert_eq!(status, 3, "{transcript}");
         let got = laptop.join().unwrap();
@@ -514,12 +449,12 @@ fn the_relay_and_its_pin_come_from_the_settings_file() {
     use std::os::unix::fs::PermissionsExt as _;
     let file = config.path().join("hush/config.toml");
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let mut term = Term::start(config, "--relay -- printf 'from the settings'");
+    let mut term = Term::with_settings(config, "--relay -- printf 'from the settings'");
     let code = term.code();
     let (shown, laptop) = laptop(client(&relay), &code, true);
     let receiver_code = shown.recv_timeout(PATIENCE).expect("paired");
     assert_eq!(term.prompt(), receiver_code);
-    term.answer("yes");
+    term.send_line("yes");
     assert_eq!(
         laptop.join().unwrap().expect("delivered").1,
         b"from the settings"
