@@ -1675,6 +1675,15 @@ mod tests {
         }
     }
 
+    /// `code` submitted and paired: the pairing's id and its session.
+    fn paired(a: &mut App, code: &str) -> (PairingId, Session) {
+        let id = submit_code(a, code);
+        let session = session_for(code);
+        let event = PairingEvent::Paired(session.clone());
+        feed(a, Input::Pairing { id, event });
+        (id, session)
+    }
+
     #[test]
     fn a_delivered_message_goes_through_the_open_path_and_is_acknowledged_once_copied() {
         let mut a = app();
@@ -1761,15 +1770,7 @@ mod tests {
     #[test]
     fn a_delivery_that_fails_to_copy_or_open_is_not_acknowledged() {
         let mut a = app();
-        let id = submit_code(&mut a, "417-4K7M-Q2ZP");
-        let session = session_for("417-4K7M-Q2ZP");
-        feed(
-            &mut a,
-            Input::Pairing {
-                id,
-                event: PairingEvent::Paired(session.clone()),
-            },
-        );
+        let (id, session) = paired(&mut a, "417-4K7M-Q2ZP");
         let sealed = sealed_relay(&session, b"secret", false);
         let effects = feed(
             &mut a,
@@ -1791,15 +1792,8 @@ mod tests {
             }]
         );
         // Sealed for another pairing: the specific error, not acknowledged.
-        let id2 = submit_code(&mut a, "12-ABCD-EFGH");
+        let (id2, _) = paired(&mut a, "12-ABCD-EFGH");
         let other = session_for("99-ABCD-EFGH");
-        feed(
-            &mut a,
-            Input::Pairing {
-                id: id2,
-                event: PairingEvent::Paired(session_for("12-ABCD-EFGH")),
-            },
-        );
         let effects = feed(
             &mut a,
             Input::Pairing {
@@ -1886,15 +1880,7 @@ mod tests {
     #[test]
     fn a_held_session_opens_the_block_hush_run_printed_instead() {
         let mut a = app();
-        let id = submit_code(&mut a, "417-4K7M-Q2ZP");
-        let session = session_for("417-4K7M-Q2ZP");
-        feed(
-            &mut a,
-            Input::Pairing {
-                id,
-                event: PairingEvent::Paired(session.clone()),
-            },
-        );
+        let (_, session) = paired(&mut a, "417-4K7M-Q2ZP");
         // The relay gave up: hush-run printed the armored block, which is pasted.
         let block = String::from_utf8(sealed_relay(&session, b"fallback secret", true)).unwrap();
         let effects = feed(
