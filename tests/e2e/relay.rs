@@ -221,26 +221,34 @@ impl Pane {
 // ---------------------------------------------------------------------------------------
 // The laptop's side to a pipe
 
-/// `hush receive CODE` with its stdout to a pipe; its stderr lines arrive on a channel.
-struct Receive {
+/// `hush receive` with its stdout to a pipe; its stderr lines arrive on a channel. Killed
+/// if still running when dropped. The client tests (tests/e2e/client/relay.rs) use it too.
+pub(crate) struct Receive {
     child: Child,
     stdout: Option<JoinHandle<Vec<u8>>>,
     lines: mpsc::Receiver<String>,
     seen: Vec<String>,
-    _config: tempfile::TempDir,
+    _config: Option<tempfile::TempDir>,
 }
 
 impl Receive {
-    /// `hush receive` at `url` (pinned to `pin`) with `extra` arguments and the code.
+    /// `hush receive` at `url` (pinned to `pin`) with `extra` arguments and the code, and
+    /// an empty settings folder.
     fn spawn(url: &str, pin: &str, extra: &[&str], code: &str) -> Receive {
         let config = tempfile::tempdir().unwrap();
-        let mut child = Command::new(hush_tests::bin("hush"))
-            .env_remove("DISPLAY")
+        let mut cmd = Command::new(hush_tests::bin("hush"));
+        cmd.env_remove("DISPLAY")
             .env_remove("WAYLAND_DISPLAY")
             .env("XDG_CONFIG_HOME", config.path())
             .args(["receive", "--relay", url, "--relay-pin", pin])
             .args(extra)
-            .arg(code)
+            .arg(code);
+        Self::start(cmd, Some(config))
+    }
+
+    /// Runs `cmd` (a prepared `hush receive`), keeping `config` until it ends.
+    pub(crate) fn start(mut cmd: Command, config: Option<tempfile::TempDir>) -> Receive {
+        let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -265,6 +273,23 @@ impl Receive {
             lines,
             seen: Vec::new(),
             _config: config,
+        }
+    }
+
+    /// Waits (at most `PATIENCE`) for a stderr line containing `text`; returns it.
+    pub(crate) fn line_with(&mut self, text: &str) -> String {
+        let until = Instant::now() + PATIENCE;
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(text) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!("no stderr line with {text:?}; saw {:?}", self.seen),
+            }
         }
     }
 
@@ -304,7 +329,7 @@ impl Receive {
     }
 
     /// Waits for the end (bounded): exit code, stdout, stderr.
-    fn finish(mut self, timeout: Duration) -> (i32, Vec<u8>, String) {
+    pub(crate) fn finish(mut self, timeout: Duration) -> (i32, Vec<u8>, String) {
         let until = Instant::now() + timeout;
         let status = loop {
             if let Some(status) = self.child.try_wait().unwrap() {

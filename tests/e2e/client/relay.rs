@@ -2,10 +2,8 @@
 //! own Rust sender (`SenderRoom`), in the test: it opens a room, pairs with the `hush`
 //! child, checks the receiver code hush shows, seals for that session and delivers.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use hush_tests::TestRelay;
@@ -14,6 +12,7 @@ use shared::cli::relay_flow::{Candidate, SenderRoom, payload_id};
 use shared::{Credentials, Metadata, SealOptions};
 
 use super::desk::{Tmux, Xvfb, wait_until};
+use crate::relay::Receive;
 
 const DEADLINE: Duration = Duration::from_secs(30);
 
@@ -29,65 +28,6 @@ fn receive(relay: &TestRelay, config: &Path) -> Command {
         .env("XDG_CONFIG_HOME", config)
         .args(["receive", "--relay", &relay.url, "--relay-pin", &relay.pin]);
     cmd
-}
-
-/// A running `hush receive`: its stderr lines arrive on a channel as they are written.
-struct Running {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    seen: Vec<String>,
-}
-
-impl Running {
-    fn spawn(mut cmd: Command) -> Running {
-        let mut child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        Running {
-            child,
-            lines,
-            seen: Vec::new(),
-        }
-    }
-
-    /// Waits for a stderr line containing `text`; returns it.
-    fn line_with(&mut self, text: &str) -> String {
-        let until = Instant::now() + DEADLINE;
-        loop {
-            let left = until.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    self.seen.push(line.clone());
-                    if line.contains(text) {
-                        return line;
-                    }
-                }
-                Err(_) => panic!("no stderr line with {text:?}; saw {:?}", self.seen),
-            }
-        }
-    }
-
-    /// Waits for the end: exit code, stdout, the whole of stderr.
-    fn finish(mut self) -> (i32, Vec<u8>, String) {
-        let mut stdout = Vec::new();
-        std::io::Read::read_to_end(&mut self.child.stdout.take().unwrap(), &mut stdout).unwrap();
-        let status = self.child.wait().unwrap();
-        // The reader thread ends with the pipe.
-        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
-            self.seen.push(line);
-        }
-        (status.code().unwrap_or(-1), stdout, self.seen.join("\n"))
-    }
 }
 
 /// The receiver code hush printed, from its stderr line.
@@ -119,12 +59,12 @@ fn seal_for(candidate: &Candidate, plaintext: &[u8]) -> Vec<u8> {
 /// One pairing up to the receiver code: the room, the code, the running `hush receive`
 /// (with `extra` arguments before the code) and the sender's candidate, whose receiver code
 /// was checked against what hush showed.
-fn paired(relay: &TestRelay, config: &Path, extra: &[&str]) -> (SenderRoom, Running, Candidate) {
+fn paired(relay: &TestRelay, config: &Path, extra: &[&str]) -> (SenderRoom, Receive, Candidate) {
     let mut room = SenderRoom::open(client(relay), 1).unwrap();
     let code = room.code().to_shown().to_string();
     let mut cmd = receive(relay, config);
     cmd.args(extra).arg(&code);
-    let mut hush = Running::spawn(cmd);
+    let mut hush = Receive::start(cmd, None);
     let candidate = room.next_receiver(Instant::now() + DEADLINE).unwrap();
     let shown = hush.line_with("receiver code ");
     assert!(shown.contains("approve it on the server"), "{shown}");
@@ -144,7 +84,7 @@ fn receive_to_a_pipe_writes_exactly_the_output_and_acknowledges_it() {
     let id = payload_id().unwrap();
     room.deliver(candidate.slot, &id, &seal_for(&candidate, plaintext))
         .unwrap();
-    let (rc, stdout, stderr) = hush.finish();
+    let (rc, stdout, stderr) = hush.finish(DEADLINE);
     assert_eq!(rc, 0, "{stderr}");
     assert_eq!(stdout, plaintext);
     assert!(stderr.contains("opened with the relay pairing"), "{stderr}");
@@ -168,7 +108,7 @@ fn receive_o_writes_a_0600_file_and_nothing_when_the_message_is_corrupted() {
     let id = payload_id().unwrap();
     room.deliver(candidate.slot, &id, &seal_for(&candidate, b"the key\n"))
         .unwrap();
-    let (rc, stdout, stderr) = hush.finish();
+    let (rc, stdout, stderr) = hush.finish(DEADLINE);
     assert_eq!(rc, 0, "{stderr}");
     assert!(stdout.is_empty());
     assert_eq!(std::fs::read(&out).unwrap(), b"the key\n");
@@ -184,7 +124,7 @@ fn receive_o_writes_a_0600_file_and_nothing_when_the_message_is_corrupted() {
     sealed[n / 2] ^= 1;
     let id = payload_id().unwrap();
     room.deliver(candidate.slot, &id, &sealed).unwrap();
-    let (rc, stdout, stderr) = hush.finish();
+    let (rc, stdout, stderr) = hush.finish(DEADLINE);
     assert_eq!(rc, 6, "{stderr}");
     assert!(stdout.is_empty());
     assert!(stderr.contains("corrupted"), "{stderr}");
@@ -199,7 +139,7 @@ fn a_denied_receiver_gets_nothing_and_its_own_exit_code() {
     let config = tempfile::tempdir().unwrap();
     let (room, hush, candidate) = paired(&relay, config.path(), &[]);
     room.deny(candidate.slot).unwrap();
-    let (rc, stdout, stderr) = hush.finish();
+    let (rc, stdout, stderr) = hush.finish(DEADLINE);
     assert_eq!(rc, 15, "{stderr}");
     assert!(stdout.is_empty());
     assert!(stderr.contains("denied"), "{stderr}");
@@ -218,13 +158,13 @@ fn a_wrong_code_burns_the_room_and_exits_14() {
     let wrong = format!("{number}-{other}{}", &secret[1..]);
     let mut cmd = receive(&relay, config.path());
     cmd.arg(&wrong);
-    let hush = Running::spawn(cmd);
+    let hush = Receive::start(cmd, None);
     let sender = room.next_receiver(Instant::now() + DEADLINE);
     assert!(
         sender.is_err_and(|e| e.to_string().contains("wrong code used")),
         "the sender burns the room"
     );
-    let (rc, stdout, stderr) = hush.finish();
+    let (rc, stdout, stderr) = hush.finish(DEADLINE);
     assert_eq!(rc, 14, "{stderr}");
     assert!(stdout.is_empty());
     assert!(
@@ -359,7 +299,7 @@ fn the_relay_and_its_pin_come_from_the_settings_file() {
     cmd.env_remove("DISPLAY")
         .env("XDG_CONFIG_HOME", config.path())
         .args(["receive", &code]);
-    let hush = Running::spawn(cmd);
+    let hush = Receive::start(cmd, None);
     let candidate = room.next_receiver(Instant::now() + DEADLINE).unwrap();
     room.deliver(
         candidate.slot,
@@ -367,7 +307,7 @@ fn the_relay_and_its_pin_come_from_the_settings_file() {
         &seal_for(&candidate, b"ok"),
     )
     .unwrap();
-    let (rc, stdout, stderr) = hush.finish();
+    let (rc, stdout, stderr) = hush.finish(DEADLINE);
     assert_eq!((rc, stdout.as_slice()), (0, &b"ok"[..]), "{stderr}");
 }
 
@@ -432,14 +372,14 @@ fn a_relay_that_lost_the_pairing_exits_17_and_a_silent_sender_18() {
     // Paired, then the (in-memory) relay restarts empty: the pairing is gone.
     let (_room, hush, _candidate) = paired(&relay, config.path(), &[]);
     relay.restart();
-    let (rc, stdout, stderr) = hush.finish();
+    let (rc, stdout, stderr) = hush.finish(DEADLINE);
     assert_eq!(rc, 17, "{stderr}");
     assert!(stdout.is_empty());
     assert!(stderr.contains("lost this pairing"), "{stderr}");
 
     // Paired, approved never: nothing within --wait.
     let (_room, hush, _candidate) = paired(&relay, config.path(), &["--wait", "3"]);
-    let (rc, stdout, stderr) = hush.finish();
+    let (rc, stdout, stderr) = hush.finish(DEADLINE);
     assert_eq!(rc, 18, "{stderr}");
     assert!(stdout.is_empty());
     assert!(stderr.contains("within 3 s (--wait)"), "{stderr}");
