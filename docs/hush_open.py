@@ -2,9 +2,13 @@
 """A second, independent implementation of the hush sealed format, written from
 docs/FORMAT.md alone, used by the test suite to check that the document is complete.
 
-Usage: hush_open.py (--key-file FILE | --passphrase-fd N) [INPUT]  -> stdout records on stdout
-       hush_open.py --explain --key-file FILE [INPUT]             -> intermediate values
-Requires the 'cryptography' package (AES-GCM, HMAC-SHA-512, Argon2id).
+Usage: hush_open.py (--key-file FILE | --passphrase-fd N | --identity-file FILE) [INPUT]
+                                                       -> stdout records on stdout
+       hush_open.py --explain (--key-file | --identity-file) FILE [INPUT]
+                                                       -> intermediate values
+An identity file (device mode, 0x04) has one line `identity = <base64 secret>` (this
+device) and one `server = <base64 public key>` line per server it accepts.
+Requires the 'cryptography' package (AES-GCM, HMAC, Argon2id, X25519).
 """
 import argparse
 import base64
@@ -72,6 +76,89 @@ def hkdf_expand_sha512(prk, info, length):
     return out[:length]
 
 
+def hkdf_expand_sha256(prk, info, length):
+    out, t, counter = b"", b"", 1
+    while len(out) < length:
+        t = hmac.new(prk, t + info + bytes([counter]), hashlib.sha256).digest()
+        out += t
+        counter += 1
+    return out[:length]
+
+
+# HPKE (RFC 9180) auth mode, DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, export-only AEAD.
+KEM_SUITE = b"KEM" + (0x0020).to_bytes(2, "big")
+HPKE_SUITE = b"HPKE" + (0x0020).to_bytes(2, "big") + (0x0001).to_bytes(2, "big") + (0xFFFF).to_bytes(2, "big")
+
+
+def labeled_extract(suite, salt, label, ikm):
+    return hmac.new(salt or bytes(32), b"HPKE-v1" + suite + label + ikm, hashlib.sha256).digest()
+
+
+def labeled_expand(suite, prk, label, info, length):
+    return hkdf_expand_sha256(prk, length.to_bytes(2, "big") + b"HPKE-v1" + suite + label + info, length)
+
+
+def hpke_auth_export(enc, secret_r, public_s, info, exporter_context):
+    """SetupAuthR(enc, skR, info, pkS), then Export(exporter_context, 32)."""
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+    sk = X25519PrivateKey.from_private_bytes(secret_r)
+    try:
+        dh = sk.exchange(X25519PublicKey.from_public_bytes(enc)) + \
+            sk.exchange(X25519PublicKey.from_public_bytes(public_s))
+    except ValueError:
+        fail("corrupted (low-order key)")
+    pk_r = sk.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    eae_prk = labeled_extract(KEM_SUITE, b"", b"eae_prk", dh)
+    shared_secret = labeled_expand(KEM_SUITE, eae_prk, b"shared_secret", enc + pk_r + public_s, 32)
+    psk_id_hash = labeled_extract(HPKE_SUITE, b"", b"psk_id_hash", b"")
+    info_hash = labeled_extract(HPKE_SUITE, b"", b"info_hash", info)
+    context = bytes([2]) + psk_id_hash + info_hash  # mode_auth
+    secret = labeled_extract(HPKE_SUITE, shared_secret, b"secret", b"")
+    exporter_secret = labeled_expand(HPKE_SUITE, secret, b"exp", context, 32)
+    return labeled_expand(HPKE_SUITE, exporter_secret, b"sec", exporter_context, 32)
+
+
+def key_id(public):
+    return hashlib.sha256(b"hush device key v1\x00" + public).digest()[:8]
+
+
+def public_of(secret):
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+    return X25519PrivateKey.from_private_bytes(secret).public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+
+def read_identity_file(path):
+    identity, servers = None, []
+    for line in open(path, encoding="utf-8"):
+        name, _, value = line.strip().partition("=")
+        if name.strip() == "identity":
+            identity = base64.b64decode(value.strip(), validate=True)
+        elif name.strip() == "server":
+            servers.append(base64.b64decode(value.strip(), validate=True))
+    return identity, servers
+
+
+def device_input_key(header, params, identity, explain):
+    """Mode 4: this device's stanza, unwrapped with the key of the sender the header names."""
+    secret, servers = identity
+    sender_id, stanzas = params
+    mine = [s for s in stanzas if s[0] == key_id(public_of(secret))]
+    if not mine:
+        fail("sealed for other devices, not this one")
+    sender = [pk for pk in servers if key_id(pk) == sender_id]
+    if not sender:
+        fail("sealed by a server this device never paired with")
+    _, enc, wrapped = mine[0]
+    mask = hpke_auth_export(enc, secret, sender[0], b"hush v1 device", b"hush v1 input key")
+    input_key = bytes(a ^ b for a, b in zip(wrapped, mask))
+    if explain:
+        for name, value in [("enc", enc), ("wrapped key", wrapped), ("mask", mask), ("input key", input_key)]:
+            print("%-11s %s" % (name + ":", value.hex()))
+    return input_key
+
+
 def parse_header(data):
     if data[:4] != b"HUSH":
         fail("not hush data")
@@ -87,13 +174,27 @@ def parse_header(data):
         return data[:34], mode, (m, t, p, data[18:34])
     if mode == 3:
         return data[:14], mode, data[6:14]
+    if mode == 4:
+        if len(data) < 15:
+            fail("truncated")
+        n = data[14]
+        if not 1 <= n <= 16:
+            fail("a message for devices has 1 to 16 recipients")
+        end = 15 + 72 * n
+        if len(data) < end:
+            fail("truncated")
+        stanzas = [(data[i:i + 8], data[i + 8:i + 40], data[i + 40:i + 72]) for i in range(15, end, 72)]
+        return data[:end], mode, (data[6:14], stanzas)
     fail("unsupported mode")
 
 
-def open_message(data, key=None, iv=None, passphrase=None, explain=False, session=None):
-    """session: (content key, transcript hash, session id) of a relay pairing (mode 3)."""
+def open_message(data, key=None, iv=None, passphrase=None, explain=False, session=None, identity=None):
+    """session: (content key, transcript hash, session id) of a relay pairing (mode 3);
+    identity: (this device's secret, [accepted server public keys]) for mode 4."""
     header, mode, params = parse_header(data)
-    if mode == 1:
+    if mode == 4:
+        input_key, context = device_input_key(header, params, identity, explain), header
+    elif mode == 1:
         input_key, context = key, header + iv
     elif mode == 3:
         content_key, transcript, session_id = session
@@ -152,16 +253,19 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--key-file")
     ap.add_argument("--passphrase-fd", type=int)
+    ap.add_argument("--identity-file")
     ap.add_argument("--explain", action="store_true")
     ap.add_argument("input", nargs="?")
     args = ap.parse_args()
     data = open(args.input, "rb").read() if args.input else sys.stdin.buffer.read()
-    key = iv = passphrase = None
+    key = iv = passphrase = identity = None
     if args.key_file:
         key, iv = read_key_file(args.key_file)
+    elif args.identity_file:
+        identity = read_identity_file(args.identity_file)
     else:
         passphrase = os.read(args.passphrase_fd, 4096).rstrip(b"\n")
-    plain = open_message(dearmor(data), key, iv, passphrase, args.explain)
+    plain = open_message(dearmor(data), key, iv, passphrase, args.explain, identity=identity)
     for kind, data in records(plain):
         if kind == 1 and args.explain:
             print("metadata:   %s" % data.hex())

@@ -24,7 +24,7 @@ Exit codes:
   4    truncated: the block's END line is missing, or the message stops before its final
        chunk or inside a chunk
   5    wrong key, IV or passphrase; a key given for a passphrase message or the other way
-       round
+       round; a message sealed for other devices
   6    corrupted: authentication failed (the message says what was written before it)
   7    unsupported format version, key mode, or passphrase parameters over the cap
   8    key file or passphrase file problem: missing, unreadable, not 0600, bad syntax;
@@ -40,6 +40,8 @@ Exit codes:
   16   receive: the pairing was tampered with (the relay or someone in between)
   17   receive: the relay lost the pairing (restarted without its state, or it expired)
   18   receive: nothing came within --wait seconds
+  19   a message for this device from a server it does not trust: never paired with,
+       forgotten (hush servers forget), or not verifying as sealed by the server it names
   129  stopped by SIGHUP, or the terminal went away (after clearing the clipboard)
   130  stopped by Ctrl-C, SIGINT (after clearing the clipboard)
   131  stopped by Ctrl-\\, SIGQUIT (after clearing the clipboard)
@@ -83,6 +85,9 @@ pub mod code {
     pub const LOST: u8 = 17;
     /// Nothing came in time.
     pub const TIMED_OUT: u8 = 18;
+    /// A device-mode message not from a server this device trusts: never paired, forgotten,
+    /// or not verifying as sealed by the server it names.
+    pub const UNTRUSTED_SENDER: u8 = 19;
 }
 
 /// What stopped `hush receive` at the relay. Each has its exit code ([`RelayFailure::code`]).
@@ -207,7 +212,11 @@ pub fn code_of(e: &Error) -> u8 {
         Error::WrongKey
         | Error::WrongPassphrase
         | Error::ModeMismatch { .. }
-        | Error::OtherPairing => code::WRONG_KEY,
+        | Error::OtherPairing
+        | Error::NotForThisDevice => code::WRONG_KEY,
+        Error::UnknownSender(_) | Error::ForgottenSender(_) | Error::SenderMismatch(_) => {
+            code::UNTRUSTED_SENDER
+        }
         Error::Corrupted | Error::BadPayload(_) => code::CORRUPTED,
         Error::UnsupportedVersion(_)
         | Error::UnsupportedMode(_)

@@ -189,7 +189,7 @@ impl Keyring {
             } else {
                 key.to_base64()
             }),
-            Credentials::Passphrase(_) | Credentials::Relay(_) => None,
+            Credentials::Passphrase(_) | Credentials::Relay(_) | Credentials::Devices(_) => None,
         }
     }
 }

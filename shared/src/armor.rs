@@ -374,7 +374,7 @@ impl<R: BufRead> ArmorReader<R> {
             }
             self.inner.consume(used);
             if at_end {
-                if self.quad.len() % 4 != 0 {
+                if !self.quad.len().is_multiple_of(4) {
                     return Err(
                         self.damaged("the base64 text has a wrong length (characters missing)")
                     );

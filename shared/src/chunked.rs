@@ -252,11 +252,7 @@ impl<W: Write> Encryptor<W> {
     /// Starts a message with a fresh random salt and writes salt and commitment.
     pub fn new(inner: W, input_key: &[u8; INPUT_KEY_SIZE], context: &[u8]) -> Result<Self> {
         let mut salt = [0u8; SALT_SIZE];
-        getrandom::fill(&mut salt).map_err(|e| {
-            Error::Io(io::Error::other(format!(
-                "the system random generator failed: {e}"
-            )))
-        })?;
+        crate::keys::fill_random(&mut salt)?;
         Self::with_salt(inner, input_key, context, &salt)
     }
 

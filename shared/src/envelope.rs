@@ -4,6 +4,9 @@
 //! "HUSH" | version 0x01 | mode | mode fields | Cobblestone-256 body
 //! mode 0x01 key+IV:      no fields;              context = header || IV
 //! mode 0x02 passphrase:  m_KiB u32 | t u32 | p u32 | salt[16] (big-endian);  context = header
+//! mode 0x03 relay:       session id[8];          context = header || TH
+//! mode 0x04 device:      sender key id[8] | n u8 | n × (recipient key id[8] | enc[32] |
+//!                        wrapped key[32]);       context = header
 //! ```
 //! docs/FORMAT.md is the normative description.
 
@@ -14,7 +17,10 @@ use zeroize::Zeroizing;
 
 use crate::chunked::{self, Decryptor, Encryptor, INPUT_KEY_SIZE, Unlocked};
 use crate::error::{Error, Result};
-use crate::keys::Credentials;
+use crate::identity::{
+    self, DeviceKeys, ENC_LEN, KEY_ID_LEN, KEY_LEN, KeyId, MAX_RECIPIENTS, Wrapped,
+};
+use crate::keys::{Credentials, fill_random};
 use crate::relay::schedule::SESSION_ID_LEN;
 
 /// The four bytes every sealed message starts with.
@@ -27,11 +33,13 @@ pub const MODE_KEY_IV: u8 = 0x01;
 pub const MODE_PASSPHRASE: u8 = 0x02;
 /// Mode byte: the session of a relay pairing (docs/RELAY.md §6).
 pub const MODE_RELAY: u8 = 0x03;
+/// Mode byte: public-key mode for registered devices (HPKE auth mode).
+pub const MODE_DEVICE: u8 = 0x04;
 /// Argon2id salt length in passphrase mode.
 pub const ARGON2_SALT_SIZE: usize = 16;
 
-/// The longest header: magic, version, mode, three u32 parameters and the salt.
-const MAX_HEADER: usize = 4 + 1 + 1 + 12 + ARGON2_SALT_SIZE;
+/// One recipient's stanza in device mode: key id, encapsulated key, wrapped input key.
+const STANZA_LEN: usize = KEY_ID_LEN + ENC_LEN + KEY_LEN;
 
 /// Argon2id cost parameters of passphrase mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,6 +109,16 @@ impl Default for SealOptions {
 pub struct Header {
     bytes: Vec<u8>,
     mode: Mode,
+    /// Device mode's recipients, in header order.
+    stanzas: Vec<Stanza>,
+}
+
+/// One recipient of a device-mode message.
+#[derive(Debug, Clone)]
+struct Stanza {
+    recipient: KeyId,
+    enc: [u8; ENC_LEN],
+    wrapped: [u8; KEY_LEN],
 }
 
 /// The key mode of a message, with its parameters.
@@ -120,11 +138,22 @@ pub enum Mode {
         /// Which pairing sealed it.
         session_id: [u8; SESSION_ID_LEN],
     },
+    /// Sealed by a registered server for registered devices (HPKE auth mode).
+    Device {
+        /// The key id of the identity that sealed it.
+        sender: KeyId,
+        /// How many devices it was sealed for.
+        recipients: usize,
+    },
 }
 
 impl Header {
     fn new(mode: Mode) -> Self {
-        let mut bytes = Vec::with_capacity(MAX_HEADER);
+        Self::with_stanzas(mode, Vec::new())
+    }
+
+    fn with_stanzas(mode: Mode, stanzas: Vec<Stanza>) -> Self {
+        let mut bytes = Vec::with_capacity(6 + 28 + stanzas.len() * STANZA_LEN);
         bytes.extend_from_slice(MAGIC);
         bytes.push(VERSION);
         match &mode {
@@ -140,8 +169,23 @@ impl Header {
                 bytes.push(MODE_RELAY);
                 bytes.extend_from_slice(session_id);
             }
+            Mode::Device { sender, .. } => {
+                bytes.push(MODE_DEVICE);
+                bytes.extend_from_slice(&sender.0);
+                // At most MAX_RECIPIENTS (16) stanzas: checked by every constructor.
+                bytes.push(stanzas.len() as u8);
+                for stanza in &stanzas {
+                    bytes.extend_from_slice(&stanza.recipient.0);
+                    bytes.extend_from_slice(&stanza.enc);
+                    bytes.extend_from_slice(&stanza.wrapped);
+                }
+            }
         }
-        Self { bytes, mode }
+        Self {
+            bytes,
+            mode,
+            stanzas,
+        }
     }
 
     /// Reads and validates a header. Argon2id parameters over the cap are refused here,
@@ -178,11 +222,106 @@ impl Header {
                 chunked::read_exact_or(r, &mut session_id, Error::Truncated)?;
                 Mode::Relay { session_id }
             }
+            MODE_DEVICE => return Self::read_device(r),
             other => return Err(Error::UnsupportedMode(other)),
         };
         let header = Self::new(mode);
         debug_assert_eq!(&header.bytes[..6], &fixed[..]);
         Ok(header)
+    }
+
+    fn read_device<R: Read>(r: &mut R) -> Result<Self> {
+        let mut fixed = [0u8; KEY_ID_LEN + 1];
+        chunked::read_exact_or(r, &mut fixed, Error::Truncated)?;
+        let mut sender = KeyId([0u8; KEY_ID_LEN]);
+        sender.0.copy_from_slice(&fixed[..KEY_ID_LEN]);
+        let count = usize::from(fixed[KEY_ID_LEN]);
+        if !(1..=MAX_RECIPIENTS).contains(&count) {
+            return Err(Error::RecipientCount(count));
+        }
+        let mut stanzas = Vec::with_capacity(count);
+        for _ in 0..count {
+            let mut raw = [0u8; STANZA_LEN];
+            chunked::read_exact_or(r, &mut raw, Error::Truncated)?;
+            let mut stanza = Stanza {
+                recipient: KeyId([0u8; KEY_ID_LEN]),
+                enc: [0u8; ENC_LEN],
+                wrapped: [0u8; KEY_LEN],
+            };
+            stanza.recipient.0.copy_from_slice(&raw[..KEY_ID_LEN]);
+            stanza
+                .enc
+                .copy_from_slice(&raw[KEY_ID_LEN..KEY_ID_LEN + ENC_LEN]);
+            stanza.wrapped.copy_from_slice(&raw[KEY_ID_LEN + ENC_LEN..]);
+            stanzas.push(stanza);
+        }
+        let mode = Mode::Device {
+            sender,
+            recipients: count,
+        };
+        Ok(Self::with_stanzas(mode, stanzas))
+    }
+
+    /// A device-mode header for `keys.peers` (those not forgotten), with a fresh input key.
+    fn for_devices(keys: &DeviceKeys) -> Result<(Self, Zeroizing<[u8; INPUT_KEY_SIZE]>)> {
+        let recipients: Vec<_> = keys.peers.iter().filter(|p| !p.forgotten).collect();
+        if !(1..=MAX_RECIPIENTS).contains(&recipients.len()) {
+            return Err(Error::RecipientCount(recipients.len()));
+        }
+        let mut input_key = Zeroizing::new([0u8; INPUT_KEY_SIZE]);
+        fill_random(&mut input_key[..])?;
+        let mut stanzas = Vec::with_capacity(recipients.len());
+        for peer in recipients {
+            let mut ikm = Zeroizing::new([0u8; KEY_LEN]);
+            fill_random(&mut ikm[..])?;
+            let Wrapped { enc, wrapped } = identity::wrap(&keys.own, &peer.key, &input_key, &ikm)?;
+            stanzas.push(Stanza {
+                recipient: peer.key.key_id(),
+                enc,
+                wrapped,
+            });
+        }
+        let mode = Mode::Device {
+            sender: keys.own.public().key_id(),
+            recipients: stanzas.len(),
+        };
+        Ok((Self::with_stanzas(mode, stanzas), input_key))
+    }
+
+    /// Device mode: this device's stanza, opened with the key of the sender it names.
+    fn device_key(&self, keys: &DeviceKeys, sender: &KeyId) -> Result<Zeroizing<[u8; KEY_LEN]>> {
+        let me = keys.own.public().key_id();
+        let stanza = self
+            .stanzas
+            .iter()
+            .find(|s| s.recipient == me)
+            .ok_or(Error::NotForThisDevice)?;
+        let peer = keys
+            .peer(sender)
+            .ok_or_else(|| Error::UnknownSender(sender.to_string()))?;
+        if peer.forgotten {
+            return Err(Error::ForgottenSender(peer.name.clone()));
+        }
+        identity::unwrap(
+            &keys.own,
+            &peer.key,
+            &Wrapped {
+                enc: stanza.enc,
+                wrapped: stanza.wrapped,
+            },
+        )
+    }
+
+    /// What a commitment mismatch means under these credentials.
+    fn wrong_key(&self, creds: &Credentials) -> Error {
+        match (&self.mode, creds) {
+            (Mode::Passphrase { .. }, _) => Error::WrongPassphrase,
+            (Mode::Device { sender, .. }, Credentials::Devices(keys)) => Error::SenderMismatch(
+                keys.peer(sender)
+                    .map_or_else(|| sender.to_string(), |p| p.name.clone()),
+            ),
+            _ => Error::WrongKey,
+        }
     }
 
     /// The key mode.
@@ -219,11 +358,15 @@ impl Header {
                 context.extend_from_slice(&session.transcript);
                 Ok((Zeroizing::new(*session.content_key()), context))
             }
+            (Mode::Device { sender, .. }, Credentials::Devices(keys)) => {
+                Ok((self.device_key(keys, sender)?, self.bytes.clone()))
+            }
             (_, other) => Err(Error::ModeMismatch {
                 sealed_with: match self.mode {
                     Mode::KeyIv => "a key and IV",
                     Mode::Passphrase { .. } => "a passphrase",
                     Mode::Relay { .. } => "a relay pairing",
+                    Mode::Device { .. } => "a server's identity, for registered devices",
                 },
                 given: other.describe(),
             }),
@@ -244,13 +387,17 @@ impl<W: Write> Sealer<W> {
             Credentials::Relay(session) => Mode::Relay {
                 session_id: session.id(),
             },
+            Credentials::Devices(keys) => {
+                // The sender draws the input key; there is nothing to derive it from.
+                let (header, input_key) = Header::for_devices(keys)?;
+                inner.write_all(header.as_bytes())?;
+                return Ok(Self {
+                    body: Encryptor::new(inner, &input_key, header.as_bytes())?,
+                });
+            }
             Credentials::Passphrase(_) => {
                 let mut salt = [0u8; ARGON2_SALT_SIZE];
-                getrandom::fill(&mut salt).map_err(|e| {
-                    Error::Io(io::Error::other(format!(
-                        "the system random generator failed: {e}"
-                    )))
-                })?;
+                crate::keys::fill_random(&mut salt)?;
                 Mode::Passphrase {
                     params: options.argon2,
                     salt,
@@ -318,9 +465,9 @@ impl<R: Read> Opener<R> {
                 }
                 Err(e) => {
                     // A mode mismatch only matters if nothing else fits.
-                    let e = match (e, header.mode()) {
-                        (Error::WrongKey, Mode::Passphrase { .. }) => Error::WrongPassphrase,
-                        (e, _) => e,
+                    let e = match e {
+                        Error::WrongKey => header.wrong_key(creds),
+                        e => e,
                     };
                     match &first_error {
                         None | Some(Error::ModeMismatch { .. }) => first_error = Some(e),
@@ -457,6 +604,130 @@ mod tests {
         assert!(matches!(
             Header::read(&mut &b"HUSH\x01\x09"[..]),
             Err(Error::UnsupportedMode(9))
+        ));
+    }
+
+    fn devices(
+        own: &crate::IdentitySecret,
+        peers: &[(&str, &crate::IdentitySecret)],
+    ) -> Credentials {
+        Credentials::Devices(DeviceKeys {
+            own: own.clone(),
+            peers: peers
+                .iter()
+                .map(|(name, s)| crate::Peer {
+                    name: (*name).to_owned(),
+                    key: s.public(),
+                    forgotten: false,
+                })
+                .collect(),
+        })
+    }
+
+    fn open_all(sealed: &[u8], creds: &Credentials) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        Opener::new(sealed, creds)?
+            .read_to_end(&mut out)
+            .map_err(Error::from_io)?;
+        Ok(out)
+    }
+
+    #[test]
+    fn device_mode_seals_once_for_several_laptops_and_names_the_sender() {
+        use crate::IdentitySecret;
+        let (vpn1, a, b) = (
+            IdentitySecret::generate().unwrap(),
+            IdentitySecret::generate().unwrap(),
+            IdentitySecret::generate().unwrap(),
+        );
+        let sealed = seal(&devices(&vpn1, &[("a", &a), ("b", &b)]), b"secret");
+        assert_eq!(sealed[5], MODE_DEVICE);
+        assert_eq!(sealed[14], 2, "two stanzas");
+        for laptop in [&a, &b] {
+            let creds = devices(laptop, &[("vpn1", &vpn1)]);
+            let opener = Opener::new(&sealed[..], &creds).unwrap();
+            assert_eq!(
+                opener.header().mode(),
+                Mode::Device {
+                    sender: vpn1.public().key_id(),
+                    recipients: 2
+                }
+            );
+            assert_eq!(open_all(&sealed, &creds).unwrap(), b"secret");
+        }
+    }
+
+    #[test]
+    fn device_mode_refusals_are_specific() {
+        use crate::IdentitySecret;
+        let [vpn1, db1, laptop, other] = [(); 4].map(|_| IdentitySecret::generate().unwrap());
+        let sealed = seal(&devices(&vpn1, &[("laptop", &laptop)]), b"secret");
+        // Sealed for another laptop.
+        let err = open_all(&sealed, &devices(&other, &[("vpn1", &vpn1)])).unwrap_err();
+        assert!(matches!(err, Error::NotForThisDevice), "{err}");
+        // A sender this laptop never paired with.
+        let err = open_all(&sealed, &devices(&laptop, &[("db1", &db1)])).unwrap_err();
+        assert!(
+            matches!(&err, Error::UnknownSender(id) if *id == vpn1.public().key_id().to_string()),
+            "{err}"
+        );
+        // A sender it forgot.
+        let mut creds = devices(&laptop, &[("vpn1", &vpn1)]);
+        if let Credentials::Devices(k) = &mut creds {
+            k.peers[0].forgotten = true;
+        }
+        let err = open_all(&sealed, &creds).unwrap_err();
+        assert!(
+            matches!(&err, Error::ForgottenSender(n) if n == "vpn1"),
+            "{err}"
+        );
+        // The header names db1 (known) as the sender, but vpn1 sealed it.
+        let mut swapped = sealed.clone();
+        swapped[6..14].copy_from_slice(&db1.public().key_id().0);
+        let creds = devices(&laptop, &[("vpn1", &vpn1), ("db1", &db1)]);
+        let err = open_all(&swapped, &creds).unwrap_err();
+        assert!(
+            matches!(&err, Error::SenderMismatch(n) if n == "db1"),
+            "{err}"
+        );
+        // Every byte of a stanza is bound: a changed wrapped key or enc fails too.
+        for at in [15 + 8, 15 + 8 + 32, 15 + 71] {
+            let mut bad = sealed.clone();
+            bad[at] ^= 1;
+            assert!(open_all(&bad, &creds).is_err(), "byte {at}");
+        }
+        assert_eq!(open_all(&sealed, &creds).unwrap(), b"secret");
+    }
+
+    #[test]
+    fn device_mode_recipient_counts() {
+        use crate::IdentitySecret;
+        let me = IdentitySecret::generate().unwrap();
+        let none = Credentials::Devices(DeviceKeys {
+            own: me.clone(),
+            peers: vec![],
+        });
+        assert!(matches!(
+            Sealer::with_options(Vec::new(), &none, fast()),
+            Err(Error::RecipientCount(0))
+        ));
+        let mut header = b"HUSH\x01\x04".to_vec();
+        header.extend_from_slice(&[0u8; 8]);
+        header.push(0);
+        assert!(matches!(
+            Header::read(&mut &header[..]),
+            Err(Error::RecipientCount(0))
+        ));
+        *header.last_mut().unwrap() = 17;
+        assert!(matches!(
+            Header::read(&mut &header[..]),
+            Err(Error::RecipientCount(17))
+        ));
+        *header.last_mut().unwrap() = 1;
+        header.extend_from_slice(&[0u8; 71]);
+        assert!(matches!(
+            Header::read(&mut &header[..]),
+            Err(Error::Truncated)
         ));
     }
 

@@ -120,6 +120,33 @@ pub enum Error {
         "this message was sealed for another relay pairing (another code, or another receiver)"
     )]
     OtherPairing,
+    /// A device-mode message without a stanza for this device's identity.
+    #[error(
+        "this message was sealed for other devices, not this one (hush-run --to names the devices it seals for)"
+    )]
+    NotForThisDevice,
+    /// A device-mode message from a sender this device never paired with.
+    #[error(
+        "this message was sealed by a server this device never paired with (key id {0}); nothing was opened"
+    )]
+    UnknownSender(String),
+    /// A device-mode message from a sender this device has forgotten.
+    #[error(
+        "this message was sealed by {0}, which this device has forgotten (hush servers forget); pair with it again to trust it"
+    )]
+    ForgottenSender(String),
+    /// A device-mode message whose stanza does not verify under the sender it names.
+    #[error(
+        "this message does not verify as sealed by {0}: forged, or altered on the way; nothing was opened"
+    )]
+    SenderMismatch(String),
+    /// Sealing for devices needs 1 to [`crate::identity::MAX_RECIPIENTS`] recipients; a
+    /// header that names another count is malformed.
+    #[error("a message for devices has 1 to 16 recipients, not {0}")]
+    RecipientCount(usize),
+    /// An identity's text form (a public or secret key in base64) is not valid.
+    #[error("the {0} is not valid: expected 32 bytes as standard base64")]
+    BadIdentityText(&'static str),
     /// The passphrase does not open the message.
     #[error("wrong passphrase")]
     WrongPassphrase,

@@ -29,11 +29,7 @@ macro_rules! secret_bytes {
             /// Fresh random bytes from the operating system's CSPRNG.
             pub fn generate() -> Result<Self> {
                 let mut bytes = Box::new([0u8; $len]);
-                getrandom::fill(&mut bytes[..]).map_err(|e| {
-                    Error::Io(std::io::Error::other(format!(
-                        "the system random generator failed: {e}"
-                    )))
-                })?;
+                fill_random(&mut bytes[..])?;
                 Ok(Self(bytes))
             }
 
@@ -99,6 +95,15 @@ secret_bytes!(
 );
 
 /// Decodes a key or IV, explaining what is wrong in terms the user can act on.
+/// Fills `buf` from the OS random generator.
+pub(crate) fn fill_random(buf: &mut [u8]) -> Result<()> {
+    getrandom::fill(buf).map_err(|e| {
+        Error::Io(std::io::Error::other(format!(
+            "the system random generator failed: {e}"
+        )))
+    })
+}
+
 fn decode_secret(text: &str, kind: SecretKind) -> Result<Zeroizing<Vec<u8>>> {
     let (expected, chars, other, other_len) = match kind {
         SecretKind::Key => (KEY_LEN, KEY_CHARS, SecretKind::Iv, IV_LEN),
@@ -230,6 +235,8 @@ pub enum Credentials {
     Passphrase(Passphrase),
     /// The session of a relay pairing (mode 0x03, docs/RELAY.md §6).
     Relay(crate::relay::Session),
+    /// A registered device's identity and the peers it knows (device mode, 0x04).
+    Devices(crate::identity::DeviceKeys),
 }
 
 impl Credentials {
@@ -246,7 +253,7 @@ impl Credentials {
     pub fn fingerprint(&self) -> Option<Fingerprint> {
         match self {
             Credentials::KeyIv { key, iv } => Some(Fingerprint::of(key, iv)),
-            Credentials::Passphrase(_) | Credentials::Relay(_) => None,
+            Credentials::Passphrase(_) | Credentials::Relay(_) | Credentials::Devices(_) => None,
         }
     }
 
@@ -256,6 +263,7 @@ impl Credentials {
             Credentials::KeyIv { .. } => "a key and IV",
             Credentials::Passphrase(_) => "a passphrase",
             Credentials::Relay(_) => "a relay pairing",
+            Credentials::Devices(_) => "a device identity",
         }
     }
 }

@@ -16,7 +16,7 @@ fn reference_seal(key: &[u8; 32], base_nonce: &[u8; NONCE_SIZE], msg: &[u8]) -> 
     let aead = Aes256Gcm::new_from_slice(key).expect("32-byte key");
     // Full chunks, then the final one, always short (possibly empty).
     let mut pieces: Vec<&[u8]> = msg.chunks(CHUNK_SIZE).collect();
-    if msg.len() % CHUNK_SIZE == 0 {
+    if msg.len().is_multiple_of(CHUNK_SIZE) {
         pieces.push(&[]);
     }
     let mut out = Vec::new();

@@ -77,6 +77,7 @@ pub fn protect_credentials(creds: &Credentials) {
         Credentials::KeyIv { key, iv } => [key.expose(), iv.expose()],
         Credentials::Passphrase(p) => [p.expose(), &[]],
         Credentials::Relay(session) => [&session.content_key()[..], &[]],
+        Credentials::Devices(keys) => [&keys.own.expose()[..], &[]],
     };
     for part in parts {
         dont_dump(part);

@@ -81,11 +81,7 @@ impl Code {
     /// A new code for `nameplate`: 40 bits from the operating system's CSPRNG.
     pub fn generate(nameplate: Nameplate) -> crate::Result<Self> {
         let mut random = Zeroizing::new([0u8; 5]);
-        getrandom::fill(&mut random[..]).map_err(|e| {
-            crate::Error::Io(std::io::Error::other(format!(
-                "the system random generator failed: {e}"
-            )))
-        })?;
+        crate::keys::fill_random(&mut random[..])?;
         Ok(Self::from_bits(nameplate, &random))
     }
 
