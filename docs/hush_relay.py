@@ -251,6 +251,13 @@ def receive(relay_url, pin, code):
     r.check_confirmation(wait_msg(1))
     sys.stderr.write("receiver code %s - approve it on the server\n" % r.keys["receiver_code"])
     sys.stderr.flush()
+    # The approval (RELAY.md section 11), sealed for this session like the payload.
+    approval = json.loads(r.open(wait_msg(2)))
+    if approval.get("kind") != "approved":
+        fail("the approval is malformed")
+    if approval.get("offer"):
+        sys.stderr.write("the server offers to remember this receiver; not answered "
+                         "(this receiver does not seal)\n")
     while True:
         sealed, headers = relay.call("GET", base + "/payload?wait=25", raw=True, wait=25)
         if sealed is not None:

@@ -8,6 +8,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use shared::cli::remember::Offer;
 use shared::relay::{Code, Nameplate, Session};
 use shared::{Opened, Passphrase};
 use zeroize::Zeroizing;
@@ -67,6 +68,9 @@ pub enum Input {
         /// The opened message, or why it did not open.
         result: shared::Result<Opened>,
     },
+    /// What became of [`Effect::AnswerOffer`]: the server remembered (its name and
+    /// fingerprint), declined (`None`), or why it could not be remembered.
+    Remembered(Result<Option<String>, String>),
     /// News from the worker of [`Effect::Pair`].
     Pairing {
         /// Which pairing.
@@ -86,6 +90,9 @@ pub enum PairingEvent {
     Status(String),
     /// Paired: the session, whose receiver code the server must approve.
     Paired(Session),
+    /// Approved, and the server offers to remember each other (`hush-run --remember`):
+    /// the worker waits for [`Effect::AnswerOffer`].
+    Offer(Offer),
     /// The sealed message came (envelope mode 0x03, for this pairing's session).
     Delivered(Zeroizing<Vec<u8>>),
     /// The pairing or the wait failed (the code is spent either way).
@@ -148,6 +155,17 @@ pub enum Effect {
         /// Whether the plaintext was handed over.
         handed_over: bool,
     },
+    /// Answer a pairing's offer to remember each other: with `accept`, remember the
+    /// server under `name` (servers.toml) and give it this laptop's identity; else
+    /// decline. Answer with [`Input::Remembered`].
+    AnswerOffer {
+        /// Which pairing.
+        id: PairingId,
+        /// The offer.
+        offer: Offer,
+        /// Remember it.
+        accept: bool,
+    },
     /// Leave (the caller clears the clipboard and restores the terminal).
     Quit,
 }
@@ -162,6 +180,7 @@ impl std::fmt::Debug for Effect {
             Effect::Open { source, .. } => write!(f, "Open({source:?}, <text>)"),
             Effect::Pair { id, code } => write!(f, "Pair({id}, {:?})", code.0),
             Effect::RelayDone { id, handed_over } => write!(f, "RelayDone({id}, {handed_over})"),
+            Effect::AnswerOffer { id, accept, .. } => write!(f, "AnswerOffer({id}, {accept})"),
             Effect::Quit => f.write_str("Quit"),
         }
     }
@@ -192,6 +211,8 @@ pub enum Screen {
     Label(String),
     /// Typing a relay code (`r`).
     Code(CodeField),
+    /// A server offers to remember this laptop: y or n.
+    Remember(PairingId, Offer),
 }
 
 /// The one-line field where a relay code is typed. It is drawn while typed (to be
@@ -473,6 +494,21 @@ impl App {
             Input::PrimaryText(Ok(text)) => self.start_open(text, Source::Primary),
             Input::Opened { source, result } => self.opened(source, result),
             Input::Pairing { id, event } => self.pairing_event(id, event),
+            Input::Remembered(result) => {
+                match result {
+                    Ok(Some(server)) => self.say(
+                        Tone::Good,
+                        format!("Remembered {server}."),
+                        Some(
+                            "It seals for this laptop with hush-run --to NAME: no key, no code."
+                                .into(),
+                        ),
+                    ),
+                    Ok(None) => self.say(Tone::Info, "Not remembered.", None),
+                    Err(why) => self.fail(why, None),
+                }
+                vec![]
+            }
             Input::PrimaryText(Err(_)) => {
                 // No selection to fall back on: the clipboard's own error stands.
                 self.no_block_anywhere();
@@ -498,6 +534,7 @@ impl App {
             Screen::Passphrase(_) => self.passphrase_key(key),
             Screen::Label(_) => self.label_key(key),
             Screen::Code(_) => return self.code_key(key),
+            Screen::Remember(..) => return self.remember_key(key),
             Screen::Help => {
                 self.screen = Screen::Main;
                 if key == Key::Char('q') {
@@ -507,6 +544,19 @@ impl App {
             Screen::Main => return self.main_key(key),
         }
         vec![]
+    }
+
+    /// y or n to a server's offer to remember each other (any other key waits).
+    fn remember_key(&mut self, key: Key) -> Vec<Effect> {
+        let accept = match key {
+            Key::Char('y' | 'Y') => true,
+            Key::Char('n' | 'N') | Key::Esc => false,
+            _ => return vec![],
+        };
+        let Screen::Remember(id, offer) = std::mem::replace(&mut self.screen, Screen::Main) else {
+            return vec![];
+        };
+        vec![Effect::AnswerOffer { id, offer, accept }]
     }
 
     /// A key while the passphrase is typed (never drawn).
@@ -679,6 +729,18 @@ impl App {
                     ),
                 );
             }
+            PairingEvent::Offer(offer) => {
+                view.note = None;
+                // One question at a time: a second offer meanwhile is declined.
+                if matches!(self.screen, Screen::Remember(..)) {
+                    return vec![Effect::AnswerOffer {
+                        id,
+                        offer,
+                        accept: false,
+                    }];
+                }
+                self.screen = Screen::Remember(id, offer);
+            }
             PairingEvent::Delivered(sealed) => {
                 view.state = PairingState::Opening;
                 view.note = None;
@@ -795,6 +857,8 @@ impl App {
                 }
                 vec![]
             }
+            // The question waits for y or n.
+            Screen::Remember(..) => vec![],
             Screen::Help | Screen::Main => {
                 self.screen = Screen::Main;
                 self.start_open(text, Source::Paste)
@@ -996,6 +1060,15 @@ impl App {
             .info(opened.key_index)
             .map(|i| i.describe())
             .unwrap_or_else(|| "?".into());
+        // A remembered server's message: say which server sealed it.
+        if let Some(server) = self
+            .keyring
+            .candidates()
+            .get(opened.key_index)
+            .and_then(|c| keyring::sealed_by(c, opened.mode))
+        {
+            key = format!("this laptop's identity, sealed by {server}");
+        }
         if source == Source::Primary {
             key.push_str(" (from the selection)");
         }

@@ -33,6 +33,11 @@ pub struct Cli {
     #[arg(long, value_name = "sha256:HEX")]
     pub relay_pin: Option<String>,
 
+    /// TUI: run without this laptop's identity (its passphrase is not asked): messages of
+    /// remembered servers do not open, and offers to remember are declined.
+    #[arg(long)]
+    pub no_identity: bool,
+
     /// Print the manual page (roff) and exit: `hush --man | man -l -`.
     #[arg(long, exclusive = true)]
     pub man: bool,
@@ -53,11 +58,39 @@ pub enum Command {
     Seal(SealArgs),
     /// Receives hush-run's output through a relay, with the one-time code hush-run showed.
     Receive(ReceiveArgs),
+    /// The servers this laptop paired with (`hush receive --remember`), whose messages it
+    /// opens with its identity.
+    #[command(subcommand)]
+    Servers(ServersCommand),
     /// Prints a shell completion script.
     Completions {
         /// The shell.
         shell: clap_complete::Shell,
     },
+}
+
+/// `hush servers`.
+#[derive(Debug, Subcommand)]
+pub enum ServersCommand {
+    /// Lists them: name, identity fingerprint, when paired (and forgotten).
+    List,
+    /// Forgets one: its messages are refused from now on (exit 19), until it is paired
+    /// again.
+    Forget {
+        /// The server's name (`hush servers list`).
+        name: String,
+    },
+    /// Shows this laptop's identity fingerprint (asks its passphrase).
+    Identity(IdentityArgs),
+}
+
+/// The laptop's identity, for the subcommands that use it.
+#[derive(Debug, Args)]
+pub struct IdentityArgs {
+    /// Read the identity's passphrase from the first line of FILE (mode 0600; e.g.
+    /// /dev/fd/3) instead of asking on the terminal.
+    #[arg(long, value_name = "FILE")]
+    pub identity_passphrase_file: Option<PathBuf>,
 }
 
 /// `hush keygen`.
@@ -90,6 +123,12 @@ pub struct CredentialArgs {
 pub struct OpenArgs {
     #[command(flatten)]
     pub creds: CredentialArgs,
+    /// Open with this laptop's identity: messages that remembered servers sealed for it
+    /// (`hush-run --to NAME`). Its passphrase is asked on the terminal.
+    #[arg(long)]
+    pub identity: bool,
+    #[command(flatten)]
+    pub identity_args: IdentityArgs,
     /// Sealed input, armored or binary (default: stdin).
     pub input: Option<PathBuf>,
     /// Write the plaintext to FILE (0600), only once the whole message authenticated.
@@ -138,6 +177,14 @@ pub struct ReceiveArgs {
     /// Output the command's stderr records instead of its stdout.
     #[arg(long)]
     pub stderr: bool,
+    /// If the server offers it (`hush-run --remember`), remember each other: the server can
+    /// then seal for this laptop with no code (`hush-run --to NAME`). NAME is what this laptop
+    /// calls the server (default: its host name). Uses this laptop's identity (made on first
+    /// use, with a new passphrase).
+    #[arg(long, value_name = "NAME", num_args = 0..=1, default_missing_value = "")]
+    pub remember: Option<String>,
+    #[command(flatten)]
+    pub identity: IdentityArgs,
 }
 
 /// After `hush receive --help`.

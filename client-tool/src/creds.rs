@@ -1,10 +1,13 @@
 //! Where key material comes from for the subcommands: key files, a passphrase typed on the
-//! terminal without echo, or a passphrase file. Never argv, never the environment.
+//! terminal without echo, or a passphrase file, and the laptop's device identity (opened
+//! with its own passphrase). Never argv, never the environment.
 
 use std::path::Path;
 
+use shared::cli::devices::{self, DeviceError, PeerKind, Peers};
 use shared::cli::prompt::Tty;
-use shared::{Credentials, Passphrase};
+use shared::cli::remember::Reply;
+use shared::{Credentials, DeviceKeys, IdentitySecret, Passphrase, SealOptions};
 
 use crate::cli::CredentialArgs;
 use crate::failure::Failure;
@@ -35,20 +38,23 @@ pub fn load(args: &CredentialArgs, confirm: bool) -> Result<Vec<Credentials>, Fa
 }
 
 fn prompt_passphrase(confirm: bool) -> Result<Passphrase, Failure> {
-    let no_tty = |source| Failure::Prompt {
-        what: "a passphrase",
-        source,
-    };
+    ask_passphrase("a passphrase", "Passphrase: ", confirm)
+}
+
+/// Asks for a passphrase on the terminal, without echo; twice with `confirm`.
+fn ask_passphrase(what: &'static str, prompt: &str, confirm: bool) -> Result<Passphrase, Failure> {
+    let no_tty = |source| Failure::Prompt { what, source };
     // Echo stays off for both prompts, and comes back on a signal too.
     let mut tty = Tty::open().map_err(no_tty)?;
     let mut hidden = tty.hidden().map_err(no_tty)?;
-    let mut ask = |prompt| match hidden.ask(prompt) {
+    let mut ask = |prompt: &str| match hidden.ask(prompt) {
         Ok(Some(entry)) => Ok(entry),
         Ok(None) => Err(Failure::NoPassphrase),
         Err(e) => Err(no_tty(e)),
     };
-    let first = ask("Passphrase: ")?;
-    if confirm && *ask("Passphrase (again): ")? != *first {
+    let first = ask(prompt)?;
+    let again = format!("{} (again): ", prompt.trim_end().trim_end_matches(':'));
+    if confirm && *ask(&again)? != *first {
         return Err(Failure::PassphrasesDiffer);
     }
     Passphrase::new(first).map_err(Failure::from)
@@ -62,4 +68,104 @@ fn read_passphrase_file(path: &Path) -> Result<Passphrase, Failure> {
         },
         e => Failure::key_file(e),
     })
+}
+
+/// Tries at the identity's passphrase prompt.
+const IDENTITY_TRIES: usize = 3;
+
+/// This laptop's device identity, open, and the servers it paired with.
+pub struct Identity {
+    /// The identity.
+    pub own: IdentitySecret,
+    /// `servers.toml`.
+    pub servers: Peers,
+}
+
+impl Identity {
+    /// Remembers `server` as `name` (servers.toml written) and gives the answer that hands
+    /// it this laptop's identity. A name remembered with another identity is refused.
+    pub fn remember(
+        &mut self,
+        name: &str,
+        server: &shared::PublicIdentity,
+    ) -> Result<Reply, DeviceError> {
+        self.servers.remember(name, server, None)?;
+        self.servers.save()?;
+        Ok(Reply::Accept {
+            identity: self.own.public(),
+            mailbox: None,
+        })
+    }
+
+    /// The credentials that open messages sealed for this laptop by its servers.
+    pub fn credentials(&self) -> Credentials {
+        Credentials::Devices(DeviceKeys {
+            own: self.own.clone(),
+            peers: self.servers.to_peers(),
+        })
+    }
+}
+
+/// Opens this laptop's identity, with its passphrase from `passphrase_file` or asked on
+/// the terminal (three tries). Without an identity yet: `None`, or with `create` a new one,
+/// sealed with a new passphrase (asked twice).
+pub fn identity(passphrase_file: Option<&Path>, create: bool) -> Result<Option<Identity>, Failure> {
+    let path = devices::path_of(devices::IDENTITY)?;
+    let own = if !devices::identity_exists(&path) {
+        if !create {
+            return Ok(None);
+        }
+        let passphrase = match passphrase_file {
+            Some(file) => read_passphrase_file(file)?,
+            None => {
+                shared::note!(
+                    "hush: this laptop has no identity yet; choose a passphrase for it (it is asked \
+                     when hush starts)"
+                );
+                ask_passphrase(
+                    "the identity's new passphrase",
+                    "New passphrase for this laptop's identity: ",
+                    true,
+                )?
+            }
+        };
+        let own = devices::create_identity(&path, &passphrase, SealOptions::default())?;
+        shared::note!(
+            "hush: made this laptop's identity {} ({})",
+            own.public().fingerprint(),
+            path.display()
+        );
+        own
+    } else {
+        open_identity(&path, passphrase_file)?
+    };
+    let keys = Credentials::Devices(DeviceKeys {
+        own: own.clone(),
+        peers: Vec::new(),
+    });
+    shared::cli::hardening::protect_credentials(&keys);
+    Ok(Some(Identity {
+        own,
+        servers: Peers::load(PeerKind::Servers)?,
+    }))
+}
+
+fn open_identity(path: &Path, passphrase_file: Option<&Path>) -> Result<IdentitySecret, Failure> {
+    if let Some(file) = passphrase_file {
+        return Ok(devices::load_identity(path, &read_passphrase_file(file)?)?);
+    }
+    for attempt in 1..=IDENTITY_TRIES {
+        let passphrase = ask_passphrase(
+            "the identity's passphrase",
+            "Passphrase of this laptop's identity: ",
+            false,
+        )?;
+        match devices::load_identity(path, &passphrase) {
+            Err(devices::DeviceError::WrongPassphrase { .. }) if attempt < IDENTITY_TRIES => {
+                shared::note!("hush: wrong passphrase, try again");
+            }
+            other => return Ok(other?),
+        }
+    }
+    unreachable!("the last try returns")
 }

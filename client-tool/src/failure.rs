@@ -10,6 +10,7 @@ use shared::cli::stdout::Abandoned;
 use shared::relay::{CodeError, Nameplate};
 
 use crate::clipboard::ClipboardError;
+use shared::cli::devices::DeviceError;
 
 /// The exit code table, shown after `hush --help`.
 pub const EXIT_CODES: &str = "\
@@ -28,7 +29,8 @@ Exit codes:
   6    corrupted: authentication failed (the message says what was written before it)
   7    unsupported format version, key mode, or passphrase parameters over the cap
   8    key file or passphrase file problem: missing, unreadable, not 0600, bad syntax;
-       keygen: the file exists or cannot be written
+       keygen: the file exists or cannot be written; the laptop's identity or servers.toml
+       unusable (not 0600, not an identity, bad syntax)
   9    no clipboard available (no DISPLAY / WAYLAND_DISPLAY)
   10   receive: the relay is unreachable (after retries), or refused in a way not below
   11   receive: TLS with the relay failed: certificate not trusted, or not the --relay-pin
@@ -42,6 +44,8 @@ Exit codes:
   18   receive: nothing came within --wait seconds
   19   a message for this device from a server it does not trust: never paired with,
        forgotten (hush servers forget), or not verifying as sealed by the server it names
+  20   a remembered server presents another identity than when paired (or that identity
+       is remembered under another name): refused, nothing remembered or received
   129  stopped by SIGHUP, or the terminal went away (after clearing the clipboard)
   130  stopped by Ctrl-C, SIGINT (after clearing the clipboard)
   131  stopped by Ctrl-\\, SIGQUIT (after clearing the clipboard)
@@ -88,6 +92,9 @@ pub mod code {
     /// A device-mode message not from a server this device trusts: never paired, forgotten,
     /// or not verifying as sealed by the server it names.
     pub const UNTRUSTED_SENDER: u8 = 19;
+    /// A server remembered under a name presents another identity (or the identity is
+    /// remembered under another name): nothing was remembered.
+    pub const IDENTITY_CHANGED: u8 = 20;
 }
 
 /// What stopped `hush receive` at the relay. Each has its exit code ([`RelayFailure::code`]).
@@ -143,7 +150,7 @@ impl RelayFailure {
                 FlowError::WrongCode | FlowError::Burned => code::BURNED,
                 FlowError::Denied => code::DENIED,
                 FlowError::Lost => code::LOST,
-                FlowError::Pairing(_) => code::TAMPERED,
+                FlowError::Pairing(_) | FlowError::Remember(_) => code::TAMPERED,
                 FlowError::TimedOut(_) => code::TIMED_OUT,
             },
             Self::UnknownCode(_) | Self::RoomFull(_) => code::UNKNOWN_CODE,
@@ -358,6 +365,15 @@ pub enum Failure {
     /// The relay, the pairing or the sender stopped `hush receive`.
     #[error(transparent)]
     Relay(#[from] RelayFailure),
+    /// `--identity`, and this laptop has none yet.
+    #[error(
+        "this laptop has no identity yet: it is made when it first pairs with `hush receive --remember`"
+    )]
+    NoIdentity,
+    /// The laptop's identity or its list of servers cannot be used, or a remembered server
+    /// came back with another identity.
+    #[error(transparent)]
+    Devices(#[from] DeviceError),
 }
 
 /// The end of an [`Failure::Opening`] message.
@@ -405,6 +421,11 @@ impl Failure {
             shared::cli::Error::Format(e) => Self::Format(e),
             e => Self::KeyFile(e),
         }
+    }
+
+    /// A relay flow's failure outside a pairing's own steps (an answer that did not go).
+    pub fn flow(e: FlowError) -> Self {
+        Self::Relay(RelayFailure::Flow(e))
     }
 
     /// Whether this is an I/O error of the terminal (so possibly the terminal going away).
@@ -457,6 +478,15 @@ impl shared::cli::failure::Failure for Failure {
             | Self::RelaySettings(_)
             | Self::Config(_) => code::USAGE,
             Self::Relay(r) => r.code(),
+            Self::NoIdentity => code::KEY_FILE,
+            Self::Devices(e) => match e {
+                DeviceError::WrongPassphrase { .. } => code::WRONG_KEY,
+                DeviceError::Changed { .. } | DeviceError::OtherName { .. } => {
+                    code::IDENTITY_CHANGED
+                }
+                DeviceError::Unknown { .. } | DeviceError::BadName(_) => code::USAGE,
+                _ => code::KEY_FILE,
+            },
             _ => code::OTHER,
         }
     }

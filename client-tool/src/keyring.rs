@@ -94,9 +94,19 @@ impl Keyring {
 
     /// Holds a relay pairing's session until hush quits, so that the block hush-run prints
     /// when it cannot deliver (sealed for this session) opens when pasted. `name` is how the
-    /// screen calls it. Sessions go after the keys and before the passphrase.
+    /// screen calls it.
     pub fn add_relay(&mut self, session: shared::relay::Session, name: String) {
-        let creds = Credentials::Relay(session);
+        self.add_named(Credentials::Relay(session), name);
+    }
+
+    /// Holds this laptop's identity: it opens what remembered servers seal for it.
+    pub fn add_identity(&mut self, creds: Credentials, name: String) {
+        self.add_named(creds, name);
+    }
+
+    /// Adds credentials that are not a key (a session, the identity) after the keys and
+    /// before the passphrase; `name` is how the screen calls them.
+    fn add_named(&mut self, creds: Credentials, name: String) {
         shared::cli::hardening::protect_credentials(&creds);
         let at = self.passphrase_index().unwrap_or(self.creds.len());
         self.creds.insert(at, creds);
@@ -114,6 +124,15 @@ impl Keyring {
             && *c >= at
         {
             *c += 1;
+        }
+    }
+
+    /// Replaces the servers the identity accepts (one was remembered or forgotten).
+    pub fn set_servers(&mut self, servers: Vec<shared::Peer>) {
+        for creds in &mut self.creds {
+            if let Credentials::Devices(keys) = creds {
+                keys.peers = servers.clone();
+            }
         }
     }
 
@@ -191,6 +210,22 @@ impl Keyring {
             }),
             Credentials::Passphrase(_) | Credentials::Relay(_) | Credentials::Devices(_) => None,
         }
+    }
+}
+
+/// For a message sealed in device mode with `creds`: the server that sealed it, by its
+/// remembered name and fingerprint.
+pub fn sealed_by(creds: &Credentials, mode: shared::Mode) -> Option<String> {
+    match (creds, mode) {
+        (Credentials::Devices(keys), shared::Mode::Device { sender, .. }) => {
+            let peer = keys.peer(&sender)?;
+            Some(format!(
+                "{} ({})",
+                sanitize(&peer.name, 64),
+                peer.key.fingerprint()
+            ))
+        }
+        _ => None,
     }
 }
 

@@ -14,6 +14,7 @@ mod open_cmd;
 mod pairing;
 mod receive_cmd;
 mod seal_cmd;
+mod servers_cmd;
 mod signals;
 mod tui;
 mod ui;
@@ -63,12 +64,14 @@ fn main() -> ExitCode {
                 pin: cli.relay_pin.as_deref(),
             },
         ),
+        Some(Command::Servers(cmd)) => servers_cmd::run(cmd),
         Some(Command::Completions { shell }) => {
             clap_complete::generate(*shell, &mut Cli::command(), "hush", &mut std::io::stdout());
             Ok(())
         }
         None => tui::run(
             &cli.key_files,
+            !cli.no_identity,
             clear_after,
             tui::RelayFlags {
                 url: cli.relay.as_deref(),

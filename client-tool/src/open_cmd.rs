@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use shared::cli::atomic::AtomicFile;
 use shared::cli::stdout::{Abandoned, Stdout};
 use shared::note;
-use shared::{Credentials, Summary};
+use shared::{Credentials, Mode, Summary};
 use zeroize::Zeroizing;
 
 use crate::cli::OpenArgs;
@@ -28,7 +28,16 @@ pub fn run(args: &OpenArgs, clear_after: Option<Duration>) -> Result<(), Failure
     } else {
         None
     };
-    let candidates = creds::load(&args.creds, false)?;
+    let with_identity = args.identity || args.identity_args.identity_passphrase_file.is_some();
+    let mut candidates = match creds::load(&args.creds, false) {
+        Err(Failure::NoKey) if with_identity => Vec::new(),
+        other => other?,
+    };
+    if with_identity {
+        let file = args.identity_args.identity_passphrase_file.as_deref();
+        let identity = creds::identity(file, false)?.ok_or(Failure::NoIdentity)?;
+        candidates.push(identity.credentials());
+    }
     let input = input_reader(args)?;
     let destination = match (&args.output, clipboard) {
         (Some(path), _) => Destination::File(path.clone(), AtomicFile::create(path)?),
@@ -57,12 +66,12 @@ pub(crate) fn hand_over(
     match destination {
         Destination::File(path, mut file) => {
             // On failure the temporary file is dropped, so deleted: nothing was released.
-            let (summary, index) = open_into(input, candidates, want_stderr, &mut file)
+            let (summary, index, mode) = open_into(input, candidates, want_stderr, &mut file)
                 .map_err(|e| Failure::opening(e, Abandoned::Nothing))?;
             file.commit()?;
             handed_over();
             let done = format!("written to {}", path.display());
-            report(&summary, index, candidates, want_stderr, &done);
+            report(&summary, index, mode, candidates, want_stderr, &done);
             Ok(())
         }
         Destination::Clipboard(service) => {
@@ -71,12 +80,13 @@ pub(crate) fn hand_over(
             onto_clipboard(&data, candidates, want_stderr, service, handed_over)
         }
         Destination::Stdout(mut out) => match open_into(input, candidates, want_stderr, &mut out) {
-            Ok((summary, index)) => {
+            Ok((summary, index, mode)) => {
                 out.finish();
                 handed_over();
                 report(
                     &summary,
                     index,
+                    mode,
                     candidates,
                     want_stderr,
                     "written to stdout",
@@ -144,7 +154,7 @@ pub(crate) fn open_into(
     candidates: &[Credentials],
     want_stderr: bool,
     out: &mut dyn Write,
-) -> shared::Result<(Summary, usize)> {
+) -> shared::Result<(Summary, usize, Mode)> {
     let mut sink = io::sink();
     if want_stderr {
         shared::open_stream(input, candidates, &mut sink, out)
@@ -181,6 +191,7 @@ pub(crate) fn onto_clipboard(
     report(
         &opened.summary,
         opened.key_index,
+        opened.mode,
         candidates,
         want_stderr,
         "copied to the clipboard",
@@ -292,6 +303,7 @@ impl Countdown {
 pub(crate) fn report(
     summary: &Summary,
     index: usize,
+    mode: Mode,
     candidates: &[Credentials],
     want_stderr: bool,
     done: &str,
@@ -303,6 +315,10 @@ pub(crate) fn report(
     };
     let key = match candidates.get(index) {
         Some(Credentials::Relay(session)) => format!("the relay pairing {}", session.receiver_code),
+        Some(c @ Credentials::Devices(_)) => format!(
+            "this laptop's identity, sealed by {}",
+            crate::keyring::sealed_by(c, mode).unwrap_or_default()
+        ),
         Some(c) => match c.fingerprint() {
             Some(fp) => format!("key {fp}"),
             None => "the passphrase".to_owned(),

@@ -17,12 +17,13 @@ use std::time::{Duration, Instant};
 use shared::cli::failure::Failure as _;
 use shared::cli::relay_client::RetryHook;
 use shared::cli::relay_flow::{FlowError, Receiver, SlotExit};
+use shared::cli::remember::Reply;
 use shared::relay::Code;
 use zeroize::Zeroizing;
 
 use crate::app::{Input, PairingEvent, PairingId};
 use crate::failure::{Failure, RelayFailure};
-use crate::receive_cmd::{connect, retry_status, wait_for_payload};
+use crate::receive_cmd::{connect, retry_status, through_outages, wait_for_payload};
 
 /// How long a pairing waits, in all: the pairing, the approval on the server, the command
 /// and the delivery (`hush receive`'s default `--wait`, a code's default lifetime).
@@ -48,13 +49,20 @@ fn take(exit: &Exit) -> Option<SlotExit> {
     exit.lock().ok().and_then(|mut e| e.take())
 }
 
-/// A running pairing: tells its worker what became of the delivered message.
+/// A running pairing: tells its worker the answer to an offer to remember each other, and
+/// what became of the delivered message.
 pub struct Worker {
     verdict: Sender<bool>,
+    answer: Sender<Reply>,
     exit: Exit,
 }
 
 impl Worker {
+    /// The answer to the server's offer to remember each other ([`PairingEvent::Offer`]).
+    pub fn answer(&self, reply: Reply) {
+        let _ = self.answer.send(reply);
+    }
+
     /// The plaintext was handed over (`true`: acknowledge) or not; the worker leaves its
     /// slot either way, and ends.
     pub fn done(&self, handed_over: bool) {
@@ -95,6 +103,7 @@ pub type Tell = Arc<dyn Fn(Input) -> bool + Send + Sync>;
 /// Starts pairing `id` with `code` through the relay of `settings`.
 pub fn spawn(settings: &Settings, id: PairingId, code: Code, tell: Tell) -> io::Result<Worker> {
     let (verdict, verdicts) = mpsc::channel();
+    let (answer, answers) = mpsc::channel();
     let exit = Exit::default();
     let worker_exit = exit.clone();
     let settings = settings.clone();
@@ -102,16 +111,27 @@ pub fn spawn(settings: &Settings, id: PairingId, code: Code, tell: Tell) -> io::
         .name(format!("pairing {id}"))
         .spawn(move || {
             let event = move |event| tell(Input::Pairing { id, event });
-            run(&settings, code, &event, &verdicts, &worker_exit);
+            let from_app = FromApp { verdicts, answers };
+            run(&settings, code, &event, &from_app, &worker_exit);
         })?;
-    Ok(Worker { verdict, exit })
+    Ok(Worker {
+        verdict,
+        answer,
+        exit,
+    })
+}
+
+/// What the app tells a worker.
+struct FromApp {
+    verdicts: mpsc::Receiver<bool>,
+    answers: mpsc::Receiver<Reply>,
 }
 
 fn run(
     settings: &Settings,
     code: Code,
     event: &(impl Fn(PairingEvent) -> bool + Send + Sync + Clone + 'static),
-    verdicts: &mpsc::Receiver<bool>,
+    from_app: &FromApp,
     exit: &Exit,
 ) {
     let deadline = Instant::now() + WAIT;
@@ -164,6 +184,28 @@ fn run(
             "the relay is away ({e}); still trying"
         )));
     };
+    let offer = match through_outages(deadline, &away, || receiver.approval(deadline)) {
+        Ok(offer) => offer,
+        Err(e) => {
+            leave(receiver);
+            return flow_failed(e);
+        }
+    };
+    if let Some(offer) = offer {
+        if !event(PairingEvent::Offer(offer)) {
+            return leave(receiver);
+        }
+        // Unanswered by the deadline (or the app gone): declined.
+        let left = deadline.saturating_duration_since(Instant::now());
+        let reply = from_app
+            .answers
+            .recv_timeout(left)
+            .unwrap_or(Reply::Decline);
+        if let Err(e) = receiver.reply(&reply) {
+            leave(receiver);
+            return flow_failed(e);
+        }
+    }
     let (payload, sealed) = match wait_for_payload(&receiver, deadline, &away) {
         Ok(found) => found,
         Err(e) => {
@@ -172,7 +214,7 @@ fn run(
         }
     };
     if event(PairingEvent::Delivered(Zeroizing::new(sealed)))
-        && verdicts.recv() == Ok(true)
+        && from_app.verdicts.recv() == Ok(true)
         && let Err(e) = receiver.acknowledge(&payload)
     {
         event(PairingEvent::Status(format!(

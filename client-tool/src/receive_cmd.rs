@@ -16,9 +16,11 @@ use std::time::{Duration, Instant};
 use shared::Credentials;
 use shared::cli::atomic::AtomicFile;
 use shared::cli::config;
+use shared::cli::devices::{PeerKind, Peers};
 use shared::cli::prompt::Tty;
 use shared::cli::relay_client::{RelayClient, RelayError, Retry, RetryHook, parse_pin};
 use shared::cli::relay_flow::{FlowError, Receiver};
+use shared::cli::remember::{Offer, Reply};
 use shared::cli::stderr::StatusLine;
 use shared::cli::stdout::Stdout;
 use shared::note;
@@ -26,7 +28,9 @@ use shared::relay::Code;
 
 use crate::cli::ReceiveArgs;
 use crate::clipboard::ClipboardService;
+use crate::creds;
 use crate::failure::{Failure, RelayFailure};
+use crate::keyring::sanitize;
 use crate::open_cmd::{Destination, hand_over};
 use crate::tui::RelayFlags;
 
@@ -91,7 +95,7 @@ fn receive(
         session.receiver_code
     );
     note!(
-        "hush: waiting for the output (up to --wait {} s)",
+        "hush: waiting for the approval and the output (up to --wait {} s)",
         args.wait
     );
     let was_away = Cell::new(false);
@@ -100,25 +104,31 @@ fn receive(
         status.clear();
         note!("hush: the relay is away ({e}); still trying until the deadline");
     };
-    let (id, sealed) = match wait_for_payload(&receiver, deadline, &away) {
-        Ok(found) => found,
-        Err(e) => {
-            let _ = receiver.leave();
-            let gave_up = matches!(
-                e,
-                FlowError::Relay(_) | FlowError::TimedOut(_) | FlowError::Lost
-            );
-            // hush-run, unable to deliver meanwhile, may have printed its block: only the
-            // TUI, which keeps the pairing, opens it.
-            return Err(if was_away.get() && gave_up {
-                Failure::Relay(RelayFailure::AwayAfterPairing(Box::new(RelayFailure::of(
-                    e, nameplate, args.wait,
-                ))))
-            } else {
-                failed(e)
-            });
+    let gone = |e: FlowError| {
+        let _ = receiver.exit().leave();
+        let gave_up = matches!(
+            e,
+            FlowError::Relay(_) | FlowError::TimedOut(_) | FlowError::Lost
+        );
+        // hush-run, unable to deliver meanwhile, may have printed its block: only the
+        // TUI, which keeps the pairing, opens it.
+        if was_away.get() && gave_up {
+            Failure::Relay(RelayFailure::AwayAfterPairing(Box::new(RelayFailure::of(
+                e, nameplate, args.wait,
+            ))))
+        } else {
+            failed(e)
         }
     };
+    let offer = through_outages(deadline, &away, || receiver.approval(deadline)).map_err(&gone)?;
+    if let Some(offer) = offer {
+        status.clear();
+        if let Err(e) = answer_offer(&receiver, &offer, args) {
+            let _ = receiver.leave();
+            return Err(e);
+        }
+    }
+    let (id, sealed) = wait_for_payload(&receiver, deadline, &away).map_err(&gone)?;
     status.clear();
     let candidates = [Credentials::Relay(session)];
     shared::cli::hardening::protect_credentials(&candidates[0]);
@@ -262,15 +272,63 @@ pub(crate) fn connect(
     }
 }
 
-/// The next payload, until `deadline`. A relay that goes away meanwhile (the laptop went
-/// offline, the relay restarts) is tried again until the deadline: fetching is idempotent,
-/// and a message stored on the relay waits there for its payload TTL. `on_away` hears the
-/// first such failure.
+/// Answers the server's offer to remember each other: with `--remember`, remembers it and
+/// gives this laptop's identity (made on first use); without, declines. A server name
+/// remembered with another identity is refused loudly, before any passphrase is asked.
+fn answer_offer(receiver: &Receiver, offer: &Offer, args: &ReceiveArgs) -> Result<(), Failure> {
+    let Some(name) = &args.remember else {
+        receiver.reply(&Reply::Decline).map_err(Failure::flow)?;
+        note!(
+            "hush: the server {} offered to remember this laptop (as {}); declined \
+             (`hush receive --remember` accepts)",
+            sanitize(&offer.host, 64),
+            sanitize(&offer.name, 64)
+        );
+        return Ok(());
+    };
+    let name = if name.is_empty() { &offer.host } else { name };
+    // Whatever stops it, the server hears "no" rather than waiting for its deadline.
+    let declined = |e: Failure| {
+        let _ = receiver.reply(&Reply::Decline);
+        e
+    };
+    // Checked before the passphrase is asked: a changed identity is the news.
+    Peers::load(PeerKind::Servers)
+        .and_then(|mut servers| servers.remember(name, &offer.identity, None))
+        .map_err(|e| declined(e.into()))?;
+    let file = args.identity.identity_passphrase_file.as_deref();
+    let reply = creds::identity(file, true)
+        .and_then(|i| i.ok_or(Failure::NoIdentity))
+        .and_then(|mut identity| Ok(identity.remember(name, &offer.identity)?))
+        .map_err(declined)?;
+    receiver.reply(&reply).map_err(Failure::flow)?;
+    note!(
+        "hush: remembered {name} ({}); it calls this laptop {as_name}: `hush-run --to \
+         {as_name}` seals for it, with no key and no code",
+        offer.identity.fingerprint(),
+        as_name = sanitize(&offer.name, 64),
+    );
+    Ok(())
+}
+
+/// The next payload, until `deadline` (see [`through_outages`]).
 pub(crate) fn wait_for_payload(
     receiver: &Receiver,
     deadline: Instant,
     on_away: &dyn Fn(&RelayError),
 ) -> Result<(String, Vec<u8>), FlowError> {
+    through_outages(deadline, on_away, || receiver.next_payload(deadline))
+}
+
+/// Calls `call` (a long-poll) until it answers or `deadline` passes. A relay that goes away
+/// meanwhile (the laptop went offline, the relay restarts) is tried again until the
+/// deadline: reading is idempotent, and what the relay stores waits there for its TTL.
+/// `on_away` hears the first such failure.
+pub(crate) fn through_outages<T>(
+    deadline: Instant,
+    on_away: &dyn Fn(&RelayError),
+    mut call: impl FnMut() -> Result<T, FlowError>,
+) -> Result<T, FlowError> {
     let mut away: Option<RelayError> = None;
     loop {
         // The deadline passed while the relay was away: that is the cause, not "nothing
@@ -280,7 +338,7 @@ pub(crate) fn wait_for_payload(
         {
             return Err(FlowError::Relay(e));
         }
-        match receiver.next_payload(deadline) {
+        match call() {
             Ok(found) => return Ok(found),
             Err(FlowError::Relay(e)) if is_transient(&e) && Instant::now() < deadline => {
                 if away.is_none() {

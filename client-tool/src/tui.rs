@@ -20,6 +20,9 @@ use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 use zeroize::Zeroizing;
 
+use shared::cli::devices::PeerKind;
+use shared::cli::remember::{Offer, Reply};
+
 use crate::app::{App, Effect, Input, Key, PairingEvent, PairingId, Source};
 use crate::clipboard::{self, ClipboardError, ClipboardService};
 use crate::creds;
@@ -88,6 +91,7 @@ pub struct RelayFlags<'a> {
 /// Runs the TUI until the user quits or a signal arrives.
 pub fn run(
     key_files: &[PathBuf],
+    with_identity: bool,
     clear_after: Option<Duration>,
     relay: RelayFlags<'_>,
 ) -> Result<(), Failure> {
@@ -101,6 +105,12 @@ pub fn run(
             .map(|n| crate::keyring::sanitize(&n.to_string_lossy(), 24));
         loaded.push((creds::read_key_file(path)?, label));
     }
+    // Asked before the UI takes the terminal, once; none made yet is no question.
+    let identity = if with_identity {
+        creds::identity(None, false)?
+    } else {
+        None
+    };
     let signals = Signals::install()?;
     let (service, no_clipboard) = match ClipboardService::start(clear_after) {
         Ok(s) => (Some(s), None),
@@ -112,6 +122,13 @@ pub fn run(
     }
     for (creds, label) in loaded {
         app.keyring.add(creds, label);
+    }
+    if let Some(identity) = &identity {
+        let name = format!(
+            "this laptop's identity {}",
+            identity.own.public().fingerprint()
+        );
+        app.keyring.add_identity(identity.credentials(), name);
     }
     // The relay is optional: settings that cannot be used only stop `r`, with their reason.
     let relay = match crate::receive_cmd::relay_settings(relay.url, relay.pin) {
@@ -135,6 +152,7 @@ pub fn run(
                 tx,
                 relay,
                 workers: &mut workers,
+                identity,
             };
             event_loop(&mut terminal, &mut app, ctx, &messages, &signals)
         });
@@ -173,6 +191,8 @@ struct Context<'a> {
     tx: Sender<Message>,
     relay: Option<pairing::Settings>,
     workers: &'a mut HashMap<PairingId, Worker>,
+    /// This laptop's identity and its servers, if it has one (and `--no-identity` is off).
+    identity: Option<creds::Identity>,
 }
 
 /// Reads terminal events on a thread of its own. crossterm spins forever inside `read`
@@ -334,6 +354,13 @@ fn apply(app: &mut App, ctx: &mut Context<'_>, input: Input) -> bool {
                     Some(answer) => answer,
                     None => continue,
                 },
+                (Effect::AnswerOffer { id, offer, accept }, _) => {
+                    let (reply, result) = answer_offer(app, ctx, &offer, accept);
+                    if let Some(worker) = ctx.workers.get(&id) {
+                        worker.answer(reply);
+                    }
+                    Input::Remembered(result)
+                }
                 (Effect::RelayDone { id, handed_over }, _) => {
                     if let Some(worker) = ctx.workers.remove(&id) {
                         worker.done(handed_over);
@@ -354,6 +381,48 @@ fn apply(app: &mut App, ctx: &mut Context<'_>, input: Input) -> bool {
         queue = next;
     }
     false
+}
+
+/// The answer to a server's offer to remember each other, and what to say about it: the
+/// server remembered under its host name (servers.toml written, the identity accepting
+/// it from now on), or declined, or why it could not be (no identity, a changed one).
+fn answer_offer(
+    app: &mut App,
+    ctx: &mut Context<'_>,
+    offer: &Offer,
+    accept: bool,
+) -> (Reply, Result<Option<String>, String>) {
+    if !accept {
+        return (Reply::Decline, Ok(None));
+    }
+    let Some(identity) = ctx.identity.as_mut() else {
+        return (
+            Reply::Decline,
+            Err(
+                "Not remembered: this hush runs without an identity. `hush receive --remember \
+                 CODE` makes one (then start hush again)."
+                    .into(),
+            ),
+        );
+    };
+    match identity.remember(&offer.host, &offer.identity) {
+        Ok(reply) => {
+            app.keyring.set_servers(identity.servers.to_peers());
+            let server = format!(
+                "{} ({})",
+                crate::keyring::sanitize(&offer.host, 64),
+                offer.identity.fingerprint()
+            );
+            (reply, Ok(Some(server)))
+        }
+        Err(e) => {
+            // Reloaded, so that an entry that could not be saved does not linger.
+            if let Ok(servers) = shared::cli::devices::Peers::load(PeerKind::Servers) {
+                identity.servers = servers;
+            }
+            (Reply::Decline, Err(crate::app::sentence(&e)))
+        }
+    }
 }
 
 fn map_key(code: KeyCode, modifiers: KeyModifiers) -> Option<Key> {

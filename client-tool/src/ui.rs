@@ -77,6 +77,18 @@ pub fn draw(frame: &mut Frame, app: &App, now: Instant) {
             &format!("{label}_\n\nEnter sets it (empty removes it), Esc cancels."),
         ),
         Screen::Code(field) => code_popup(frame, area, field),
+        Screen::Remember(_, offer) => popup(
+            frame,
+            area,
+            " Remember this server? ",
+            &format!(
+                "{} ({}) offers to remember this laptop as {}.\n\
+                 y: remember it (it seals for this laptop with no key or code); n: no.",
+                crate::keyring::sanitize(&offer.host, 40),
+                offer.identity.fingerprint(),
+                crate::keyring::sanitize(&offer.name, 40),
+            ),
+        ),
         _ => {}
     }
 }

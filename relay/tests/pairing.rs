@@ -175,7 +175,18 @@ async fn the_python_receiver_pairs_with_the_rust_sender_through_the_relay() {
         shown.starts_with(&format!("receiver code {} ", session.receiver_code)),
         "{shown}"
     );
-    // Approved: the output goes to the relay, sealed for this receiver.
+    // Approved: the approval (docs/RELAY.md §11), then the output, both sealed for this
+    // receiver.
+    let approval = shared::cli::remember::seal_approval(&session, None).expect("approval");
+    let put = c
+        .json(
+            "PUT",
+            &format!("{slot}/to-receiver/2"),
+            token,
+            msg(&approval),
+        )
+        .await;
+    assert_eq!(put.status, 201, "{}", put.error());
     let sealed = shared::seal(
         &Credentials::Relay(session),
         &Metadata::default(),

@@ -57,6 +57,7 @@ pub fn run(plan: Plan) -> Result<Ended> {
             Err(LaterKey::File(path)) => credentials::from_file(&path)?,
             Err(LaterKey::Prompt) => credentials::ask_key(terminal(&mut tty)?)?,
             Err(LaterKey::Passphrase) => credentials::ask_passphrase(terminal(&mut tty)?)?,
+            Err(LaterKey::Devices(names)) => credentials::for_devices(&names, plan.sealing.quiet)?,
         }),
     };
     let mut session = Session::new(target, plan.output, plan.sealing, signals, audit);
@@ -121,9 +122,18 @@ impl Session {
             shared::cli::hardening::protect_credentials(creds);
             fingerprint = creds.fingerprint().map(|f| f.to_string());
             if !sealing.quiet {
-                match &fingerprint {
-                    Some(f) => note!("hush-run: key fingerprint {f}"),
-                    None => note!("hush-run: sealing with a passphrase (Argon2id)"),
+                match (&fingerprint, creds) {
+                    (Some(f), _) => note!("hush-run: key fingerprint {f}"),
+                    (None, Credentials::Devices(keys)) => note!(
+                        "hush-run: sealing for {} as this server ({})",
+                        keys.peers
+                            .iter()
+                            .map(|p| p.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        keys.own.public().fingerprint()
+                    ),
+                    (None, _) => note!("hush-run: sealing with a passphrase (Argon2id)"),
                 }
             }
         }

@@ -142,6 +142,19 @@ pub struct Cli {
           value_parser = clap::value_parser!(u64).range(0..=3600))]
     pub relay_timeout: Option<u64>,
 
+    /// With --relay: remember the laptop as NAME once it agrees (it gives its identity and
+    /// mailbox inside the paired channel); later runs seal for it with `--to NAME`, with
+    /// no key and no code.
+    #[arg(long, value_name = "NAME", requires = "relay")]
+    pub remember: Option<String>,
+
+    /// Seal for a remembered device (repeat for several: sealed once, for all of them)
+    /// with this server's identity, instead of a key; the block is printed, and opens in
+    /// that laptop's hush with its identity. `hush-run devices list` shows the names.
+    #[arg(long, value_name = "NAME", action = clap::ArgAction::Append,
+          conflicts_with_all = ["key_file", "key_fd", "passphrase", "relay"])]
+    pub to: Vec<String>,
+
     /// Do not print the key fingerprint and other notes on stderr (errors still are).
     #[arg(short = 'q', long)]
     pub quiet: bool,
@@ -173,6 +186,20 @@ impl Cli {
         }
     }
 
+    /// `hush-run devices ...` (the first argument, before any `--`): the device list, not
+    /// a command to run. A program named `devices` runs as `hush-run -- devices`.
+    pub fn devices_command() -> Option<DevicesCli> {
+        let mut args = std::env::args_os().skip(1);
+        (args.next()? == "devices").then(|| {
+            match DevicesCli::try_parse_from(
+                std::iter::once(OsString::from("hush-run devices")).chain(args),
+            ) {
+                Ok(cli) => cli,
+                Err(e) => e.exit(),
+            }
+        })
+    }
+
     /// Rejects what clap lets through: with a trailing command, clap takes a mistyped option
     /// (`--key-fil k`) as the command to run. No real command starts with '-'.
     fn check(self) -> Result<Self, clap::Error> {
@@ -195,6 +222,22 @@ impl Cli {
         let mut cmd = Cli::command();
         clap_complete::generate(shell, &mut cmd, "hush-run", &mut std::io::stdout());
     }
+}
+
+/// `hush-run devices`: the devices this server seals for (`--to NAME`).
+#[derive(Debug, Parser)]
+#[command(name = "hush-run devices", max_term_width = 100)]
+pub enum DevicesCli {
+    /// List the remembered devices: name, identity fingerprint, when paired, mailbox.
+    List,
+    /// Forget a device: `--to NAME` refuses it from now on, and its mailbox credentials are
+    /// deleted.
+    Forget {
+        /// The device's name.
+        name: String,
+    },
+    /// Show this server's identity fingerprint (the laptop shows it after pairing).
+    Identity,
 }
 
 #[cfg(test)]

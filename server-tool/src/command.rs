@@ -80,7 +80,8 @@ pub fn metadata(spec: &Spec) -> Metadata {
     }
 }
 
-fn hostname() -> Option<String> {
+/// This machine's host name, if it has one.
+pub fn hostname() -> Option<String> {
     let uname = rustix::system::uname();
     let name = uname.nodename().to_string_lossy();
     let name = name.trim();

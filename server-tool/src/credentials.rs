@@ -3,8 +3,9 @@
 
 use std::path::Path;
 
+use shared::cli::devices::{self, PeerKind, Peers};
 use shared::cli::prompt::{Hidden, Tty};
-use shared::{Credentials, Iv, Key, Passphrase};
+use shared::{Credentials, DeviceKeys, IdentitySecret, Iv, Key, Passphrase, Peer};
 use zeroize::Zeroizing;
 
 use crate::failure::{Failure, Result, TRIES};
@@ -12,6 +13,38 @@ use crate::failure::{Failure, Result, TRIES};
 /// Reads a key file.
 pub fn from_file(path: &Path) -> Result<Credentials> {
     shared::cli::private_file::read_key_file(path).map_err(Failure::KeyFile)
+}
+
+/// This server's identity, made on first use (like an ssh host key), with a note then.
+pub fn server_identity(quiet: bool) -> Result<IdentitySecret> {
+    let path = devices::path_of(devices::SERVER_IDENTITY).map_err(Failure::Devices)?;
+    let (identity, made) = devices::server_identity(&path).map_err(Failure::Devices)?;
+    if made && !quiet {
+        shared::note!(
+            "hush-run: made this server's identity {} ({})",
+            identity.public().fingerprint(),
+            path.display()
+        );
+    }
+    Ok(identity)
+}
+
+/// Sealing for remembered devices: this server's identity and the devices named.
+pub fn for_devices(names: &[String], quiet: bool) -> Result<Credentials> {
+    let known = Peers::load(PeerKind::Devices).map_err(Failure::Devices)?;
+    let mut peers = Vec::with_capacity(names.len());
+    for name in names {
+        let device = known.active(name).map_err(Failure::UnknownDevice)?;
+        peers.push(Peer {
+            name: name.clone(),
+            key: device.public(),
+            forgotten: false,
+        });
+    }
+    Ok(Credentials::Devices(DeviceKeys {
+        own: server_identity(quiet)?,
+        peers,
+    }))
 }
 
 /// Asks for the key and the IV, echo off from the `Key:` prompt to the end of the `IV:`

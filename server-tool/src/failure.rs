@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 use shared::cli::Error as CliError;
 use shared::cli::config::ConfigError;
+use shared::cli::devices::DeviceError;
 use shared::cli::relay_client::RelayError;
 use shared::cli::relay_flow::FlowError;
 
@@ -64,6 +65,12 @@ pub enum Failure {
     /// The settings file cannot be used.
     #[error("settings file: {0}")]
     Config(ConfigError),
+    /// `--remember` with more than one receiver: a name is for one device.
+    #[error("--remember NAME names one device: it cannot go with --receivers above 1")]
+    RememberSeveral,
+    /// A device named with `--to` or `devices forget` is not known, or a bad name.
+    #[error("{0}")]
+    UnknownDevice(DeviceError),
     /// Relay mode needs the terminal for the code and the approvals.
     #[error("no terminal to show the code and approve receivers on ({})", tty_reason(.0))]
     NoApprovalTerminal(CliError),
@@ -134,6 +141,10 @@ pub enum Failure {
         /// Why.
         source: FlowError,
     },
+    /// The server's identity or its list of devices cannot be used, or a remembered
+    /// device came back with another key.
+    #[error("{0}")]
+    Devices(DeviceError),
     /// A receiver's confirmation was wrong: the room is burned.
     #[error("wrong code used: someone may be attacking; start again")]
     WrongCode,
@@ -229,7 +240,9 @@ impl shared::cli::failure::Failure for Failure {
             | Self::RelayNoUrl(_)
             | Self::RelayUrl(_)
             | Self::RelayPin { .. }
-            | Self::Config(_) => EXIT_USAGE,
+            | Self::Config(_)
+            | Self::RememberSeveral
+            | Self::UnknownDevice(_) => EXIT_USAGE,
             Self::WrongCode => EXIT_WRONG_CODE,
             Self::PairingExpired { .. } | Self::NoneApproved | Self::PairingLost => EXIT_NOT_PAIRED,
             Self::NotFound(_) => EXIT_NOT_FOUND,
@@ -302,6 +315,11 @@ impl shared::cli::failure::Failure for Failure {
                     .into()
             }
             Self::NoneApproved | Self::PairingLost => "run hush-run again for a new code".into(),
+            Self::UnknownDevice(DeviceError::Unknown { .. }) => {
+                "pair with it once: hush-run --relay --remember NAME -- CMD, and `hush receive \
+                 --remember CODE` on the laptop (hush-run devices list shows the known ones)"
+                    .into()
+            }
             Self::HoldFile(_) => {
                 "set TMPDIR to a writable folder, or use -o FILE or --stream".into()
             }

@@ -9,6 +9,7 @@ mod child;
 mod cli;
 mod command;
 mod credentials;
+mod devices;
 mod failure;
 mod job;
 mod output;
@@ -27,6 +28,12 @@ fn main() -> ExitCode {
         // Without it a core dump or a debugger could read the key: refuse rather than risk it.
         shared::note!("hush-run: cannot disable core dumps and ptrace attach: {e}");
         return ExitCode::from(125);
+    }
+    if let Some(cmd) = cli::Cli::devices_command() {
+        return match devices::run(cmd) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(failure) => shared::cli::failure::exit("hush-run", &failure),
+        };
     }
     let cli = cli::Cli::parse_checked();
     if let Some(shell) = cli.completions {

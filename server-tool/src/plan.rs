@@ -27,6 +27,8 @@ pub enum LaterKey {
     Passphrase,
     /// A key file.
     File(PathBuf),
+    /// This server's identity, sealing for remembered devices (`--to`).
+    Devices(Vec<String>),
 }
 
 /// What to run.
@@ -82,6 +84,7 @@ impl Plan {
                 cli.relay_pin,
                 cli.receivers,
                 cli.relay_timeout,
+                cli.remember,
             )?),
             None => None,
         };
@@ -99,7 +102,11 @@ impl Plan {
                 });
             }
         }
+        for name in &cli.to {
+            shared::cli::devices::check_name(name).map_err(Failure::UnknownDevice)?;
+        }
         let key = match (cli.key_file, cli.key_fd, cli.passphrase) {
+            _ if !cli.to.is_empty() => KeySource::Later(LaterKey::Devices(cli.to)),
             (Some(path), _, _) => KeySource::Later(LaterKey::File(path)),
             (_, Some(fd), _) => KeySource::Fd(fd),
             (_, _, true) => KeySource::Later(LaterKey::Passphrase),

@@ -12,9 +12,11 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use shared::cli::config;
+use shared::cli::devices::{self, PeerKind, Peers};
 use shared::cli::prompt::Tty;
 use shared::cli::relay_client::{RelayClient, RelayError, parse_pin};
-use shared::cli::relay_flow::{Candidate, FlowError, SenderRoom, payload_id};
+use shared::cli::relay_flow::{Approval, Candidate, FlowError, SenderRoom, payload_id};
+use shared::cli::remember::{Offer, Reply};
 use shared::cli::stderr::StatusLine;
 use shared::{Credentials, Metadata, SealOptions, SealWriter, Stream, note};
 use zeroize::Zeroizing;
@@ -47,6 +49,8 @@ pub struct Settings {
     pub receivers: u8,
     /// How long the outbox retries an unreachable relay.
     pub timeout: Duration,
+    /// `--remember NAME`: the name to remember the receiver as.
+    pub remember: Option<String>,
 }
 
 impl Settings {
@@ -57,7 +61,14 @@ impl Settings {
         pin: Option<String>,
         receivers: Option<u8>,
         timeout: Option<u64>,
+        remember: Option<String>,
     ) -> Result<Self> {
+        if let Some(name) = &remember {
+            if receivers.unwrap_or(1) > 1 {
+                return Err(Failure::RememberSeveral);
+            }
+            devices::check_name(name).map_err(Failure::UnknownDevice)?;
+        }
         let file = if relay.is_empty() || pin.is_none() {
             config::load().map_err(Failure::Config)?.relay
         } else {
@@ -92,6 +103,7 @@ impl Settings {
             pin,
             receivers: receivers.unwrap_or(1),
             timeout: Duration::from_secs(timeout.unwrap_or(DEFAULT_TIMEOUT)),
+            remember,
         })
     }
 }
@@ -177,10 +189,17 @@ impl Screen<'_> {
     }
 }
 
+/// An approved receiver, with its approval until the relay took it: a relay away right
+/// after the approval prompt gets it from the outbox, before the payload.
+struct Approved {
+    candidate: Candidate,
+    unsent: Option<Approval>,
+}
+
 /// The receivers approved for this invocation, and their room.
 pub struct Paired {
     room: SenderRoom,
-    approved: Vec<Candidate>,
+    approved: Vec<Approved>,
     timeout: Duration,
     quiet: bool,
     /// A payload is stored on the relay, not yet taken: the room must stay open.
@@ -214,6 +233,11 @@ fn clock_utc(at: u64) -> String {
 /// `settings.receivers` of them have been decided at the approval prompt (at least one
 /// approved), the code expires, or a wrong code burns the room.
 pub fn pair(settings: &Settings, tty: &mut Tty, quiet: bool) -> Result<Paired> {
+    // Before the room: a server identity or device list that cannot be used wastes no code.
+    let mut remember = match &settings.remember {
+        Some(name) => Some(Remember::prepare(name, quiet)?),
+        None => None,
+    };
     let client = RelayClient::new(&settings.url, settings.pin).map_err(|e| Failure::Relay {
         source: FlowError::Relay(e),
     })?;
@@ -236,7 +260,13 @@ pub fn pair(settings: &Settings, tty: &mut Tty, quiet: bool) -> Result<Paired> {
         screen.code_rows = screen.rows_of(line.trim_end().chars().count());
         screen.tty.say(&line);
     }
-    let result = approvals(&mut room, &mut screen, settings.receivers, deadline);
+    let result = approvals(
+        &mut room,
+        &mut screen,
+        settings.receivers,
+        deadline,
+        remember.as_mut(),
+    );
     // The code is spent (or useless) now: off the screen, in every case.
     let nameplate = room.code().nameplate();
     let state = match &result {
@@ -267,12 +297,73 @@ pub fn pair(settings: &Settings, tty: &mut Tty, quiet: bool) -> Result<Paired> {
 }
 
 /// `K7MQ, 2C4D`.
-fn codes(approved: &[Candidate]) -> String {
+fn codes(approved: &[Approved]) -> String {
     approved
         .iter()
-        .map(|c| c.session.receiver_code.to_string())
+        .map(|a| a.candidate.session.receiver_code.to_string())
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// `--remember NAME`: this server's identity offered to the receiver, and the device list
+/// its answer goes to.
+struct Remember {
+    offer: Offer,
+    devices: Peers,
+    quiet: bool,
+}
+
+impl Remember {
+    /// Loads (or makes, on first use) this server's identity, and reads the device list.
+    fn prepare(name: &str, quiet: bool) -> Result<Self> {
+        let identity = crate::credentials::server_identity(quiet)?;
+        let devices = Peers::load(PeerKind::Devices).map_err(Failure::Devices)?;
+        let host = crate::command::hostname().unwrap_or_else(|| "server".to_owned());
+        Ok(Self {
+            offer: Offer {
+                name: name.to_owned(),
+                host,
+                identity: identity.public(),
+            },
+            devices,
+            quiet,
+        })
+    }
+
+    /// Waits for the receiver's answer and stores it; returns what to say on the terminal
+    /// (the pairing's screen, whose rows are counted). A name remembered with another key
+    /// is refused loudly, before the command runs.
+    fn conclude(
+        &mut self,
+        room: &SenderRoom,
+        receiver: &Candidate,
+        deadline: Instant,
+    ) -> Result<Option<String>> {
+        let name = &self.offer.name;
+        Ok(match room.reply(receiver, deadline) {
+            Ok(Reply::Accept { identity, mailbox }) => {
+                self.devices
+                    .remember(name, &identity, mailbox)
+                    .and_then(|()| self.devices.save())
+                    .map_err(Failure::Devices)?;
+                (!self.quiet).then(|| {
+                    format!(
+                        "hush-run: remembered {name} ({}): `hush-run --to {name} -- CMD` seals \
+                         for it from now on, with no key and no code",
+                        identity.fingerprint()
+                    )
+                })
+            }
+            Ok(Reply::Decline) => Some(format!(
+                "hush-run: the laptop declined to be remembered as {name}"
+            )),
+            Err(FlowError::TimedOut(_)) => Some(
+                "hush-run: the laptop did not answer the offer to remember it; not remembered"
+                    .to_owned(),
+            ),
+            Err(source) => return Err(Failure::Relay { source }),
+        })
+    }
 }
 
 fn approvals(
@@ -280,7 +371,8 @@ fn approvals(
     screen: &mut Screen<'_>,
     wanted: u8,
     deadline: Instant,
-) -> Result<Vec<Candidate>> {
+    mut remember: Option<&mut Remember>,
+) -> Result<Vec<Approved>> {
     let mut approved = Vec::new();
     let mut decided = 0u8;
     let failed = |e: FlowError, approved: usize| match e {
@@ -300,7 +392,25 @@ fn approvals(
                 .map_err(|e| failed(e, approved.len()))?;
             let code = candidate.session.receiver_code;
             if screen.approve(&format!("receiver {code}: approve? [y/N] "))? {
-                approved.push(candidate);
+                let offer = remember.as_ref().map(|r| &r.offer);
+                let approval = candidate
+                    .approval(offer)
+                    .map_err(|e| failed(e, approved.len()))?;
+                let unsent = match room.approve(&approval) {
+                    Ok(()) => None,
+                    // Sent by the outbox before the payload, with the same retries. An
+                    // offer to remember waits for its answer: it needs the relay now.
+                    Err(FlowError::Relay(RelayError::Unreachable(_))) if offer.is_none() => {
+                        Some(approval)
+                    }
+                    Err(e) => return Err(failed(e, approved.len())),
+                };
+                if let Some(r) = remember.as_deref_mut()
+                    && let Some(said) = r.conclude(room, &candidate, deadline)?
+                {
+                    screen.say(&format!("{said}\n"));
+                }
+                approved.push(Approved { candidate, unsent });
             } else {
                 room.deny(slot).map_err(|e| failed(e, approved.len()))?;
                 screen.say(&format!(
@@ -326,7 +436,7 @@ impl Outgoing {
     /// One sealer per approved receiver, with its pairing's session.
     pub fn start(paired: &Paired, meta: &Metadata) -> Result<Self> {
         let mut sealers = Vec::with_capacity(paired.approved.len());
-        for candidate in &paired.approved {
+        for Approved { candidate, .. } in &paired.approved {
             let file = tempfile::tempfile().map_err(Failure::HoldFile)?;
             let creds = Credentials::Relay(candidate.session.clone());
             let sealer = SealWriter::new(file, &creds, meta, false, SealOptions::default())
@@ -370,8 +480,8 @@ impl Paired {
         let mut uploaded = Vec::new();
         // One bound for all the receivers' messages: the relay is down for all of them.
         let deadline = Instant::now() + self.timeout;
-        for (candidate, (mut file, len)) in self.approved.iter().zip(sealed) {
-            let code = candidate.session.receiver_code;
+        for (receiver, (mut file, len)) in self.approved.iter().zip(sealed) {
+            let code = receiver.candidate.session.receiver_code;
             let why = if len > MAX_PAYLOAD {
                 format!("the sealed output ({len} bytes) is over the relay's payload limit (1 MiB)")
             } else {
@@ -379,13 +489,12 @@ impl Paired {
                 file.seek(SeekFrom::Start(0))?;
                 file.read_to_end(&mut bytes)?;
                 // One id per message and receiver, the same for every retry.
-                let sent = payload_id().map_err(FlowError::Relay).and_then(|id| {
-                    self.upload(candidate.slot, &id, &bytes, deadline)
-                        .map(|()| id)
-                });
+                let sent = payload_id()
+                    .map_err(FlowError::Relay)
+                    .and_then(|id| self.upload(receiver, &id, &bytes, deadline).map(|()| id));
                 match sent {
                     Ok(id) => {
-                        uploaded.push((candidate.slot, code, id));
+                        uploaded.push((receiver.candidate.slot, code, id));
                         continue;
                     }
                     Err(e) => outbox_failure(&e, self.timeout),
@@ -401,19 +510,26 @@ impl Paired {
         Ok(())
     }
 
-    /// Stores one payload, retrying with backoff while the relay is unreachable, until
-    /// `deadline`; a one-line status on stderr meanwhile.
+    /// Stores one payload (after the receiver's approval, if the relay has not taken it
+    /// yet: sending it again is harmless), retrying with backoff while the relay is
+    /// unreachable, until `deadline`; a one-line status on stderr meanwhile.
     fn upload(
         &self,
-        slot: u8,
+        receiver: &Approved,
         id: &str,
         bytes: &[u8],
         deadline: Instant,
     ) -> std::result::Result<(), FlowError> {
         let mut pause = FIRST_PAUSE;
         let status = StatusLine::new();
+        let send = || {
+            if let Some(approval) = &receiver.unsent {
+                self.room.approve(approval)?;
+            }
+            self.room.deliver(receiver.candidate.slot, id, bytes)
+        };
         loop {
-            match self.room.deliver(slot, id, bytes) {
+            match send() {
                 Err(FlowError::Relay(RelayError::Unreachable(why))) => {
                     let left = deadline.saturating_duration_since(Instant::now());
                     if left.is_zero() {

@@ -30,7 +30,7 @@ fn seal(creds: &Credentials, data: &[u8], armored: bool) -> Vec<u8> {
 fn open(creds: &Credentials, sealed: &Arc<[u8]>) -> u64 {
     let input = std::io::Cursor::new(Arc::clone(sealed));
     let (mut out, mut err) = (std::io::sink(), std::io::sink());
-    let (summary, _) =
+    let (summary, _, _) =
         shared::open_stream(input, std::slice::from_ref(creds), &mut out, &mut err).expect("open");
     summary.stdout_len
 }

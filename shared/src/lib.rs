@@ -265,7 +265,8 @@ pub fn open(input: &[u8], candidates: &[Credentials]) -> Result<Opened> {
 }
 
 /// Opens a message as a stream, writing stdout records to `stdout` and stderr records to
-/// `stderr` as each chunk authenticates. Returns the summary and the candidate's index.
+/// `stderr` as each chunk authenticates. Returns the summary, the candidate's index and the
+/// key mode (in device mode, it names the sender).
 /// Armor is decoded on a second thread, so that base64 and AES-GCM overlap.
 ///
 /// A failure can come after some authenticated plaintext was written; callers that must
@@ -275,15 +276,15 @@ pub fn open_stream<R: Read + Send + 'static>(
     candidates: &[Credentials],
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
-) -> Result<(Summary, usize)> {
+) -> Result<(Summary, usize, Mode)> {
     let (input, armored): (Box<dyn Read>, bool) = match armor::SealedInput::new(input)? {
         armor::SealedInput::Binary(binary) => (Box::new(binary), false),
         armored => (Box::new(offload::OffloadReader::new(armored)), true),
     };
     let opener = Opener::with_candidates(input, candidates)?;
-    let index = opener.index();
+    let (index, mode) = (opener.index(), opener.header().mode());
     let summary = payload::demux(opener, stdout, stderr).map_err(|e| diagnose(e, armored))?;
-    Ok((summary, index))
+    Ok((summary, index, mode))
 }
 
 /// Names a body that ends inside a chunk for what it most likely is. Raw sealed bytes that

@@ -2,5 +2,6 @@
 #![allow(missing_docs)]
 
 mod client;
+mod devices;
 mod relay;
 mod server;

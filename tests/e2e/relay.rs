@@ -313,7 +313,7 @@ impl Receive {
     }
 
     /// Waits for the receiver code.
-    fn receiver_code(&mut self) -> String {
+    pub(crate) fn receiver_code(&mut self) -> String {
         let until = Instant::now() + PATIENCE;
         loop {
             if let Some(code) = self.shown_code() {

@@ -69,11 +69,7 @@ pub struct RelaySettings {
 
 /// Where the file is: `$XDG_CONFIG_HOME/hush/config.toml`, else under `~/.config`.
 pub fn default_path() -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_CONFIG_HOME")
-        .map(PathBuf::from)
-        .filter(|p| p.is_absolute())
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
-    Some(base.join("hush").join("config.toml"))
+    Some(super::devices::hush_dir()?.join("config.toml"))
 }
 
 /// Reads the settings at the default place; nothing there is no settings.

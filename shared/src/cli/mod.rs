@@ -15,13 +15,19 @@
 //! - [`man`]: `--man`, the manual page from the clap definition;
 //! - `relay_client` (feature `relay-client`): the blocking client of hush-relay/1 (pinned TLS, retries, long-polls);
 //! - `config` (feature `relay-client`): the settings file (the relay and its pin);
+//! - `devices` (feature `relay-client`): registered devices' identities and the lists of
+//!   peers each side remembers;
 //! - `relay_flow` (feature `relay-client`): the sender's and the receiver's pairing and delivery over it;
+//! - `remember` (feature `relay-client`): the identities a pairing's two sides exchange to
+//!   remember each other;
 //! - [`hardening`]: no core dumps, no ptrace, secrets kept out of swap and dumps;
 //! - `platform`: everything that differs between Unix and Windows, and nothing else.
 
 pub mod atomic;
 #[cfg(feature = "relay-client")]
 pub mod config;
+#[cfg(feature = "relay-client")]
+pub mod devices;
 pub mod error;
 pub mod failure;
 pub mod hardening;
@@ -34,6 +40,8 @@ pub mod prompt;
 pub mod relay_client;
 #[cfg(feature = "relay-client")]
 pub mod relay_flow;
+#[cfg(feature = "relay-client")]
+pub mod remember;
 pub mod signals;
 pub mod stderr;
 pub mod stdout;

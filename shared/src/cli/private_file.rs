@@ -30,6 +30,11 @@ pub fn open(path: &Path) -> Result<File> {
     platform::open_private(path)
 }
 
+/// Reads a whole private file (at most [`MAX_LEN`] bytes) after the checks above.
+pub fn read(path: &Path) -> Result<Zeroizing<Vec<u8>>> {
+    read_all(path, open(path)?)
+}
+
 /// Reads at most [`MAX_LEN`] bytes into a buffer sized once and wiped on drop.
 fn read_all(path: &Path, mut file: File) -> Result<Zeroizing<Vec<u8>>> {
     let mut text = Zeroizing::new(Vec::with_capacity(MAX_LEN + 1));
@@ -60,8 +65,7 @@ fn parse_key_text(name: &Path, bytes: &[u8]) -> Result<Credentials> {
 
 /// Reads a key file (`key = ...` and `iv = ...`).
 pub fn read_key_file(path: &Path) -> Result<Credentials> {
-    let text = read_all(path, open(path)?)?;
-    parse_key_text(path, &text)
+    parse_key_text(path, &read(path)?)
 }
 
 /// Reads key file text from an inherited descriptor `fd` (3 or above), then closes it so
@@ -81,7 +85,7 @@ pub fn read_key_fd(fd: i32) -> Result<Credentials> {
 
 /// Reads a passphrase: the first line of a private file.
 pub fn read_passphrase_file(path: &Path) -> Result<Passphrase> {
-    let bytes = read_all(path, open(path)?)?;
+    let bytes = read(path)?;
     let line = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     let text = std::str::from_utf8(line).map_err(|_| crate::Error::KeyFileSyntax {

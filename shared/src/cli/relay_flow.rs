@@ -12,6 +12,7 @@ use std::time::Instant;
 use crate::relay::{Code, Event, Pairing, PairingError, RoomContext, Session, Side};
 
 use super::relay_client::{Joined, LONGEST_WAIT, Queue, RelayClient, RelayError, Room, Token};
+use super::remember::{self, Offer, RememberError, Reply};
 
 /// Why a pairing or a delivery stopped.
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +42,9 @@ pub enum FlowError {
     /// Nothing came before the deadline.
     #[error("{0} before the deadline")]
     TimedOut(&'static str),
+    /// A remember message that does not open or parse.
+    #[error(transparent)]
+    Remember(#[from] RememberError),
 }
 
 impl FlowError {
@@ -121,6 +125,24 @@ pub struct Candidate {
     pub slot: u8,
     /// The confirmed session (seals for this receiver only).
     pub session: Session,
+}
+
+impl Candidate {
+    /// Its approval (docs/RELAY.md §11), with an offer of this server's identity if it
+    /// should be remembered; sealed once, so that sending it again is the same message.
+    pub fn approval(&self, offer: Option<&Offer>) -> Result<Approval, FlowError> {
+        Ok(Approval {
+            slot: self.slot,
+            sealed: remember::seal_approval(&self.session, offer)?,
+        })
+    }
+}
+
+/// A receiver's approval, sealed for its session ([`Candidate::approval`]).
+#[derive(Debug, Clone)]
+pub struct Approval {
+    slot: u8,
+    sealed: Vec<u8>,
 }
 
 /// The sender's room: made with a fresh code, paired slot by slot.
@@ -236,6 +258,32 @@ impl SenderRoom {
             .map_err(FlowError::from_refusal)
     }
 
+    /// Tells a paired receiver it was approved (the receiver reads this before waiting
+    /// for its payload). Safe to repeat with the same [`Approval`].
+    pub fn approve(&self, approval: &Approval) -> Result<(), FlowError> {
+        let (t, room) = (&self.room.token, &self.room.room);
+        self.client
+            .put(
+                t,
+                room,
+                approval.slot,
+                Queue::ToReceiver,
+                remember::SEQ,
+                &approval.sealed,
+            )
+            .map_err(FlowError::from_refusal)
+    }
+
+    /// The receiver's answer to the offer of [`SenderRoom::approve`], until `deadline`.
+    pub fn reply(&self, receiver: &Candidate, deadline: Instant) -> Result<Reply, FlowError> {
+        let (t, room, slot) = (&self.room.token, &self.room.room, receiver.slot);
+        let sealed = poll(deadline, "no answer to the offer to remember", |w| {
+            self.client
+                .get(t, room, slot, Queue::ToSender, remember::SEQ, w)
+        })?;
+        Ok(Reply::open(&receiver.session, &sealed)?)
+    }
+
     /// Ends the room: everything in it goes now rather than at its expiry.
     pub fn close(self) -> Result<(), FlowError> {
         Ok(self.client.close(&self.room.token, &self.room.room)?)
@@ -296,6 +344,26 @@ impl Receiver {
         let (t, room, slot) = (self.token(), self.joined.room.as_str(), self.joined.slot);
         self.client
             .delete_payload(t, room, slot, id)
+            .map_err(FlowError::from_refusal)
+    }
+
+    /// Waits until `deadline` for the sender's approval (a denial is
+    /// [`FlowError::Denied`]); returns its offer to remember each other, if it made one.
+    pub fn approval(&self, deadline: Instant) -> Result<Option<Offer>, FlowError> {
+        let (t, room, slot) = (self.token(), self.joined.room.as_str(), self.joined.slot);
+        let sealed = poll(deadline, "the sender did not approve", |w| {
+            self.client
+                .get(t, room, slot, Queue::ToReceiver, remember::SEQ, w)
+        })?;
+        Ok(remember::open_approval(&self.session, &sealed)?)
+    }
+
+    /// Answers the sender's offer.
+    pub fn reply(&self, reply: &Reply) -> Result<(), FlowError> {
+        let sealed = reply.seal(&self.session)?;
+        let (t, room, slot) = (self.token(), self.joined.room.as_str(), self.joined.slot);
+        self.client
+            .put(t, room, slot, Queue::ToSender, remember::SEQ, &sealed)
             .map_err(FlowError::from_refusal)
     }
 

@@ -72,6 +72,8 @@ fn paired(relay: &TestRelay, config: &Path, extra: &[&str]) -> (SenderRoom, Rece
         receiver_code_in(&shown),
         candidate.session.receiver_code.to_string()
     );
+    // Approved, as hush-run says after its prompt (docs/RELAY.md §11).
+    room.approve(&candidate.approval(None).unwrap()).unwrap();
     (room, hush, candidate)
 }
 
@@ -301,6 +303,7 @@ fn the_relay_and_its_pin_come_from_the_settings_file() {
         .args(["receive", &code]);
     let hush = Receive::start(cmd, None);
     let candidate = room.next_receiver(Instant::now() + DEADLINE).unwrap();
+    room.approve(&candidate.approval(None).unwrap()).unwrap();
     room.deliver(
         candidate.slot,
         &payload_id().unwrap(),
@@ -343,6 +346,7 @@ fn receive_at_a_terminal_asks_for_the_code_hidden_and_puts_the_output_on_the_cli
         "{screen}"
     );
     let plaintext = "wg-private-key-abcdefghijklmnop=";
+    room.approve(&candidate.approval(None).unwrap()).unwrap();
     room.deliver(
         candidate.slot,
         &payload_id().unwrap(),

@@ -72,6 +72,8 @@ fn pair_through_the_tui(relay: &TestRelay, tmux: &Tmux) -> (SenderRoom, Candidat
         DEADLINE,
     );
     assert!(screen.contains("waiting for the output"), "{screen}");
+    // Approved, as hush-run says after its prompt (docs/RELAY.md §11).
+    room.approve(&candidate.approval(None).unwrap()).unwrap();
     (room, candidate, code)
 }
 

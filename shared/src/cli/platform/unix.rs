@@ -268,6 +268,16 @@ pub(crate) fn create_private(path: &Path) -> io::Result<File> {
         .open(path)
 }
 
+/// Creates a folder (and its parents) that only the user may enter: mode 0700 for the
+/// folders it creates; an existing folder is left as it is.
+pub(crate) fn create_private_dir(path: &Path) -> io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+}
+
 /// Takes ownership of descriptor `fd` (3 or above) that the caller handed to the process.
 ///
 /// Call this before the process opens descriptors of its own: a number the caller forgot

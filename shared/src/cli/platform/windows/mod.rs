@@ -58,6 +58,12 @@ pub(crate) fn open_private(path: &Path) -> Result<File> {
     Ok(file)
 }
 
+/// Creates a folder and its parents. Files in it get their owner-only DACL when created
+/// ([`create_private`]), so the folder keeps the inherited permissions of the profile.
+pub(crate) fn create_private_dir(path: &Path) -> io::Result<()> {
+    std::fs::create_dir_all(path)
+}
+
 /// Descriptors cannot be handed over on Windows as they are on Unix (`--key-fd`).
 pub(crate) fn take_inherited(_fd: i32) -> io::Result<File> {
     Err(io::Error::new(
