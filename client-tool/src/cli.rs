@@ -58,6 +58,9 @@ pub enum Command {
     Seal(SealArgs),
     /// Receives hush-run's output through a relay, with the one-time code hush-run showed.
     Receive(ReceiveArgs),
+    /// Takes the oldest message remembered servers dropped in this laptop's relay mailbox
+    /// (`hush-run --to NAME`), opens it with the identity and hands it over as `open` does.
+    Inbox(InboxArgs),
     /// The servers this laptop paired with (`hush receive --remember`), whose messages it
     /// opens with its identity.
     #[command(subcommand)]
@@ -67,6 +70,25 @@ pub enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
+}
+
+/// `hush inbox`.
+#[derive(Debug, Args)]
+pub struct InboxArgs {
+    /// Only list what waits (id, size, expiry, relay); open nothing.
+    #[arg(long)]
+    pub list: bool,
+    /// Seconds to wait for a message when none waits (default: do not wait).
+    #[arg(long, value_name = "SECS", default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=86_400))]
+    pub wait: u64,
+    /// Write the plaintext to FILE (0600), only once the whole message authenticated.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Output the command's stderr records instead of its stdout.
+    #[arg(long)]
+    pub stderr: bool,
+    #[command(flatten)]
+    pub identity: IdentityArgs,
 }
 
 /// `hush servers`.

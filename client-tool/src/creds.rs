@@ -4,8 +4,9 @@
 
 use std::path::Path;
 
-use shared::cli::devices::{self, DeviceError, PeerKind, Peers};
+use shared::cli::devices::{self, DeviceError, Mailbox, MailboxKeys, PeerKind, Peers};
 use shared::cli::prompt::Tty;
+use shared::cli::relay_client::pin_text;
 use shared::cli::remember::Reply;
 use shared::{Credentials, DeviceKeys, IdentitySecret, Passphrase, SealOptions};
 
@@ -83,18 +84,33 @@ pub struct Identity {
 
 impl Identity {
     /// Remembers `server` as `name` (servers.toml written) and gives the answer that hands
-    /// it this laptop's identity. A name remembered with another identity is refused.
+    /// it this laptop's identity and its mailbox on `relay` (URL and pin: the relay of the
+    /// pairing), with the mailbox's keys for registering it there. A name remembered with
+    /// another identity is refused.
     pub fn remember(
         &mut self,
         name: &str,
         server: &shared::PublicIdentity,
-    ) -> Result<Reply, DeviceError> {
-        self.servers.remember(name, server, None)?;
+        relay: (&str, Option<[u8; 32]>),
+    ) -> Result<(Reply, MailboxKeys), DeviceError> {
+        let (url, pin) = relay;
+        let keys = devices::mailbox_keys(&self.own, url);
+        let mailbox = Mailbox {
+            relay: url.to_owned(),
+            pin: pin.as_ref().map(pin_text),
+            id: keys.id.clone(),
+            token: String::new(),
+        };
+        self.servers.remember(name, server, Some(mailbox.clone()))?;
         self.servers.save()?;
-        Ok(Reply::Accept {
+        let reply = Reply::Accept {
             identity: self.own.public(),
-            mailbox: None,
-        })
+            mailbox: Some(Mailbox {
+                token: keys.drop.expose().to_owned(),
+                ..mailbox
+            }),
+        };
+        Ok((reply, keys))
     }
 
     /// The credentials that open messages sealed for this laptop by its servers.

@@ -370,6 +370,11 @@ pub enum Failure {
         "this laptop has no identity yet: it is made when it first pairs with `hush receive --remember`"
     )]
     NoIdentity,
+    /// `hush inbox`, and no server got a mailbox of this laptop.
+    #[error(
+        "this laptop has no mailbox yet: it gives one to each server it remembers (`hush receive --remember`) on the pairing's relay"
+    )]
+    NoMailbox,
     /// The laptop's identity or its list of servers cannot be used, or a remembered server
     /// came back with another identity.
     #[error(transparent)]
@@ -479,6 +484,7 @@ impl shared::cli::failure::Failure for Failure {
             | Self::Config(_) => code::USAGE,
             Self::Relay(r) => r.code(),
             Self::NoIdentity => code::KEY_FILE,
+            Self::NoMailbox => code::USAGE,
             Self::Devices(e) => match e {
                 DeviceError::WrongPassphrase { .. } => code::WRONG_KEY,
                 DeviceError::Changed { .. } | DeviceError::OtherName { .. } => {

@@ -8,6 +8,7 @@ mod cli;
 mod clipboard;
 mod creds;
 mod failure;
+mod inbox_cmd;
 mod keygen_cmd;
 mod keyring;
 mod open_cmd;
@@ -64,6 +65,7 @@ fn main() -> ExitCode {
                 pin: cli.relay_pin.as_deref(),
             },
         ),
+        Some(Command::Inbox(args)) => inbox_cmd::run(args, clear_after),
         Some(Command::Servers(cmd)) => servers_cmd::run(cmd),
         Some(Command::Completions { shell }) => {
             clap_complete::generate(*shell, &mut Cli::command(), "hush", &mut std::io::stdout());

@@ -14,6 +14,7 @@ use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use shared::cli::devices::MailboxKeys;
 use shared::cli::failure::Failure as _;
 use shared::cli::relay_client::RetryHook;
 use shared::cli::relay_flow::{FlowError, Receiver, SlotExit};
@@ -53,14 +54,15 @@ fn take(exit: &Exit) -> Option<SlotExit> {
 /// what became of the delivered message.
 pub struct Worker {
     verdict: Sender<bool>,
-    answer: Sender<Reply>,
+    answer: Sender<(Reply, Option<MailboxKeys>)>,
     exit: Exit,
 }
 
 impl Worker {
-    /// The answer to the server's offer to remember each other ([`PairingEvent::Offer`]).
-    pub fn answer(&self, reply: Reply) {
-        let _ = self.answer.send(reply);
+    /// The answer to the server's offer to remember each other ([`PairingEvent::Offer`]),
+    /// and the mailbox to register on the relay before it goes.
+    pub fn answer(&self, reply: Reply, mailbox: Option<MailboxKeys>) {
+        let _ = self.answer.send((reply, mailbox));
     }
 
     /// The plaintext was handed over (`true`: acknowledge) or not; the worker leaves its
@@ -124,7 +126,7 @@ pub fn spawn(settings: &Settings, id: PairingId, code: Code, tell: Tell) -> io::
 /// What the app tells a worker.
 struct FromApp {
     verdicts: mpsc::Receiver<bool>,
-    answers: mpsc::Receiver<Reply>,
+    answers: mpsc::Receiver<(Reply, Option<MailboxKeys>)>,
 }
 
 fn run(
@@ -197,10 +199,19 @@ fn run(
         }
         // Unanswered by the deadline (or the app gone): declined.
         let left = deadline.saturating_duration_since(Instant::now());
-        let reply = from_app
+        let (reply, mailbox) = from_app
             .answers
             .recv_timeout(left)
-            .unwrap_or(Reply::Decline);
+            .unwrap_or((Reply::Decline, None));
+        if let Some(keys) = mailbox
+            && let Err(e) = receiver
+                .client()
+                .register_mailbox(&keys.owner, &keys.id, &keys.drop)
+        {
+            event(PairingEvent::Status(format!(
+                "could not register this laptop's mailbox on the relay ({e}); it is tried again"
+            )));
+        }
         if let Err(e) = receiver.reply(&reply) {
             leave(receiver);
             return flow_failed(e);

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use shared::Credentials;
 use shared::cli::atomic::AtomicFile;
 use shared::cli::config;
-use shared::cli::devices::{PeerKind, Peers};
+use shared::cli::devices::{MailboxKeys, PeerKind, Peers};
 use shared::cli::prompt::Tty;
 use shared::cli::relay_client::{RelayClient, RelayError, Retry, RetryHook, parse_pin};
 use shared::cli::relay_flow::{FlowError, Receiver};
@@ -123,7 +123,7 @@ fn receive(
     let offer = through_outages(deadline, &away, || receiver.approval(deadline)).map_err(&gone)?;
     if let Some(offer) = offer {
         status.clear();
-        if let Err(e) = answer_offer(&receiver, &offer, args) {
+        if let Err(e) = answer_offer(&receiver, &offer, args, (url, pin)) {
             let _ = receiver.leave();
             return Err(e);
         }
@@ -275,7 +275,12 @@ pub(crate) fn connect(
 /// Answers the server's offer to remember each other: with `--remember`, remembers it and
 /// gives this laptop's identity (made on first use); without, declines. A server name
 /// remembered with another identity is refused loudly, before any passphrase is asked.
-fn answer_offer(receiver: &Receiver, offer: &Offer, args: &ReceiveArgs) -> Result<(), Failure> {
+fn answer_offer(
+    receiver: &Receiver,
+    offer: &Offer,
+    args: &ReceiveArgs,
+    relay: (&str, Option<[u8; 32]>),
+) -> Result<(), Failure> {
     let Some(name) = &args.remember else {
         receiver.reply(&Reply::Decline).map_err(Failure::flow)?;
         note!(
@@ -297,10 +302,11 @@ fn answer_offer(receiver: &Receiver, offer: &Offer, args: &ReceiveArgs) -> Resul
         .and_then(|mut servers| servers.remember(name, &offer.identity, None))
         .map_err(|e| declined(e.into()))?;
     let file = args.identity.identity_passphrase_file.as_deref();
-    let reply = creds::identity(file, true)
+    let (reply, keys) = creds::identity(file, true)
         .and_then(|i| i.ok_or(Failure::NoIdentity))
-        .and_then(|mut identity| Ok(identity.remember(name, &offer.identity)?))
+        .and_then(|mut identity| Ok(identity.remember(name, &offer.identity, relay)?))
         .map_err(declined)?;
+    register_mailbox(receiver.client(), &keys);
     receiver.reply(&reply).map_err(Failure::flow)?;
     note!(
         "hush: remembered {name} ({}); it calls this laptop {as_name}: `hush-run --to \
@@ -309,6 +315,17 @@ fn answer_offer(receiver: &Receiver, offer: &Offer, args: &ReceiveArgs) -> Resul
         as_name = sanitize(&offer.name, 64),
     );
     Ok(())
+}
+
+/// Registers (or refreshes) this laptop's mailbox on the relay; a failure is only said:
+/// the mailbox is registered again whenever hush looks into it, and until then the server
+/// prints its blocks instead.
+pub(crate) fn register_mailbox(client: &RelayClient, keys: &MailboxKeys) {
+    if let Err(e) = client.register_mailbox(&keys.owner, &keys.id, &keys.drop) {
+        note!(
+            "hush: could not register this laptop's mailbox on the relay ({e}); it is tried again by `hush inbox` and the TUI"
+        );
+    }
 }
 
 /// The next payload, until `deadline` (see [`through_outages`]).

@@ -20,7 +20,7 @@ use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 use zeroize::Zeroizing;
 
-use shared::cli::devices::PeerKind;
+use shared::cli::devices::{MailboxKeys, PeerKind};
 use shared::cli::remember::{Offer, Reply};
 
 use crate::app::{App, Effect, Input, Key, PairingEvent, PairingId, Source};
@@ -355,9 +355,9 @@ fn apply(app: &mut App, ctx: &mut Context<'_>, input: Input) -> bool {
                     None => continue,
                 },
                 (Effect::AnswerOffer { id, offer, accept }, _) => {
-                    let (reply, result) = answer_offer(app, ctx, &offer, accept);
+                    let (reply, mailbox, result) = answer_offer(app, ctx, &offer, accept);
                     if let Some(worker) = ctx.workers.get(&id) {
-                        worker.answer(reply);
+                        worker.answer(reply, mailbox);
                     }
                     Input::Remembered(result)
                 }
@@ -383,21 +383,23 @@ fn apply(app: &mut App, ctx: &mut Context<'_>, input: Input) -> bool {
     false
 }
 
-/// The answer to a server's offer to remember each other, and what to say about it: the
-/// server remembered under its host name (servers.toml written, the identity accepting
-/// it from now on), or declined, or why it could not be (no identity, a changed one).
+/// The answer to a server's offer to remember each other (with the mailbox the worker
+/// registers first), and what to say about it: the server remembered under its host name
+/// (servers.toml written, the identity accepting it from now on), or declined, or why it
+/// could not be (no identity, a changed one).
 fn answer_offer(
     app: &mut App,
     ctx: &mut Context<'_>,
     offer: &Offer,
     accept: bool,
-) -> (Reply, Result<Option<String>, String>) {
+) -> (Reply, Option<MailboxKeys>, Result<Option<String>, String>) {
     if !accept {
-        return (Reply::Decline, Ok(None));
+        return (Reply::Decline, None, Ok(None));
     }
-    let Some(identity) = ctx.identity.as_mut() else {
+    let (Some(identity), Some(relay)) = (ctx.identity.as_mut(), ctx.relay.as_ref()) else {
         return (
             Reply::Decline,
+            None,
             Err(
                 "Not remembered: this hush runs without an identity. `hush receive --remember \
                  CODE` makes one (then start hush again)."
@@ -405,22 +407,22 @@ fn answer_offer(
             ),
         );
     };
-    match identity.remember(&offer.host, &offer.identity) {
-        Ok(reply) => {
+    match identity.remember(&offer.host, &offer.identity, (&relay.url, relay.pin)) {
+        Ok((reply, keys)) => {
             app.keyring.set_servers(identity.servers.to_peers());
             let server = format!(
                 "{} ({})",
                 crate::keyring::sanitize(&offer.host, 64),
                 offer.identity.fingerprint()
             );
-            (reply, Ok(Some(server)))
+            (reply, Some(keys), Ok(Some(server)))
         }
         Err(e) => {
             // Reloaded, so that an entry that could not be saved does not linger.
             if let Ok(servers) = shared::cli::devices::Peers::load(PeerKind::Servers) {
                 identity.servers = servers;
             }
-            (Reply::Decline, Err(crate::app::sentence(&e)))
+            (Reply::Decline, None, Err(crate::app::sentence(&e)))
         }
     }
 }

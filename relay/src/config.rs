@@ -118,6 +118,23 @@ pub struct Cli {
     #[arg(long, value_name = "SECS", default_value_t = 3600)]
     pub payload_ttl: u64,
 
+    /// Most mailboxes of registered devices alive at once (in-memory store); beyond it a
+    /// new mailbox answers 503.
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub max_mailboxes: usize,
+
+    /// Most messages (waiting or delivered) a mailbox holds; beyond it a drop answers 409.
+    #[arg(long, value_name = "N", default_value_t = 32)]
+    pub max_mailbox_messages: usize,
+
+    /// How long a mailbox lives after its owner last registered it, in days.
+    #[arg(long, value_name = "DAYS", default_value_t = 30)]
+    pub mailbox_ttl_days: u64,
+
+    /// How long a message waits in a mailbox for its owner, in seconds (at most 7 days).
+    #[arg(long, value_name = "SECS", default_value_t = 86_400)]
+    pub mailbox_message_ttl: u64,
+
     /// Longest long-poll `wait`, in seconds.
     #[arg(long, value_name = "SECS", default_value_t = 25)]
     pub max_wait: u64,
@@ -216,6 +233,14 @@ pub struct Limits {
     /// Bytes the in-memory store may hold (the Redis store leaves this to Redis'
     /// `maxmemory`).
     pub memory_budget: usize,
+    /// Mailboxes alive at once (in-memory store).
+    pub max_mailboxes: usize,
+    /// Messages a mailbox holds, waiting or delivered.
+    pub max_mailbox_messages: usize,
+    /// How long a mailbox lives after its owner last registered it.
+    pub mailbox_ttl: Duration,
+    /// How long a message waits in a mailbox.
+    pub mailbox_message_ttl: Duration,
 }
 
 /// Per-address request limits.
@@ -231,6 +256,8 @@ pub struct RateSettings {
 const CODE_TTL_CEILING: u64 = 3600;
 const PAYLOAD_TTL_CEILING: u64 = 24 * 3600;
 const WAIT_CEILING: u64 = 25;
+const MAILBOX_MESSAGE_TTL_CEILING: u64 = 7 * 24 * 3600;
+const MAILBOX_TTL_CEILING_DAYS: u64 = 365;
 
 impl Cli {
     /// Checks the flags against each other and the protocol's ceilings.
@@ -244,6 +271,15 @@ impl Cli {
         }
         if self.payload_ttl == 0 || self.payload_ttl > PAYLOAD_TTL_CEILING {
             return bad("--payload-ttl must be 1..=86400 seconds");
+        }
+        if self.mailbox_message_ttl == 0 || self.mailbox_message_ttl > MAILBOX_MESSAGE_TTL_CEILING {
+            return bad("--mailbox-message-ttl must be 1..=604800 seconds (7 days)");
+        }
+        if self.mailbox_ttl_days == 0 || self.mailbox_ttl_days > MAILBOX_TTL_CEILING_DAYS {
+            return bad("--mailbox-ttl-days must be 1..=365");
+        }
+        if self.max_mailboxes == 0 || self.max_mailbox_messages == 0 {
+            return bad("--max-mailboxes and --max-mailbox-messages must be at least 1");
         }
         if self.max_wait > WAIT_CEILING {
             return bad("--max-wait must be 0..=25 seconds");
@@ -292,6 +328,10 @@ impl Cli {
                 payload_ttl: Duration::from_secs(self.payload_ttl),
                 max_wait: Duration::from_secs(self.max_wait),
                 memory_budget: self.memory_budget.saturating_mul(1 << 20),
+                max_mailboxes: self.max_mailboxes,
+                max_mailbox_messages: self.max_mailbox_messages,
+                mailbox_ttl: Duration::from_secs(self.mailbox_ttl_days * 86_400),
+                mailbox_message_ttl: Duration::from_secs(self.mailbox_message_ttl),
             },
             rate: RateSettings {
                 per_second: self.rate,

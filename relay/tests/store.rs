@@ -18,7 +18,7 @@ use hush_relay::Limits;
 use hush_relay::store::memory::MemoryStore;
 use hush_relay::store::redis::RedisStore;
 use hush_relay::store::{
-    Caller, Dir, Join, NewRoom, PayloadState, Reason, RoomInfo, Store, StoreError, Written,
+    Caller, Dir, Join, NewRoom, PayloadState, Reason, RoomInfo, Store, StoreError, Waiting, Written,
 };
 
 /// Longest any one wait of this suite may take.
@@ -36,6 +36,10 @@ fn limits() -> Limits {
         payload_ttl: Duration::from_secs(120),
         max_wait: Duration::from_secs(25),
         memory_budget: 1 << 24,
+        max_mailboxes: 4,
+        max_mailbox_messages: 3,
+        mailbox_ttl: Duration::from_secs(3600),
+        mailbox_message_ttl: Duration::from_secs(120),
     }
 }
 
@@ -104,6 +108,8 @@ conformance!(
     everything_expires,
     long_polls_wake_up_on_changes,
     twenty_concurrent_joins_for_the_last_slot_one_wins,
+    mailboxes_take_drops_list_and_deliver_once,
+    mailboxes_expire_and_are_bounded,
 );
 
 fn room(id: u8, receivers: u8, code_ttl: Duration) -> NewRoom {
@@ -673,4 +679,161 @@ async fn redis_outage_is_unavailable_then_the_lost_room_is_not_found() {
     );
     let again = s.create_room(room(82, 1, MIN)).await.unwrap();
     s.join(join(again.nameplate, 1, 10)).await.unwrap();
+}
+
+/// A mailbox registered by its owner (token hash `[1; 32]`, drop hash `[2; 32]`) takes
+/// drops by the drop token only, lists what waits (oldest first, long-polling while
+/// nothing does), hands each message to the owner only, and a delivered message's id is
+/// remembered: a retried drop does not deliver it twice.
+async fn mailboxes_take_drops_list_and_deliver_once<B: Backend>(b: &B) {
+    let s = Arc::new(b.store(limits()).await);
+    let (mbox, owner, drop) = ([7u8; 16], [1u8; 32], [2u8; 32]);
+    let (w, expires) = s.register_mailbox(mbox, owner, drop).await.unwrap();
+    assert_eq!(w, Written::Created);
+    assert!(expires > 0);
+    // The owner again (a refresh, a new drop token); anyone else: a conflict.
+    assert_eq!(
+        s.register_mailbox(mbox, owner, drop).await.unwrap().0,
+        Written::Same
+    );
+    assert_eq!(
+        s.register_mailbox(mbox, [9; 32], drop).await.unwrap_err(),
+        StoreError::Conflict
+    );
+    // Nothing yet: the long-poll waits, then a drop wakes it.
+    let waiter = {
+        let s = Arc::clone(&s);
+        tokio::spawn(async move { s.list_messages(mbox, owner, BOUND).await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        s.drop_message(mbox, drop, [1; 16], b"first".to_vec())
+            .await
+            .unwrap(),
+        Written::Created
+    );
+    let woke = tokio::time::timeout(BOUND, waiter)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(woke.len(), 1);
+    assert_eq!((woke[0].id, woke[0].size), ([1; 16], 5));
+    s.drop_message(mbox, drop, [2; 16], b"second".to_vec())
+        .await
+        .unwrap();
+    // Rights: the owner cannot drop, the dropper cannot read, strangers nothing.
+    assert_eq!(
+        s.drop_message(mbox, owner, [3; 16], b"x".to_vec())
+            .await
+            .unwrap_err(),
+        StoreError::Unauthorized
+    );
+    assert_eq!(
+        s.list_messages(mbox, drop, NOW).await.unwrap_err(),
+        StoreError::Unauthorized
+    );
+    assert_eq!(
+        s.read_message(mbox, drop, [1; 16]).await.unwrap_err(),
+        StoreError::Unauthorized
+    );
+    assert_eq!(
+        s.list_messages([8; 16], owner, NOW).await.unwrap_err(),
+        StoreError::NotFound
+    );
+    // Retries: the same bytes are the same message; other bytes at that id a conflict.
+    assert_eq!(
+        s.drop_message(mbox, drop, [1; 16], b"first".to_vec())
+            .await
+            .unwrap(),
+        Written::Same
+    );
+    assert_eq!(
+        s.drop_message(mbox, drop, [1; 16], b"other".to_vec())
+            .await
+            .unwrap_err(),
+        StoreError::Conflict
+    );
+    let ids: Vec<[u8; 16]> = s
+        .list_messages(mbox, owner, NOW)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m: &Waiting| m.id)
+        .collect();
+    assert_eq!(ids, [[1; 16], [2; 16]], "oldest first");
+    assert_eq!(
+        s.read_message(mbox, owner, [1; 16]).await.unwrap(),
+        b"first"
+    );
+    s.delete_message(mbox, owner, [1; 16]).await.unwrap();
+    s.delete_message(mbox, owner, [1; 16]).await.unwrap(); // idempotent
+    assert_eq!(
+        s.read_message(mbox, owner, [1; 16]).await.unwrap_err(),
+        StoreError::NotFound
+    );
+    // Delivered: a retried drop is recognised, not delivered again.
+    assert_eq!(
+        s.drop_message(mbox, drop, [1; 16], b"first".to_vec())
+            .await
+            .unwrap(),
+        Written::Same
+    );
+    let left = s.list_messages(mbox, owner, NOW).await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].id, [2; 16]);
+    // Deleted with everything in it; deleting again is done.
+    s.delete_mailbox(mbox, owner).await.unwrap();
+    s.delete_mailbox(mbox, owner).await.unwrap();
+    assert_eq!(
+        s.drop_message(mbox, drop, [4; 16], b"late".to_vec())
+            .await
+            .unwrap_err(),
+        StoreError::NotFound
+    );
+}
+
+/// A mailbox holds at most `max_mailbox_messages` (3 here) and refuses more rather than
+/// drop any; messages go after their TTL and mailboxes after theirs, and with Redis
+/// nothing at all is left.
+async fn mailboxes_expire_and_are_bounded<B: Backend>(b: &B) {
+    let mut l = limits();
+    l.mailbox_message_ttl = Duration::from_secs(1);
+    l.mailbox_ttl = Duration::from_secs(3);
+    let s = b.store(l).await;
+    let (mbox, owner, drop) = ([5u8; 16], [1u8; 32], [2u8; 32]);
+    s.register_mailbox(mbox, owner, drop).await.unwrap();
+    for n in 1..=3u8 {
+        s.drop_message(mbox, drop, [n; 16], vec![n]).await.unwrap();
+    }
+    assert_eq!(
+        s.drop_message(mbox, drop, [4; 16], vec![4])
+            .await
+            .unwrap_err(),
+        StoreError::MailboxFull
+    );
+    assert_eq!(s.list_messages(mbox, owner, NOW).await.unwrap().len(), 3);
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    // Expired messages are gone, and their places free.
+    assert!(s.list_messages(mbox, owner, NOW).await.unwrap().is_empty());
+    s.drop_message(mbox, drop, [4; 16], vec![4]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    assert_eq!(
+        s.list_messages(mbox, owner, NOW).await.unwrap_err(),
+        StoreError::NotFound
+    );
+    s.sweep().await;
+    if let Some(redis) = b.redis() {
+        let deadline = Instant::now() + BOUND;
+        while redis.dbsize() != 0 {
+            assert!(Instant::now() < deadline, "keys left: {}", redis.dbsize());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    } else {
+        assert_eq!(
+            s.stats().await.bytes,
+            0,
+            "everything given back to the budget"
+        );
+    }
 }

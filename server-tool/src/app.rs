@@ -11,6 +11,7 @@ use crate::child::{self, Ended, Outcome, RunError, Sink};
 use crate::command::{self, Spec};
 use crate::credentials;
 use crate::failure::{EXIT_OWN_FAILURE, Failure, Result};
+use crate::mailbox::{self, Mailboxes};
 use crate::output::{Dest, Output};
 use crate::plan::{KeySource, LaterKey, Plan, Sealing, Work};
 use crate::relay::{self, Outgoing, Paired};
@@ -21,6 +22,7 @@ impl Sink for Delivery {
         match self {
             Delivery::Local { sealer, .. } => sealer.write(stream, data),
             Delivery::Relay(outgoing) => outgoing.take(stream, data),
+            Delivery::Mailbox(outgoing) => outgoing.take(stream, data),
         }
     }
 }
@@ -52,13 +54,22 @@ pub fn run(plan: Plan) -> Result<Ended> {
             Target::Relay(Box::new(relay::pair(settings, tty, plan.sealing.quiet)?))
         }
         // `key` holds the credentials read from the descriptor, or what is still to obtain.
-        None => Target::Key(match key {
-            Ok(creds) => creds,
-            Err(LaterKey::File(path)) => credentials::from_file(&path)?,
-            Err(LaterKey::Prompt) => credentials::ask_key(terminal(&mut tty)?)?,
-            Err(LaterKey::Passphrase) => credentials::ask_passphrase(terminal(&mut tty)?)?,
-            Err(LaterKey::Devices(names)) => credentials::for_devices(&names, plan.sealing.quiet)?,
-        }),
+        None => match key {
+            Ok(creds) => Target::Key(creds),
+            Err(LaterKey::File(path)) => Target::Key(credentials::from_file(&path)?),
+            Err(LaterKey::Prompt) => Target::Key(credentials::ask_key(terminal(&mut tty)?)?),
+            Err(LaterKey::Passphrase) => {
+                Target::Key(credentials::ask_passphrase(terminal(&mut tty)?)?)
+            }
+            Err(LaterKey::Devices { names, print }) => {
+                let to = credentials::for_devices(&names, plan.sealing.quiet)?;
+                if print || !to.any() {
+                    Target::Key(to.into_credentials())
+                } else {
+                    Target::Mailboxes(Box::new(to))
+                }
+            }
+        },
     };
     let mut session = Session::new(target, plan.output, plan.sealing, signals, audit);
     let ended = match plan.work {
@@ -75,6 +86,8 @@ enum Target {
     Key(Credentials),
     /// Each receiver approved through the relay.
     Relay(Box<Paired>),
+    /// Remembered devices, through their relay mailboxes (`--to`).
+    Mailboxes(Box<Mailboxes>),
 }
 
 /// The controlling terminal, opened the first time it is needed.
@@ -106,6 +119,8 @@ enum Delivery {
     },
     /// To each receiver, through the relay.
     Relay(Outgoing),
+    /// To the devices' mailboxes.
+    Mailbox(mailbox::Outgoing),
 }
 
 impl Session {
@@ -117,7 +132,12 @@ impl Session {
         audit: Option<Audit>,
     ) -> Self {
         let mut fingerprint = None;
-        if let Target::Key(creds) = &target {
+        let creds = match &target {
+            Target::Key(creds) => Some(creds),
+            Target::Mailboxes(m) => Some(m.credentials()),
+            Target::Relay(_) => None,
+        };
+        if let Some(creds) = creds {
             // Held for the whole session (interactive mode): out of swap and core dumps.
             shared::cli::hardening::protect_credentials(creds);
             fingerprint = creds.fingerprint().map(|f| f.to_string());
@@ -242,6 +262,7 @@ impl Session {
         let creds = match &self.target {
             Target::Key(creds) => creds,
             Target::Relay(paired) => return Ok(Delivery::Relay(Outgoing::start(paired, &meta)?)),
+            Target::Mailboxes(to) => return Ok(Delivery::Mailbox(to.start(&meta)?)),
         };
         let output = Output::open(self.output.as_deref(), stream, seal_stderr)?;
         // Armor and writing run on a second thread, overlapping with encryption; nothing is
@@ -347,6 +368,10 @@ impl Delivery {
                 drop(outgoing);
                 false
             }
+            Delivery::Mailbox(outgoing) => {
+                drop(outgoing);
+                false
+            }
         }
     }
 
@@ -376,8 +401,11 @@ impl Delivery {
             (Delivery::Relay(outgoing), Target::Relay(paired)) => {
                 outgoing.finish(exit_status, paired)
             }
-            (Delivery::Relay(_), Target::Key(_)) => {
-                Err(std::io::Error::other("a relay delivery without a pairing"))
+            (Delivery::Mailbox(outgoing), Target::Mailboxes(to)) => {
+                outgoing.finish(exit_status, to)
+            }
+            (Delivery::Relay(_) | Delivery::Mailbox(_), _) => {
+                Err(std::io::Error::other("a delivery without its target"))
             }
         }
     }

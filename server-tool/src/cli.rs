@@ -149,11 +149,17 @@ pub struct Cli {
     pub remember: Option<String>,
 
     /// Seal for a remembered device (repeat for several: sealed once, for all of them)
-    /// with this server's identity, instead of a key; the block is printed, and opens in
+    /// with this server's identity, instead of a key, and drop it in the device's relay
+    /// mailbox (its hush fetches it); without a mailbox, the block is printed, and opens in
     /// that laptop's hush with its identity. `hush-run devices list` shows the names.
     #[arg(long, value_name = "NAME", action = clap::ArgAction::Append,
           conflicts_with_all = ["key_file", "key_fd", "passphrase", "relay"])]
     pub to: Vec<String>,
+
+    /// With --to: print the sealed block (or write it with -o FILE) instead of dropping it
+    /// in the devices' relay mailboxes.
+    #[arg(long, requires = "to")]
+    pub print: bool,
 
     /// Do not print the key fingerprint and other notes on stderr (errors still are).
     #[arg(short = 'q', long)]

@@ -9,6 +9,7 @@ use shared::{Credentials, DeviceKeys, IdentitySecret, Iv, Key, Passphrase, Peer}
 use zeroize::Zeroizing;
 
 use crate::failure::{Failure, Result, TRIES};
+use crate::mailbox::Mailboxes;
 
 /// Reads a key file.
 pub fn from_file(path: &Path) -> Result<Credentials> {
@@ -29,10 +30,12 @@ pub fn server_identity(quiet: bool) -> Result<IdentitySecret> {
     Ok(identity)
 }
 
-/// Sealing for remembered devices: this server's identity and the devices named.
-pub fn for_devices(names: &[String], quiet: bool) -> Result<Credentials> {
+/// Sealing for remembered devices: this server's identity and the devices named, with
+/// each one's relay mailbox (if it gave one).
+pub fn for_devices(names: &[String], quiet: bool) -> Result<Mailboxes> {
     let known = Peers::load(PeerKind::Devices).map_err(Failure::Devices)?;
     let mut peers = Vec::with_capacity(names.len());
+    let mut mailboxes = Vec::with_capacity(names.len());
     for name in names {
         let device = known.active(name).map_err(Failure::UnknownDevice)?;
         peers.push(Peer {
@@ -40,11 +43,13 @@ pub fn for_devices(names: &[String], quiet: bool) -> Result<Credentials> {
             key: device.public(),
             forgotten: false,
         });
+        mailboxes.push((name.clone(), device.mailbox.clone()));
     }
-    Ok(Credentials::Devices(DeviceKeys {
+    let creds = Credentials::Devices(DeviceKeys {
         own: server_identity(quiet)?,
         peers,
-    }))
+    });
+    Ok(Mailboxes::new(creds, mailboxes))
 }
 
 /// Asks for the key and the IV, echo off from the `Key:` prompt to the end of the `IV:`

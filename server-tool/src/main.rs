@@ -12,6 +12,7 @@ mod credentials;
 mod devices;
 mod failure;
 mod job;
+mod mailbox;
 mod output;
 mod plan;
 mod relay;

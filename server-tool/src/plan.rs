@@ -27,8 +27,14 @@ pub enum LaterKey {
     Passphrase,
     /// A key file.
     File(PathBuf),
-    /// This server's identity, sealing for remembered devices (`--to`).
-    Devices(Vec<String>),
+    /// This server's identity, sealing for remembered devices (`--to`); with `print`, the
+    /// block is printed (or written to `-o FILE`) even for devices with a mailbox.
+    Devices {
+        /// The devices' names.
+        names: Vec<String>,
+        /// `--print`, `-o FILE` or `--stream`: no mailbox.
+        print: bool,
+    },
 }
 
 /// What to run.
@@ -106,7 +112,10 @@ impl Plan {
             shared::cli::devices::check_name(name).map_err(Failure::UnknownDevice)?;
         }
         let key = match (cli.key_file, cli.key_fd, cli.passphrase) {
-            _ if !cli.to.is_empty() => KeySource::Later(LaterKey::Devices(cli.to)),
+            _ if !cli.to.is_empty() => KeySource::Later(LaterKey::Devices {
+                print: cli.print || cli.output.is_some() || cli.stream,
+                names: cli.to,
+            }),
             (Some(path), _, _) => KeySource::Later(LaterKey::File(path)),
             (_, Some(fd), _) => KeySource::Fd(fd),
             (_, _, true) => KeySource::Later(LaterKey::Passphrase),

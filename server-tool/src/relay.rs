@@ -613,7 +613,7 @@ fn outbox_failure(e: &FlowError, timeout: Duration) -> String {
 }
 
 /// Prints a sealed message (binary, in `file`) as an armored block on stdout.
-fn print_block(file: &mut File) -> io::Result<()> {
+pub fn print_block(file: &mut File) -> io::Result<()> {
     file.seek(SeekFrom::Start(0))?;
     let out = shared::cli::stdout::file()?;
     let mut armor = shared::armor::ArmorWriter::new(io::BufWriter::new(out))?;

@@ -102,9 +102,13 @@ fn hush_run(server: &Side, args: &[&str]) -> Output {
     output_within(cmd, PATIENCE)
 }
 
-/// `hush-run --to NAME -- printf TEXT`: the block it printed.
+/// `hush-run --to NAME --print -- printf TEXT`: the block it printed (rather than dropped
+/// in the device's mailbox).
 fn sealed_for(server: &Side, name: &str, text: &str) -> String {
-    let out = hush_run(server, &["--to", name, "--", "printf", "%s", text]);
+    let out = hush_run(
+        server,
+        &["--to", name, "--print", "--", "printf", "%s", text],
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(code(&out), 0, "{stderr}");
     assert!(
@@ -591,4 +595,91 @@ fn the_tui_answers_an_offer_and_hush_receive_without_remember_declines_it() {
     tmux.keys(&["q"]);
     tmux.wait_exit(PATIENCE);
     assert!(!tmux.history().contains(PASSPHRASE));
+}
+
+/// `hush inbox` with the laptop's passphrase file: exit code, stdout, stderr.
+fn inbox(laptop: &Laptop, extra: &[&str]) -> (i32, Vec<u8>, String) {
+    let pass = laptop.pass.display().to_string();
+    let mut args = vec!["inbox", "--identity-passphrase-file", &pass];
+    args.extend_from_slice(extra);
+    let out = output_within(laptop.hush(&args), PATIENCE);
+    (
+        code(&out),
+        out.stdout,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `hush-run --to laptop -- printf TEXT` with a mailbox: dropped there, or printed.
+fn to_mailbox(server: &Side, text: &str) -> (String, String) {
+    let out = hush_run(server, &["--to", "laptop", "--", "printf", "%s", text]);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(code(&out), 0, "{stderr}");
+    (String::from_utf8(out.stdout).unwrap(), stderr)
+}
+
+#[test]
+fn the_mailbox_carries_messages_to_hush_inbox_once_and_is_given_again_after_a_relay_restart() {
+    let mut relay = TestRelay::start(&[]);
+    let (server, laptop) = (Side::new(), Laptop::new());
+    let told = pair_and_remember(&relay, &server, &laptop, "laptop", Some("vpn1"), "x");
+    assert_eq!(told.receive.0, 0, "{}", told.receive.2);
+    assert!(server.read("devices.toml").contains("[peer.mailbox]"));
+    let listed = hush_run(&server, &["devices", "list"]);
+    assert!(String::from_utf8_lossy(&listed.stdout).contains("  mailbox"));
+
+    // Dropped: nothing printed, nothing to paste.
+    for n in 1..=2 {
+        let (stdout, stderr) = to_mailbox(&server, &format!("mailbox secret {n}\n"));
+        assert!(stdout.is_empty(), "{stdout}");
+        assert!(
+            stderr.contains(&format!("into laptop (mailbox on {})", relay.url)),
+            "{stderr}"
+        );
+    }
+    let (rc, stdout, stderr) = inbox(&laptop, &["--list"]);
+    assert_eq!(rc, 0, "{stderr}");
+    assert_eq!(String::from_utf8(stdout).unwrap().lines().count(), 2);
+    // One at a time, oldest first, each once.
+    let (rc, stdout, stderr) = inbox(&laptop, &[]);
+    assert_eq!(
+        (rc, stdout.as_slice()),
+        (0, &b"mailbox secret 1\n"[..]),
+        "{stderr}"
+    );
+    assert!(stderr.contains("sealed by vpn1 (SHA256:"), "{stderr}");
+    assert!(stderr.contains("1 more message(s) wait"), "{stderr}");
+    let (rc, stdout, _) = inbox(&laptop, &[]);
+    assert_eq!((rc, stdout.as_slice()), (0, &b"mailbox secret 2\n"[..]));
+    let (rc, stdout, stderr) = inbox(&laptop, &[]);
+    assert_eq!(rc, 18, "{stderr}");
+    assert!(stdout.is_empty());
+    assert!(stderr.contains("no message waited"), "{stderr}");
+
+    // An in-memory relay restarted has lost the mailbox: hush-run prints the block (it
+    // still opens with the identity); the laptop's next look registers the mailbox again,
+    // and drops go there once more.
+    relay.restart();
+    let (stdout, stderr) = to_mailbox(&server, "lost relay\n");
+    assert!(stderr.contains("its relay did not take it"), "{stderr}");
+    let block = blocks_in(&stdout);
+    assert_eq!(block.len(), 1, "{stdout}");
+    let opened = laptop.open(&format!("{}\n", block[0]));
+    assert_eq!(opened.stdout, b"lost relay\n");
+    let (rc, _, stderr) = inbox(&laptop, &[]);
+    assert_eq!(rc, 18, "{stderr}");
+    let (stdout, _) = to_mailbox(&server, "back again\n");
+    assert!(stdout.is_empty());
+    let (rc, stdout, stderr) = inbox(&laptop, &["--wait", "5"]);
+    assert_eq!(
+        (rc, stdout.as_slice()),
+        (0, &b"back again\n"[..]),
+        "{stderr}"
+    );
+
+    // The relay down: printed at once, nothing lost.
+    relay.stop();
+    let (stdout, stderr) = to_mailbox(&server, "relay down\n");
+    assert!(stderr.contains("its relay did not take it"), "{stderr}");
+    assert_eq!(blocks_in(&stdout).len(), 1);
 }

@@ -90,6 +90,23 @@ pub fn delete_room(bytes: &[u8]) -> Result<RoomEnd, BodyError> {
     }
 }
 
+#[derive(Deserialize)]
+struct MailboxJson {
+    drop: String,
+}
+
+/// `PUT /v1/mailboxes/{mbox}`: `{"drop": b64url of the 32-byte drop token}`; the token
+/// itself, which the relay only hashes.
+pub fn register_mailbox(bytes: &[u8]) -> Result<[u8; 32], BodyError> {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let req: MailboxJson = serde_json::from_slice(bytes).map_err(|_| NOT_JSON)?;
+    URL_SAFE_NO_PAD
+        .decode(&req.drop)
+        .ok()
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        .ok_or(BodyError("drop is not b64url of a 32-byte token"))
+}
+
 /// Standard base64 with padding, not empty.
 fn b64(s: &str, what: &'static str) -> Result<Vec<u8>, BodyError> {
     match STANDARD.decode(s) {

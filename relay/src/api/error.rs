@@ -54,6 +54,7 @@ impl ApiError {
             ApiError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             ApiError::Store(S::Forbidden) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::Store(S::RoomFull) => (StatusCode::CONFLICT, "room_full"),
+            ApiError::Store(S::MailboxFull) => (StatusCode::CONFLICT, "mailbox_full"),
             // Too many payloads in a slot is a conflict with what the slot already holds:
             // retrying will not help until the receiver takes some.
             ApiError::Store(S::Conflict | S::TooManyPayloads) => (StatusCode::CONFLICT, "conflict"),

@@ -68,6 +68,20 @@ pub fn router<S: Store>(app: Arc<App<S>>) -> Router {
                 .get(routes::payload_state::<S>)
                 .delete(routes::delete_payload::<S>),
         )
+        .route(
+            "/v1/mailboxes/{mbox}",
+            put(routes::register_mailbox::<S>).delete(routes::delete_mailbox::<S>),
+        )
+        .route(
+            "/v1/mailboxes/{mbox}/messages",
+            get(routes::list_messages::<S>),
+        )
+        .route(
+            "/v1/mailboxes/{mbox}/messages/{id}",
+            put(routes::drop_message::<S>)
+                .get(routes::read_message::<S>)
+                .delete(routes::delete_message::<S>),
+        )
         .fallback(|| async { ApiError::NoRoute })
         .method_not_allowed_fallback(|| async {
             ApiError::BadRequest("this method is not allowed on this path")

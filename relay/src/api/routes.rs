@@ -21,7 +21,8 @@ use crate::api_keys::Scope;
 use crate::limits::{LongPoll, Refusal};
 use crate::metrics;
 use crate::store::{
-    Caller, Hash, Join, NewRoom, PayloadState, Reason, RoomInfo, Store, StoreError, Written,
+    Caller, Hash, Join, MailboxId, NewRoom, PayloadState, Reason, RoomInfo, Store, StoreError,
+    Written,
 };
 
 type AppState<S> = State<Arc<App<S>>>;
@@ -334,5 +335,111 @@ pub async fn delete_room<S: Store>(
     if reason == Reason::Burned {
         ::metrics::counter!(metrics::BURNS).increment(1);
     }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+// --- mailboxes of registered devices (§12) -------------------------------------------------
+
+fn mailbox_id(s: &str) -> Result<MailboxId, ApiError> {
+    input::hex16(s, "the mailbox id is not 32 hex characters")
+}
+
+/// `PUT /v1/mailboxes/{mbox}`: registers or refreshes it (the owner's token).
+pub async fn register_mailbox<S: Store>(
+    State(app): AppState<S>,
+    p: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult {
+    api_key(&app, &headers, Scope::Join)?;
+    let id = mailbox_id(&path(p)?)?;
+    let owner = input::bearer(&headers)?;
+    let bytes = input::body(&headers, body, app.limits.max_control_body).await?;
+    let drop: Hash = Sha256::digest(bodies::register_mailbox(&bytes)?).into();
+    let (w, expires) = app.store.register_mailbox(id, owner, drop).await?;
+    let status = match w {
+        Written::Created => StatusCode::CREATED,
+        Written::Same => StatusCode::OK,
+    };
+    Ok((status, Json(json!({ "expires": expires }))).into_response())
+}
+
+/// `DELETE /v1/mailboxes/{mbox}` (the owner).
+pub async fn delete_mailbox<S: Store>(
+    State(app): AppState<S>,
+    p: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+) -> ApiResult {
+    let id = mailbox_id(&path(p)?)?;
+    app.store
+        .delete_mailbox(id, input::bearer(&headers)?)
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `GET /v1/mailboxes/{mbox}/messages?wait=S` (the owner).
+pub async fn list_messages<S: Store>(
+    State(app): AppState<S>,
+    Extension(ip): Extension<ClientIp>,
+    p: Result<Path<String>, PathRejection>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> ApiResult {
+    let id = mailbox_id(&path(p)?)?;
+    let owner = input::bearer(&headers)?;
+    let q = input::query(q.as_deref(), app.limits.max_wait.as_secs())?;
+    let _poll = long_poll(&app, ip, q.wait).await?;
+    let waiting = app
+        .store
+        .list_messages(id, owner, Duration::from_secs(q.wait))
+        .await?;
+    let messages: Vec<_> = waiting
+        .iter()
+        .map(|m| json!({ "id": hex::encode(m.id), "size": m.size, "expires": m.expires }))
+        .collect();
+    Ok(Json(json!({ "messages": messages })).into_response())
+}
+
+/// `PUT /v1/mailboxes/{mbox}/messages/{id}` (the drop token): octets.
+pub async fn drop_message<S: Store>(
+    State(app): AppState<S>,
+    p: Result<Path<(String, String)>, PathRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult {
+    let (mbox, message) = path(p)?;
+    let (id, message) = (mailbox_id(&mbox)?, input::payload_id(&message)?);
+    let drop = input::bearer(&headers)?;
+    let bytes = input::body(&headers, body, app.limits.max_payload).await?;
+    let w = app.store.drop_message(id, drop, message, bytes).await?;
+    Ok(written(w))
+}
+
+/// `GET /v1/mailboxes/{mbox}/messages/{id}` (the owner): octets.
+pub async fn read_message<S: Store>(
+    State(app): AppState<S>,
+    p: Result<Path<(String, String)>, PathRejection>,
+    headers: HeaderMap,
+) -> ApiResult {
+    let (mbox, message) = path(p)?;
+    let (id, message) = (mailbox_id(&mbox)?, input::payload_id(&message)?);
+    let bytes = app
+        .store
+        .read_message(id, input::bearer(&headers)?, message)
+        .await?;
+    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
+}
+
+/// `DELETE /v1/mailboxes/{mbox}/messages/{id}` (the owner, once it has the message).
+pub async fn delete_message<S: Store>(
+    State(app): AppState<S>,
+    p: Result<Path<(String, String)>, PathRejection>,
+    headers: HeaderMap,
+) -> ApiResult {
+    let (mbox, message) = path(p)?;
+    let (id, message) = (mailbox_id(&mbox)?, input::payload_id(&message)?);
+    app.store
+        .delete_message(id, input::bearer(&headers)?, message)
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

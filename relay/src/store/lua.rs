@@ -366,6 +366,119 @@ if redis.call('DECR', KEYS[1]) <= 0 then redis.call('DEL', KEYS[1]) end
 return 1
 "#;
 
+/// Helpers every mailbox script starts with. A mailbox is one hash, `hush:mbox:{HEX}`, with
+/// a `PEXPIREAT` at its expiry: `o` (owner token hash), `d` (drop token hash), `ex`
+/// (expires, ms), `ids` (message ids in order, 16 bytes each), and per message `md:ID`
+/// (digest, kept as the tombstone), `mb:ID` (bytes, removed on delivery) and `me:ID`
+/// (expires, ms). Expired messages are dropped by the next script that reads the mailbox.
+const MAILBOX_PRELUDE: &str = r#"
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function err(code) return {'E', code} end
+local function poke() redis.call('PUBLISH', KEYS[1], '') end
+-- The live mailbox's message ids for the holder of token in field ('o' owner, 'd' drop),
+-- its expired messages dropped first; or nil and why.
+local function mailbox(token, field, now)
+  local r = redis.call('HMGET', KEYS[1], 'ex', field)
+  if not r[1] or tonumber(r[1]) <= now then return nil, 'not_found' end
+  if r[2] ~= token then return nil, 'unauthorized' end
+  local ids = redis.call('HGET', KEYS[1], 'ids') or ''
+  local kept = ''
+  for k = 0, #ids / 16 - 1 do
+    local id = string.sub(ids, k * 16 + 1, k * 16 + 16)
+    if tonumber(redis.call('HGET', KEYS[1], 'me:' .. id) or '0') <= now then
+      redis.call('HDEL', KEYS[1], 'mb:' .. id, 'md:' .. id, 'me:' .. id)
+    else
+      kept = kept .. id
+    end
+  end
+  if kept ~= ids then redis.call('HSET', KEYS[1], 'ids', kept) end
+  return kept
+end
+"#;
+
+/// KEYS: mailbox. ARGV: owner token hash, drop token hash, mailbox TTL ms.
+const REGISTER_MAILBOX: &str = r#"
+local now = now_ms()
+local ex = string.format('%.0f', now + tonumber(ARGV[3]))
+local r = redis.call('HMGET', KEYS[1], 'ex', 'o')
+if r[1] and tonumber(r[1]) > now then
+  if r[2] ~= ARGV[1] then return err('conflict') end
+  redis.call('HSET', KEYS[1], 'd', ARGV[2], 'ex', ex)
+  redis.call('PEXPIREAT', KEYS[1], ex)
+  return {'K', 'same', ex}
+end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'o', ARGV[1], 'd', ARGV[2], 'ex', ex, 'ids', '')
+redis.call('PEXPIREAT', KEYS[1], ex)
+return {'K', 'created', ex}
+"#;
+
+/// KEYS: mailbox. ARGV: drop token hash, message id, digest, bytes, max messages, TTL ms.
+const DROP_MESSAGE: &str = r#"
+local now = now_ms()
+local ids, e = mailbox(ARGV[1], 'd', now)
+if not ids then return err(e) end
+local d = redis.call('HGET', KEYS[1], 'md:' .. ARGV[2])
+if d then
+  if d == ARGV[3] then return {'K', 'same'} end
+  return err('conflict')
+end
+if #ids / 16 >= tonumber(ARGV[5]) then return err('mailbox_full') end
+local me = string.format('%.0f', now + tonumber(ARGV[6]))
+redis.call('HSET', KEYS[1], 'ids', ids .. ARGV[2], 'md:' .. ARGV[2], ARGV[3],
+  'mb:' .. ARGV[2], ARGV[4], 'me:' .. ARGV[2], me)
+poke()
+return {'K', 'created'}
+"#;
+
+/// KEYS: mailbox. ARGV: owner token hash. Id, size and expiry of each waiting message.
+const LIST_MESSAGES: &str = r#"
+local ids, e = mailbox(ARGV[1], 'o', now_ms())
+if not ids then return err(e) end
+local out = {'K'}
+for k = 0, #ids / 16 - 1 do
+  local id = string.sub(ids, k * 16 + 1, k * 16 + 16)
+  if redis.call('HEXISTS', KEYS[1], 'mb:' .. id) == 1 then
+    out[#out + 1] = id
+    out[#out + 1] = redis.call('HSTRLEN', KEYS[1], 'mb:' .. id)
+    out[#out + 1] = redis.call('HGET', KEYS[1], 'me:' .. id)
+  end
+end
+return out
+"#;
+
+/// KEYS: mailbox. ARGV: owner token hash, message id.
+const READ_MESSAGE: &str = r#"
+local ids, e = mailbox(ARGV[1], 'o', now_ms())
+if not ids then return err(e) end
+local b = redis.call('HGET', KEYS[1], 'mb:' .. ARGV[2])
+if not b then return err('not_found') end
+return {'K', b}
+"#;
+
+/// KEYS: mailbox. ARGV: owner token hash, message id. The bytes go, the digest stays.
+const DELETE_MESSAGE: &str = r#"
+local ids, e = mailbox(ARGV[1], 'o', now_ms())
+if not ids then return err(e) end
+if redis.call('HDEL', KEYS[1], 'mb:' .. ARGV[2]) == 1 then poke() end
+return {'K'}
+"#;
+
+/// KEYS: mailbox. ARGV: owner token hash. Gone already is done.
+const DELETE_MAILBOX: &str = r#"
+local ids, e = mailbox(ARGV[1], 'o', now_ms())
+if not ids then
+  if e == 'not_found' then return {'K'} end
+  return err(e)
+end
+redis.call('DEL', KEYS[1])
+poke()
+return {'K'}
+"#;
+
 /// Every script, compiled once per store (the SHA-1 is computed here; Redis learns the
 /// script on its first EVALSHA that answers NOSCRIPT, e.g. after a restart).
 pub struct Scripts {
@@ -386,12 +499,19 @@ pub struct Scripts {
     pub join_limit: redis::Script,
     pub poll_take: redis::Script,
     pub poll_give: redis::Script,
+    pub register_mailbox: redis::Script,
+    pub drop_message: redis::Script,
+    pub list_messages: redis::Script,
+    pub read_message: redis::Script,
+    pub delete_message: redis::Script,
+    pub delete_mailbox: redis::Script,
 }
 
 impl Scripts {
     pub fn new() -> Self {
         let room = |body: &str| redis::Script::new(&format!("{PRELUDE}{body}"));
         let dir = |body: &str| redis::Script::new(&format!("{DIRECTORY_PRELUDE}{body}"));
+        let mailbox = |body: &str| redis::Script::new(&format!("{MAILBOX_PRELUDE}{body}"));
         Scripts {
             allocate: dir(ALLOCATE),
             release: dir(RELEASE),
@@ -410,6 +530,12 @@ impl Scripts {
             join_limit: redis::Script::new(JOIN_LIMIT),
             poll_take: redis::Script::new(POLL_TAKE),
             poll_give: redis::Script::new(POLL_GIVE),
+            register_mailbox: redis::Script::new(&format!("{MAILBOX_PRELUDE}{REGISTER_MAILBOX}")),
+            drop_message: mailbox(DROP_MESSAGE),
+            list_messages: mailbox(LIST_MESSAGES),
+            read_message: mailbox(READ_MESSAGE),
+            delete_message: mailbox(DELETE_MESSAGE),
+            delete_mailbox: mailbox(DELETE_MAILBOX),
         }
     }
 }

@@ -15,8 +15,8 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::{
-    Caller, Dir, Hash, Join, MAX_SEQ, NewRoom, Payload, PayloadId, PayloadState, Reason, RoomId,
-    RoomInfo, Stats, Store, StoreError, Swept, Written,
+    Caller, Dir, Hash, Join, MAX_SEQ, MailboxId, NewRoom, Payload, PayloadId, PayloadState, Reason,
+    RoomId, RoomInfo, Stats, Store, StoreError, Swept, Waiting, Written,
 };
 use crate::config::Limits;
 
@@ -26,6 +26,8 @@ use crate::config::Limits;
 /// room and slot, so the two together charge 4 KiB (the rest is tokio and connections).
 const ROOM_OVERHEAD: usize = 2048;
 const SLOT_OVERHEAD: usize = 2048;
+/// A mailbox's share, like a room's; each message's bytes are charged on top.
+const MAILBOX_OVERHEAD: usize = 2048;
 
 /// Largest nameplate: the code's nameplate is at most 4 digits (§1).
 const NAMEPLATE_CEILING: u16 = 9999;
@@ -39,6 +41,7 @@ pub struct MemoryStore {
 #[derive(Default)]
 struct Inner {
     rooms: HashMap<RoomId, Room>,
+    mailboxes: HashMap<MailboxId, Mailbox>,
     nameplates: HashMap<u16, Nameplate>,
     /// Bytes charged to the budget (overheads, messages, payloads).
     bytes: usize,
@@ -102,6 +105,44 @@ struct StoredPayload {
     digest: Hash,
     /// `None` once delivered (the tombstone).
     bytes: Option<Vec<u8>>,
+}
+
+/// A registered device's mailbox (§12).
+struct Mailbox {
+    owner: Hash,
+    drop: Hash,
+    /// ms since the epoch; pushed back by every registration.
+    expires: u64,
+    /// In the order dropped.
+    messages: Vec<Dropped>,
+    changed: watch::Sender<()>,
+    /// Bytes charged to the budget.
+    bytes: usize,
+}
+
+struct Dropped {
+    id: PayloadId,
+    digest: Hash,
+    /// `None` once fetched (the tombstone, which answers a retried drop).
+    bytes: Option<Vec<u8>>,
+    /// ms since the epoch.
+    expires: u64,
+}
+
+impl Mailbox {
+    /// Drops expired messages and tombstones; returns the bytes freed.
+    fn expire(&mut self, now: u64) -> usize {
+        let mut freed = 0;
+        self.messages.retain(|m| {
+            let keep = m.expires > now;
+            if !keep {
+                freed += m.bytes.as_ref().map_or(0, Vec::len);
+            }
+            keep
+        });
+        self.bytes -= freed;
+        freed
+    }
 }
 
 /// Who a token belongs to, within its room.
@@ -276,12 +317,49 @@ impl Inner {
             .ok_or(StoreError::Full("nameplates"))
     }
 
+    /// A live mailbox whose owner (`owner`) or dropper (not `owner`) holds `token`, its
+    /// expired messages dropped.
+    fn mailbox(
+        &mut self,
+        id: &MailboxId,
+        token: &Hash,
+        owner: bool,
+        now: u64,
+    ) -> Result<&mut Mailbox, StoreError> {
+        let mailbox = self
+            .mailboxes
+            .get_mut(id)
+            .filter(|m| now < m.expires)
+            .ok_or(StoreError::NotFound)?;
+        let expected = if owner { &mailbox.owner } else { &mailbox.drop };
+        if !bool::from(expected.ct_eq(token)) {
+            return Err(StoreError::Unauthorized);
+        }
+        let freed = mailbox.expire(now);
+        self.bytes -= freed;
+        // Borrowed again: `self.bytes` was written in between.
+        self.mailboxes.get_mut(id).ok_or(StoreError::NotFound)
+    }
+
+    fn remove_mailbox(&mut self, id: &MailboxId) -> Option<Mailbox> {
+        let mailbox = self.mailboxes.remove(id)?;
+        self.bytes = self.bytes.saturating_sub(mailbox.bytes);
+        Some(mailbox)
+    }
+
     fn remove_room(&mut self, id: &RoomId) -> Option<Room> {
         let room = self.rooms.remove(id)?;
         self.bytes = self.bytes.saturating_sub(room.bytes);
         self.payload_bytes = self.payload_bytes.saturating_sub(room.payload_bytes);
         Some(room)
     }
+}
+
+/// What a long-poll waits on.
+#[derive(Clone, Copy)]
+enum Watched {
+    Room(RoomId),
+    Mailbox(MailboxId),
 }
 
 impl MemoryStore {
@@ -300,10 +378,10 @@ impl MemoryStore {
     }
 
     /// Runs `check` until it finds its item, or until `wait` passed. `check` runs under the
-    /// lock; the wait happens outside it.
+    /// lock; the wait happens outside it, on the channel of the room (or mailbox) watched.
     async fn wait_for<T>(
         &self,
-        room: RoomId,
+        watched: Watched,
         wait: Duration,
         mut check: impl FnMut(&mut Inner, u64) -> Result<Option<T>, StoreError>,
     ) -> Result<Option<T>, StoreError> {
@@ -314,8 +392,12 @@ impl MemoryStore {
                 if let Some(found) = check(&mut inner, now_ms())? {
                     return Ok(Some(found));
                 }
-                match inner.rooms.get(&room) {
-                    Some(r) => r.changed.subscribe(),
+                let channel = match watched {
+                    Watched::Room(id) => inner.rooms.get(&id).map(|r| &r.changed),
+                    Watched::Mailbox(id) => inner.mailboxes.get(&id).map(|m| &m.changed),
+                };
+                match channel {
+                    Some(changed) => changed.subscribe(),
                     None => return Err(StoreError::NotFound),
                 }
             };
@@ -442,7 +524,7 @@ impl Store for MemoryStore {
         after: u8,
         wait: Duration,
     ) -> Result<Vec<u8>, StoreError> {
-        self.wait_for(caller.room, wait, |inner, now| {
+        self.wait_for(Watched::Room(caller.room), wait, |inner, now| {
             let (room, who) = inner.room(&caller, now)?;
             if who != Who::Sender {
                 return Err(StoreError::Forbidden);
@@ -515,7 +597,7 @@ impl Store for MemoryStore {
             Dir::ToSender => Right::Sender,
             Dir::ToReceiver => Right::OwnSlot,
         };
-        self.wait_for(caller.room, wait, |inner, now| {
+        self.wait_for(Watched::Room(caller.room), wait, |inner, now| {
             let (room, who) = inner.room(&caller, now)?;
             let s = room.slot_mut(who, slot, right)?;
             Ok(s.queue(dir).get(usize::from(seq)).cloned().flatten())
@@ -571,7 +653,7 @@ impl Store for MemoryStore {
         slot: u8,
         wait: Duration,
     ) -> Result<Option<Payload>, StoreError> {
-        self.wait_for(caller.room, wait, |inner, now| {
+        self.wait_for(Watched::Room(caller.room), wait, |inner, now| {
             let (room, who) = inner.room(&caller, now)?;
             let s = room.slot_mut(who, slot, Right::OwnSlot)?;
             Ok(s.payloads.iter().find_map(|p| {
@@ -713,9 +795,174 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    async fn register_mailbox(
+        &self,
+        id: MailboxId,
+        owner: Hash,
+        drop: Hash,
+    ) -> Result<(Written, u64), StoreError> {
+        let now = now_ms();
+        let expires = now.saturating_add(ms(self.limits.mailbox_ttl));
+        let mut inner = self.lock();
+        if let Some(mailbox) = inner.mailboxes.get_mut(&id).filter(|m| now < m.expires) {
+            if !bool::from(mailbox.owner.ct_eq(&owner)) {
+                return Err(StoreError::Conflict);
+            }
+            mailbox.drop = drop;
+            mailbox.expires = expires;
+            return Ok((Written::Same, secs(expires)));
+        }
+        // An expired one under the same id is gone for good.
+        inner.remove_mailbox(&id);
+        if inner.mailboxes.len() >= self.limits.max_mailboxes {
+            return Err(StoreError::Full("mailboxes"));
+        }
+        inner.charge(MAILBOX_OVERHEAD, self.limits.memory_budget)?;
+        inner.mailboxes.insert(
+            id,
+            Mailbox {
+                owner,
+                drop,
+                expires,
+                messages: Vec::new(),
+                changed: watch::Sender::new(()),
+                bytes: MAILBOX_OVERHEAD,
+            },
+        );
+        Ok((Written::Created, secs(expires)))
+    }
+
+    async fn drop_message(
+        &self,
+        id: MailboxId,
+        drop: Hash,
+        message: PayloadId,
+        bytes: Vec<u8>,
+    ) -> Result<Written, StoreError> {
+        let now = now_ms();
+        let digest: Hash = Sha256::digest(&bytes).into();
+        let len = bytes.len();
+        let mut inner = self.lock();
+        {
+            let mailbox = inner.mailbox(&id, &drop, false, now)?;
+            if let Some(old) = mailbox.messages.iter().find(|m| m.id == message) {
+                return if old.digest == digest {
+                    Ok(Written::Same)
+                } else {
+                    Err(StoreError::Conflict)
+                };
+            }
+            if mailbox.messages.len() >= self.limits.max_mailbox_messages {
+                return Err(StoreError::MailboxFull);
+            }
+        }
+        inner.charge(len, self.limits.memory_budget)?;
+        let expires = now.saturating_add(ms(self.limits.mailbox_message_ttl));
+        let mailbox = inner.mailbox(&id, &drop, false, now)?;
+        mailbox.messages.push(Dropped {
+            id: message,
+            digest,
+            bytes: Some(bytes),
+            expires,
+        });
+        mailbox.bytes += len;
+        mailbox.changed.send_replace(());
+        Ok(Written::Created)
+    }
+
+    async fn list_messages(
+        &self,
+        id: MailboxId,
+        owner: Hash,
+        wait: Duration,
+    ) -> Result<Vec<Waiting>, StoreError> {
+        self.wait_for(Watched::Mailbox(id), wait, |inner, now| {
+            let mailbox = inner.mailbox(&id, &owner, true, now)?;
+            let waiting: Vec<Waiting> = mailbox
+                .messages
+                .iter()
+                .filter_map(|m| {
+                    m.bytes.as_ref().map(|b| Waiting {
+                        id: m.id,
+                        size: b.len(),
+                        expires: secs(m.expires),
+                    })
+                })
+                .collect();
+            Ok((!waiting.is_empty()).then_some(waiting))
+        })
+        .await
+        .map(Option::unwrap_or_default)
+    }
+
+    async fn read_message(
+        &self,
+        id: MailboxId,
+        owner: Hash,
+        message: PayloadId,
+    ) -> Result<Vec<u8>, StoreError> {
+        let now = now_ms();
+        let mut inner = self.lock();
+        let mailbox = inner.mailbox(&id, &owner, true, now)?;
+        mailbox
+            .messages
+            .iter()
+            .find(|m| m.id == message)
+            .and_then(|m| m.bytes.clone())
+            .ok_or(StoreError::NotFound)
+    }
+
+    async fn delete_message(
+        &self,
+        id: MailboxId,
+        owner: Hash,
+        message: PayloadId,
+    ) -> Result<(), StoreError> {
+        let now = now_ms();
+        let mut inner = self.lock();
+        let mailbox = inner.mailbox(&id, &owner, true, now)?;
+        let freed = mailbox
+            .messages
+            .iter_mut()
+            .find(|m| m.id == message)
+            .and_then(|m| m.bytes.take())
+            .map_or(0, |b| b.len());
+        mailbox.bytes -= freed;
+        inner.bytes -= freed;
+        Ok(())
+    }
+
+    async fn delete_mailbox(&self, id: MailboxId, owner: Hash) -> Result<(), StoreError> {
+        let now = now_ms();
+        let mut inner = self.lock();
+        match inner.mailbox(&id, &owner, true, now) {
+            Ok(_) => {
+                // Dropping it (and its channel) wakes its long-polls, which then find it gone.
+                inner.remove_mailbox(&id);
+                Ok(())
+            }
+            Err(StoreError::NotFound) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     async fn sweep(&self) -> Swept {
         let now = now_ms();
         let mut inner = self.lock();
+        let gone: Vec<MailboxId> = inner
+            .mailboxes
+            .iter()
+            .filter(|(_, m)| m.expires <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in gone {
+            inner.remove_mailbox(&id);
+        }
+        let mut freed = 0;
+        for mailbox in inner.mailboxes.values_mut() {
+            freed += mailbox.expire(now);
+        }
+        inner.bytes -= freed;
         let expired: Vec<RoomId> = inner
             .rooms
             .iter()
@@ -769,6 +1016,10 @@ mod tests {
             payload_ttl: Duration::from_secs(120),
             max_wait: Duration::from_secs(25),
             memory_budget: 1 << 20,
+            max_mailboxes: 4,
+            max_mailbox_messages: 3,
+            mailbox_ttl: Duration::from_secs(3600),
+            mailbox_message_ttl: Duration::from_secs(120),
         }
     }
 

@@ -21,6 +21,9 @@ pub type Hash = [u8; 32];
 /// A payload's id, chosen by the sender (16 random bytes).
 pub type PayloadId = [u8; 16];
 
+/// A registered device's mailbox (§12): 16 random bytes chosen by its owner.
+pub type MailboxId = [u8; 16];
+
 /// Highest message sequence number (§3.2: `seq` is 0..=15).
 pub const MAX_SEQ: u8 = 15;
 
@@ -123,6 +126,17 @@ pub struct Payload {
     pub bytes: Vec<u8>,
 }
 
+/// A message waiting in a mailbox, as its owner's listing shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Waiting {
+    /// The id its sender chose.
+    pub id: PayloadId,
+    /// Its size in bytes.
+    pub size: usize,
+    /// Unix seconds: it is dropped then.
+    pub expires: u64,
+}
+
 /// Counts for metrics and the memory gauge.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Stats {
@@ -168,6 +182,9 @@ pub enum StoreError {
     /// 409 `conflict` (the slot's payload count).
     #[error("the slot holds as many payloads as allowed")]
     TooManyPayloads,
+    /// 409 `mailbox_full`.
+    #[error("the mailbox holds as many messages as allowed; its owner has not fetched them")]
+    MailboxFull,
     /// 410 `burned`.
     #[error("the room was burned after a failed confirmation")]
     Burned,
@@ -269,6 +286,59 @@ pub trait Store: Send + Sync + 'static {
         &self,
         caller: Caller,
         reason: Reason,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Registers a mailbox for its owner (the token hash `owner`), or refreshes it (its
+    /// lifetime starts again, and `drop` replaces the drop token's hash). Another owner's
+    /// mailbox is a conflict. Answers whether it was new, and its expiry (Unix seconds).
+    fn register_mailbox(
+        &self,
+        id: MailboxId,
+        owner: Hash,
+        drop: Hash,
+    ) -> impl Future<Output = Result<(Written, u64), StoreError>> + Send;
+
+    /// Drops a message in a mailbox (the drop token). A retry of a message already there,
+    /// or already fetched (its tombstone), is `Same`.
+    fn drop_message(
+        &self,
+        id: MailboxId,
+        drop: Hash,
+        message: PayloadId,
+        bytes: Vec<u8>,
+    ) -> impl Future<Output = Result<Written, StoreError>> + Send;
+
+    /// The messages waiting in a mailbox, oldest first (the owner); waits for one when
+    /// there is none.
+    fn list_messages(
+        &self,
+        id: MailboxId,
+        owner: Hash,
+        wait: Duration,
+    ) -> impl Future<Output = Result<Vec<Waiting>, StoreError>> + Send;
+
+    /// One waiting message's bytes (the owner).
+    fn read_message(
+        &self,
+        id: MailboxId,
+        owner: Hash,
+        message: PayloadId,
+    ) -> impl Future<Output = Result<Vec<u8>, StoreError>> + Send;
+
+    /// Deletes a message once fetched: its bytes go, a tombstone stays until it would
+    /// have expired (the owner). Idempotent.
+    fn delete_message(
+        &self,
+        id: MailboxId,
+        owner: Hash,
+        message: PayloadId,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Deletes a mailbox and everything in it (the owner). Idempotent.
+    fn delete_mailbox(
+        &self,
+        id: MailboxId,
+        owner: Hash,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Drops what outlived its TTL.

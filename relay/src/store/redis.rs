@@ -41,8 +41,8 @@ use tokio::time::Instant;
 
 use super::lua::Scripts;
 use super::{
-    Caller, Dir, Join, NewRoom, Payload, PayloadId, PayloadState, Reason, RoomId, RoomInfo, Stats,
-    Store, StoreError, Swept, Written,
+    Caller, Dir, Hash, Join, MailboxId, NewRoom, Payload, PayloadId, PayloadState, Reason, RoomId,
+    RoomInfo, Stats, Store, StoreError, Swept, Waiting, Written,
 };
 use crate::config::Limits;
 
@@ -60,6 +60,8 @@ const DIR_USED: &str = "hush:{np}:used";
 const DIR_ROOMS: &str = "hush:{np}:rooms";
 /// Keys (and pub/sub channels) of rooms start with this, then `{HEX}`.
 const ROOM_PREFIX: &str = "hush:room:";
+/// Keys (and channels) of mailboxes start with this, then `{HEX}`.
+const MAILBOX_PREFIX: &str = "hush:mbox:";
 
 /// Why the Redis store could not start.
 #[derive(Debug, thiserror::Error)]
@@ -235,6 +237,7 @@ fn refusal(code: Option<&[u8]>) -> StoreError {
         Some(b"room_full") => StoreError::RoomFull,
         Some(b"conflict") => StoreError::Conflict,
         Some(b"too_many") => StoreError::TooManyPayloads,
+        Some(b"mailbox_full") => StoreError::MailboxFull,
         Some(b"burned") => StoreError::Burned,
         Some(b"denied") => StoreError::Denied,
         Some(b"full:rooms") => StoreError::Full("rooms"),
@@ -280,6 +283,10 @@ fn ms(d: Duration) -> Vec<u8> {
 
 fn room_key(room: &RoomId) -> String {
     format!("{ROOM_PREFIX}{{{}}}", hex::encode(room))
+}
+
+fn mailbox_key(id: &MailboxId) -> String {
+    format!("{MAILBOX_PREFIX}{{{}}}", hex::encode(id))
 }
 
 fn num(n: impl ToString) -> Vec<u8> {
@@ -566,6 +573,107 @@ impl Store for RedisStore {
         Ok(())
     }
 
+    async fn register_mailbox(
+        &self,
+        id: MailboxId,
+        owner: Hash,
+        drop: Hash,
+    ) -> Result<(Written, u64), StoreError> {
+        let ttl = ms(self.limits.mailbox_ttl);
+        let v = self
+            .run(
+                &self.scripts.register_mailbox,
+                &mailbox_key(&id),
+                &[&owner, &drop, &ttl],
+            )
+            .await?;
+        Ok((written(v.first())?, secs(int(v.get(1))?)))
+    }
+
+    async fn drop_message(
+        &self,
+        id: MailboxId,
+        drop: Hash,
+        message: PayloadId,
+        bytes: Vec<u8>,
+    ) -> Result<Written, StoreError> {
+        let digest: [u8; 32] = Sha256::digest(&bytes).into();
+        let max = num(self.limits.max_mailbox_messages);
+        let ttl = ms(self.limits.mailbox_message_ttl);
+        let v = self
+            .run(
+                &self.scripts.drop_message,
+                &mailbox_key(&id),
+                &[&drop, &message, &digest, &bytes, &max, &ttl],
+            )
+            .await?;
+        written(v.first())
+    }
+
+    async fn list_messages(
+        &self,
+        id: MailboxId,
+        owner: Hash,
+        wait: Duration,
+    ) -> Result<Vec<Waiting>, StoreError> {
+        let key = &mailbox_key(&id);
+        self.wait_for(id, wait, || async move {
+            let v = self
+                .run(&self.scripts.list_messages, key, &[&owner])
+                .await?;
+            let waiting = v
+                .chunks(3)
+                .map(|m| {
+                    Ok(Waiting {
+                        id: fixed(m.first())?,
+                        size: usize::try_from(int(m.get(1))?).map_err(|_| malformed())?,
+                        expires: secs(int(m.get(2))?),
+                    })
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            Ok((!waiting.is_empty()).then_some(waiting))
+        })
+        .await
+        .map(Option::unwrap_or_default)
+    }
+
+    async fn read_message(
+        &self,
+        id: MailboxId,
+        owner: Hash,
+        message: PayloadId,
+    ) -> Result<Vec<u8>, StoreError> {
+        let v = self
+            .run(
+                &self.scripts.read_message,
+                &mailbox_key(&id),
+                &[&owner, &message],
+            )
+            .await?;
+        v.first().and_then(bytes).ok_or_else(malformed)
+    }
+
+    async fn delete_message(
+        &self,
+        id: MailboxId,
+        owner: Hash,
+        message: PayloadId,
+    ) -> Result<(), StoreError> {
+        self.run(
+            &self.scripts.delete_message,
+            &mailbox_key(&id),
+            &[&owner, &message],
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn delete_mailbox(&self, id: MailboxId, owner: Hash) -> Result<(), StoreError> {
+        self.run(&self.scripts.delete_mailbox, &mailbox_key(&id), &[&owner])
+            .await
+            .map(drop)
+    }
+
     async fn sweep(&self) -> Swept {
         // Redis expires every key itself (PEXPIRE on each): nothing to sweep here.
         Swept::default()
@@ -696,10 +804,13 @@ impl Drop for Subscription<'_> {
     }
 }
 
-/// The room id in a channel name `hush:room:{HEX}`.
+/// The room (or mailbox) id in a channel name `hush:room:{HEX}` (`hush:mbox:{HEX}`). Both
+/// kinds of waiters share the hub: ids are 16 random bytes, and a stray wake-up only makes
+/// a waiter look again.
 fn channel_room(channel: &str) -> Option<RoomId> {
     let hex_id = channel
-        .strip_prefix(ROOM_PREFIX)?
+        .strip_prefix(ROOM_PREFIX)
+        .or_else(|| channel.strip_prefix(MAILBOX_PREFIX))?
         .strip_prefix('{')?
         .strip_suffix('}')?;
     let mut room = [0u8; 16];
@@ -726,9 +837,11 @@ async fn subscribe_once(client: &redis::Client, hub: &Hub) -> redis::RedisResult
         .await
         .map_err(|_| timed_out())??;
     let (mut sink, mut stream) = pubsub.split();
-    tokio::time::timeout(CALL_TIMEOUT, sink.psubscribe(format!("{ROOM_PREFIX}*")))
-        .await
-        .map_err(|_| timed_out())??;
+    for prefix in [ROOM_PREFIX, MAILBOX_PREFIX] {
+        tokio::time::timeout(CALL_TIMEOUT, sink.psubscribe(format!("{prefix}*")))
+            .await
+            .map_err(|_| timed_out())??;
+    }
     hub.notify_all();
     let mut ping = tokio::time::interval(SUBSCRIBER_PING);
     ping.tick().await;

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use super::atomic::AtomicFile;
+use super::relay_client::Token;
 use super::{platform, private_file};
 use crate::{Credentials, IdentitySecret, Metadata, Passphrase, Peer, PublicIdentity, SealOptions};
 
@@ -256,19 +257,60 @@ pub fn server_identity(path: &Path) -> Result<(IdentitySecret, bool), DeviceErro
     Ok((identity, true))
 }
 
-/// A peer's relay mailbox, as the server keeps it for a device (docs/RELAY.md).
+/// A laptop's relay mailbox (docs/RELAY.md §12): the server keeps it for a device (with
+/// the drop token), the laptop for each server it gave it to (without: its own tokens
+/// are derived from its identity, [`mailbox_keys`]).
 #[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Mailbox {
     /// The relay's URL.
     pub relay: String,
-    /// The relay certificate's pin, if it has one.
+    /// The relay certificate's pin (`sha256:HEX`), if it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pin: Option<String>,
     /// The mailbox id.
     pub id: String,
-    /// The token that lets this server drop messages in it (secret).
+    /// The token that lets a server drop messages in it (secret; empty on the laptop).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub token: String,
+}
+
+/// A laptop's mailbox on one relay: its id, the owner's token (list, read, delete) and the
+/// token it gives its servers (drop). Derived from the identity and the relay's URL, so
+/// that nothing more is stored, and a relay that lost the mailbox gets the same one again.
+pub struct MailboxKeys {
+    /// 32 hex characters.
+    pub id: String,
+    /// The owner's bearer token.
+    pub owner: Token,
+    /// The drop token, given to remembered servers.
+    pub drop: Token,
+}
+
+/// This device's mailbox keys on the relay at `relay_url` (HMAC-SHA-256 of the identity's
+/// secret, one label per value).
+pub fn mailbox_keys(identity: &IdentitySecret, relay_url: &str) -> MailboxKeys {
+    use base64::Engine as _;
+    use hmac::{Mac as _, digest::KeyInit as _};
+    let derive = |label: &str| -> Zeroizing<[u8; 32]> {
+        let mut mac = <hmac::Hmac<sha2::Sha256>>::new_from_slice(identity.expose())
+            .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));
+        mac.update(label.as_bytes());
+        mac.update(&[0]);
+        mac.update(relay_url.trim_end_matches('/').as_bytes());
+        Zeroizing::new(mac.finalize().into_bytes().into())
+    };
+    let token =
+        |label| Token::new(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(*derive(label)));
+    MailboxKeys {
+        id: hex_of(&derive("hush mailbox id v1")[..16]),
+        owner: token("hush mailbox owner v1"),
+        drop: token("hush mailbox drop v1"),
+    }
+}
+
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl std::fmt::Debug for Mailbox {

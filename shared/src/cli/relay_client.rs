@@ -107,6 +107,17 @@ impl fmt::Debug for Token {
     }
 }
 
+/// A message waiting in a mailbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Waiting {
+    /// Its id (32 hex characters).
+    pub id: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Unix seconds: the relay drops it then.
+    pub expires: u64,
+}
+
 /// What the relay gave the sender for a new room.
 #[derive(Debug)]
 pub struct Room {
@@ -273,7 +284,13 @@ impl fmt::Debug for RelayClient {
     }
 }
 
-/// Parses `sha256:HEX`.
+/// A pin as hush-relay prints it: `sha256:HEX`.
+pub fn pin_text(pin: &[u8; 32]) -> String {
+    let hex: String = pin.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
+/// Parses `sha256:HEX` (as [`pin_text`] writes it).
 pub fn parse_pin(text: &str) -> Result<[u8; 32], RelayError> {
     let hex = text.strip_prefix("sha256:").ok_or(RelayError::BadPin)?;
     if hex.len() != 64 {
@@ -547,6 +564,93 @@ impl RelayClient {
         self.delete_room(t, room, "burned")
     }
 
+    /// `PUT /v1/mailboxes/{mailbox}` (docs/RELAY.md §12): registers this device's mailbox,
+    /// or refreshes it, with the token that may drop messages in it. Its expiry.
+    pub fn register_mailbox(
+        &self,
+        owner: &Token,
+        mailbox: &str,
+        drop: &Token,
+    ) -> Result<u64, RelayError> {
+        let path = format!("/v1/mailboxes/{mailbox}");
+        let body = json!({ "drop": drop.0.as_str() });
+        let v = self
+            .json("PUT", &path, Some(owner), Some(body), 0)?
+            .ok_or(RelayError::Malformed("no body"))?;
+        v["expires"]
+            .as_u64()
+            .ok_or(RelayError::Malformed("expires"))
+    }
+
+    /// `PUT /v1/mailboxes/{mailbox}/messages/{id}`: drops a sealed message (the drop
+    /// token; a retry with the same id and bytes is harmless).
+    pub fn drop_message(
+        &self,
+        drop: &Token,
+        mailbox: &str,
+        id: &str,
+        sealed: &[u8],
+    ) -> Result<(), RelayError> {
+        let path = format!("/v1/mailboxes/{mailbox}/messages/{id}");
+        self.call(
+            "PUT",
+            &path,
+            Some(drop),
+            Some(sealed.to_vec()),
+            "application/octet-stream",
+            0,
+        )
+        .map(|_| ())
+    }
+
+    /// `GET /v1/mailboxes/{mailbox}/messages?wait=S`: what waits, oldest first, waiting
+    /// up to `wait` seconds for something.
+    pub fn list_messages(
+        &self,
+        owner: &Token,
+        mailbox: &str,
+        wait: u32,
+    ) -> Result<Vec<Waiting>, RelayError> {
+        let path = format!("/v1/mailboxes/{mailbox}/messages?wait={wait}");
+        let v = self
+            .json("GET", &path, Some(owner), None, wait)?
+            .ok_or(RelayError::Malformed("no body"))?;
+        v["messages"]
+            .as_array()
+            .ok_or(RelayError::Malformed("messages"))?
+            .iter()
+            .map(|m| {
+                Ok(Waiting {
+                    id: text(m, "id")?,
+                    size: m["size"].as_u64().ok_or(RelayError::Malformed("size"))?,
+                    expires: m["expires"]
+                        .as_u64()
+                        .ok_or(RelayError::Malformed("expires"))?,
+                })
+            })
+            .collect()
+    }
+
+    /// `GET /v1/mailboxes/{mailbox}/messages/{id}`: one message's sealed bytes.
+    pub fn read_message(
+        &self,
+        owner: &Token,
+        mailbox: &str,
+        id: &str,
+    ) -> Result<Vec<u8>, RelayError> {
+        let path = format!("/v1/mailboxes/{mailbox}/messages/{id}");
+        self.call("GET", &path, Some(owner), None, "", 0)?
+            .map(|(_, body)| body)
+            .ok_or(RelayError::Malformed("no body"))
+    }
+
+    /// `DELETE /v1/mailboxes/{mailbox}/messages/{id}`: the message arrived.
+    pub fn delete_message(&self, owner: &Token, mailbox: &str, id: &str) -> Result<(), RelayError> {
+        let path = format!("/v1/mailboxes/{mailbox}/messages/{id}");
+        self.call("DELETE", &path, Some(owner), None, "", 0)
+            .map(|_| ())
+    }
+
     fn delete_room(&self, t: &Token, room: &str, reason: &str) -> Result<(), RelayError> {
         let path = format!("/v1/rooms/{room}");
         let body = json!({ "reason": reason });
@@ -711,6 +815,11 @@ impl Token {
     /// Wraps a token given by the relay.
     pub fn new(text: String) -> Self {
         Self(Zeroizing::new(text))
+    }
+
+    /// The token's text (to hand it to whoever may use it: a mailbox's drop token).
+    pub fn expose(&self) -> &str {
+        &self.0
     }
 }
 

@@ -387,6 +387,11 @@ impl Receiver {
     fn token(&self) -> &Token {
         &self.joined.token
     }
+
+    /// The relay client it pairs through (to register this device's mailbox there).
+    pub fn client(&self) -> &RelayClient {
+        &self.client
+    }
 }
 
 /// A receiver's slot, to leave from another thread ([`Receiver::exit`]).
