@@ -71,6 +71,8 @@ pub enum Input {
     /// What became of [`Effect::AnswerOffer`]: the server remembered (its name and
     /// fingerprint), declined (`None`), or why it could not be remembered.
     Remembered(Result<Option<String>, String>),
+    /// News from the mailbox worker (a laptop with an identity and remembered servers).
+    Mailbox(MailboxEvent),
     /// News from the worker of [`Effect::Pair`].
     Pairing {
         /// Which pairing.
@@ -78,6 +80,17 @@ pub enum Input {
         /// What happened.
         event: PairingEvent,
     },
+}
+
+/// What the mailbox worker reports: how many messages wait, the oldest one's sealed bytes
+/// (answered with [`Effect::MailboxDone`] before the next comes), or why it cannot look.
+pub enum MailboxEvent {
+    /// Messages waiting in the mailbox (on every relay it is on).
+    Waiting(usize),
+    /// The oldest message (device mode): opened on the path of pasted blocks.
+    Arrived(Zeroizing<Vec<u8>>),
+    /// The mailbox cannot be reached now (it is tried again).
+    Failed(String),
 }
 
 /// A relay pairing of this session (numbered from 1).
@@ -155,6 +168,12 @@ pub enum Effect {
         /// Whether the plaintext was handed over.
         handed_over: bool,
     },
+    /// Tell the mailbox worker what became of the message it brought: `delete` once handed
+    /// over, or when it can never open here (it would block the ones behind it).
+    MailboxDone {
+        /// Delete it from the relay.
+        delete: bool,
+    },
     /// Answer a pairing's offer to remember each other: with `accept`, remember the
     /// server under `name` (servers.toml) and give it this laptop's identity; else
     /// decline. Answer with [`Input::Remembered`].
@@ -181,6 +200,7 @@ impl std::fmt::Debug for Effect {
             Effect::Pair { id, code } => write!(f, "Pair({id}, {:?})", code.0),
             Effect::RelayDone { id, handed_over } => write!(f, "RelayDone({id}, {handed_over})"),
             Effect::AnswerOffer { id, accept, .. } => write!(f, "AnswerOffer({id}, {accept})"),
+            Effect::MailboxDone { delete } => write!(f, "MailboxDone({delete})"),
             Effect::Quit => f.write_str("Quit"),
         }
     }
@@ -197,6 +217,8 @@ pub enum Source {
     Paste,
     /// Delivered through the relay to this pairing.
     Relay(PairingId),
+    /// From this laptop's mailbox (a remembered server's `hush-run --to`).
+    Mailbox,
 }
 
 /// Which screen is up.
@@ -419,10 +441,13 @@ pub struct App {
     next_pairing: PairingId,
     /// Why `r` cannot pair (no relay set, a broken settings file), if it cannot.
     relay_off: Option<(String, Option<String>)>,
-    /// Delivered messages waiting for the opening under way to end.
-    queued: VecDeque<(PairingId, Zeroizing<Vec<u8>>)>,
-    /// The pairing whose plaintext the pending copy is: told once it is on the clipboard.
-    pending_ack: Option<PairingId>,
+    /// Delivered messages (a pairing's, the mailbox's) waiting for the opening under way.
+    queued: VecDeque<(Source, Zeroizing<Vec<u8>>)>,
+    /// Where the pending copy's plaintext came from (a pairing, the mailbox): told once it
+    /// is on the clipboard.
+    pending_ack: Option<Source>,
+    /// Messages waiting in this laptop's mailbox, when it has one.
+    pub mailbox: Option<usize>,
 }
 
 impl App {
@@ -456,6 +481,7 @@ impl App {
             relay_off: None,
             queued: VecDeque::new(),
             pending_ack: None,
+            mailbox: None,
         }
     }
 
@@ -494,6 +520,7 @@ impl App {
             Input::PrimaryText(Ok(text)) => self.start_open(text, Source::Primary),
             Input::Opened { source, result } => self.opened(source, result),
             Input::Pairing { id, event } => self.pairing_event(id, event),
+            Input::Mailbox(event) => self.mailbox_event(event),
             Input::Remembered(result) => {
                 match result {
                     Ok(Some(server)) => self.say(
@@ -745,7 +772,7 @@ impl App {
                 view.state = PairingState::Opening;
                 view.note = None;
                 if self.opening {
-                    self.queued.push_back((id, sealed));
+                    self.queued.push_back((Source::Relay(id), sealed));
                     self.say(
                         Tone::Info,
                         format!(
@@ -755,7 +782,7 @@ impl App {
                     );
                     return vec![];
                 }
-                return self.open_delivered(id, sealed);
+                return self.open_delivered(Source::Relay(id), sealed);
             }
             PairingEvent::Failed { message, hint } => {
                 view.state = PairingState::Failed(message.clone());
@@ -767,14 +794,47 @@ impl App {
         vec![]
     }
 
-    /// Opens a delivered message on the path of pasted blocks.
-    fn open_delivered(&mut self, id: PairingId, sealed: Zeroizing<Vec<u8>>) -> Vec<Effect> {
+    fn mailbox_event(&mut self, event: MailboxEvent) -> Vec<Effect> {
+        match event {
+            MailboxEvent::Waiting(n) => self.mailbox = Some(n),
+            MailboxEvent::Failed(why) => {
+                self.mailbox.get_or_insert(0);
+                self.say(Tone::Bad, format!("Mailbox: {why}"), None);
+            }
+            MailboxEvent::Arrived(sealed) => {
+                if self.opening {
+                    self.queued.push_back((Source::Mailbox, sealed));
+                    return vec![];
+                }
+                return self.open_delivered(Source::Mailbox, sealed);
+            }
+        }
+        vec![]
+    }
+
+    /// Opens a delivered message (a pairing's, the mailbox's) on the path of pasted blocks.
+    fn open_delivered(&mut self, source: Source, sealed: Zeroizing<Vec<u8>>) -> Vec<Effect> {
         self.opening = true;
-        self.say(Tone::Info, "The output came: opening…", None);
+        let what = match source {
+            Source::Mailbox => "A message came to the mailbox: opening…",
+            _ => "The output came: opening…",
+        };
+        self.say(Tone::Info, what, None);
         vec![Effect::Open {
             text: sealed,
-            source: Source::Relay(id),
+            source,
         }]
+    }
+
+    /// What tells a delivery's worker the end of its message.
+    fn delivered(source: Source, handed_over: bool, opens: bool) -> Option<Effect> {
+        match source {
+            Source::Relay(id) => Some(Effect::RelayDone { id, handed_over }),
+            Source::Mailbox => Some(Effect::MailboxDone {
+                delete: handed_over || !opens,
+            }),
+            _ => None,
+        }
     }
 
     fn set_pairing_state(&mut self, id: PairingId, state: PairingState) {
@@ -993,48 +1053,48 @@ impl App {
         let mut effects = self.opened_result(source, result);
         // A message delivered meanwhile opens now.
         if !self.opening
-            && let Some((id, sealed)) = self.queued.pop_front()
+            && let Some((source, sealed)) = self.queued.pop_front()
         {
-            effects.extend(self.open_delivered(id, sealed));
+            effects.extend(self.open_delivered(source, sealed));
         }
         effects
     }
 
     fn opened_result(&mut self, source: Source, result: shared::Result<Opened>) -> Vec<Effect> {
         match (result, source) {
-            (Ok(opened), Source::Relay(id)) => {
+            (Ok(opened), Source::Relay(_) | Source::Mailbox) => {
                 let only_stderr = opened.stdout.is_empty() && !opened.stderr.is_empty();
                 let effects = self.show_opened(opened, source);
                 let copying = effects.iter().any(|e| matches!(e, Effect::Copy { .. }));
                 if copying {
                     // Told once the copy answered (see `copied`).
-                    self.pending_ack = Some(id);
-                    self.set_pairing_state(id, PairingState::Delivered);
+                    self.pending_ack = Some(source);
+                    if let Source::Relay(id) = source {
+                        self.set_pairing_state(id, PairingState::Delivered);
+                    }
                     return effects;
                 }
                 // Held for `e` (no stdout: handed over to hush), or binary (not copied).
                 let held = only_stderr;
-                let state = if held {
-                    PairingState::Delivered
-                } else {
-                    PairingState::Failed("the output is binary: not copied".into())
-                };
-                self.set_pairing_state(id, state);
-                vec![Effect::RelayDone {
-                    id,
-                    handed_over: held,
-                }]
+                if let Source::Relay(id) = source {
+                    let state = if held {
+                        PairingState::Delivered
+                    } else {
+                        PairingState::Failed("the output is binary: not copied".into())
+                    };
+                    self.set_pairing_state(id, state);
+                }
+                Self::delivered(source, held, true).into_iter().collect()
             }
             (Ok(opened), _) => self.show_opened(opened, source),
-            (Err(e), Source::Relay(id)) => {
+            (Err(e), Source::Relay(_) | Source::Mailbox) => {
                 let hint = hint_of(&e);
                 let text = format!("Not opened: {e}.");
-                self.set_pairing_state(id, PairingState::Failed(text.clone()));
+                if let Source::Relay(id) = source {
+                    self.set_pairing_state(id, PairingState::Failed(text.clone()));
+                }
                 self.fail(text, hint);
-                vec![Effect::RelayDone {
-                    id,
-                    handed_over: false,
-                }]
+                Self::delivered(source, false, false).into_iter().collect()
             }
             // Selected but not copied? Terminals put a mouse selection in the primary
             // selection: look there before giving up.
@@ -1118,14 +1178,11 @@ impl App {
         now: Instant,
     ) -> Vec<Effect> {
         let pending = self.pending.take();
-        let done = self.pending_ack.take().map(|id| {
-            if result.is_err() {
+        let done = self.pending_ack.take().and_then(|source| {
+            if let (Err(_), Source::Relay(id)) = (&result, source) {
                 self.set_pairing_state(id, PairingState::Failed("not copied".into()));
             }
-            Effect::RelayDone {
-                id,
-                handed_over: result.is_ok(),
-            }
+            Self::delivered(source, result.is_ok(), true)
         });
         match (result, pending) {
             (Ok(deadline), Some((what, status))) => {
@@ -1755,6 +1812,97 @@ mod tests {
         let event = PairingEvent::Paired(session.clone());
         feed(a, Input::Pairing { id, event });
         (id, session)
+    }
+
+    /// A laptop's identity in the keyring, and a server it knows: sealed messages of that
+    /// server open, anything else does not.
+    fn with_identity(a: &mut App) -> Credentials {
+        let (laptop, server) = (
+            shared::IdentitySecret::generate().unwrap(),
+            shared::IdentitySecret::generate().unwrap(),
+        );
+        let peer = |name: &str, s: &shared::IdentitySecret| shared::Peer {
+            name: name.into(),
+            key: s.public(),
+            forgotten: false,
+        };
+        a.keyring.add_identity(
+            Credentials::Devices(shared::DeviceKeys {
+                own: laptop.clone(),
+                peers: vec![peer("vpn1", &server)],
+            }),
+            "this laptop's identity".into(),
+        );
+        Credentials::Devices(shared::DeviceKeys {
+            own: server,
+            peers: vec![peer("laptop", &laptop)],
+        })
+    }
+
+    #[test]
+    fn mailbox_messages_open_one_at_a_time_and_are_deleted_once_copied_or_hopeless() {
+        let mut a = app();
+        let server = with_identity(&mut a);
+        let seal = |plain: &[u8]| {
+            shared::seal(
+                &server,
+                &Metadata::default(),
+                plain,
+                false,
+                SealOptions::default(),
+            )
+            .unwrap()
+        };
+        assert!(feed(&mut a, Input::Mailbox(MailboxEvent::Waiting(2))).is_empty());
+        assert_eq!(a.mailbox, Some(2));
+        // Opened with the identity, copied, then deleted from the relay.
+        let effects = feed(
+            &mut a,
+            Input::Mailbox(MailboxEvent::Arrived(Zeroizing::new(seal(b"from vpn1")))),
+        );
+        assert_eq!(copied_text(effects).as_str(), "from vpn1");
+        let done = a.handle(
+            Input::Copied(Ok(Some(Instant::now() + Duration::from_secs(20)))),
+            Instant::now(),
+        );
+        assert_eq!(done, vec![Effect::MailboxDone { delete: true }]);
+        let said = &status(&a).text;
+        assert!(said.contains("sealed by vpn1 (SHA256:"), "{said}");
+        // A copy that fails: left on the relay for a later look.
+        let effects = feed(
+            &mut a,
+            Input::Mailbox(MailboxEvent::Arrived(Zeroizing::new(seal(b"again")))),
+        );
+        assert_eq!(copied_text(effects).as_str(), "again");
+        let done = a.handle(Input::Copied(Err(ClipboardError::Stopped)), Instant::now());
+        assert_eq!(done, vec![Effect::MailboxDone { delete: false }]);
+        // One that can never open here (not for this laptop): deleted, and said why.
+        let stranger = Credentials::Devices(shared::DeviceKeys {
+            own: shared::IdentitySecret::generate().unwrap(),
+            peers: vec![shared::Peer {
+                name: "x".into(),
+                key: shared::IdentitySecret::generate().unwrap().public(),
+                forgotten: false,
+            }],
+        });
+        let sealed = shared::seal(
+            &stranger,
+            &Metadata::default(),
+            b"no",
+            false,
+            SealOptions::default(),
+        )
+        .unwrap();
+        let done = feed(
+            &mut a,
+            Input::Mailbox(MailboxEvent::Arrived(Zeroizing::new(sealed))),
+        );
+        assert_eq!(done, vec![Effect::MailboxDone { delete: true }]);
+        assert!(
+            status(&a).text.contains("sealed for other devices"),
+            "{:?}",
+            status(&a)
+        );
     }
 
     #[test]

@@ -8,15 +8,16 @@
 use std::io::{self, IsTerminal};
 use std::time::{Duration, Instant};
 
+use shared::IdentitySecret;
 use shared::cli::atomic::AtomicFile;
-use shared::cli::devices::{self, MailboxKeys};
+use shared::cli::devices::{self, MailboxKeys, Peers};
 use shared::cli::relay_client::{RelayClient, Waiting, parse_pin};
 use shared::cli::stdout::Stdout;
 use shared::note;
 
 use crate::cli::InboxArgs;
 use crate::clipboard::ClipboardService;
-use crate::creds::{self, Identity};
+use crate::creds;
 use crate::failure::{Failure, RelayFailure};
 use crate::open_cmd::{Destination, hand_over};
 
@@ -24,7 +25,7 @@ use crate::open_cmd::{Destination, hand_over};
 const LOOK: u64 = 5;
 
 /// One relay this laptop gave its mailbox on, reached.
-struct Inbox {
+pub(crate) struct Inbox {
     relay: String,
     client: RelayClient,
     keys: MailboxKeys,
@@ -34,7 +35,7 @@ struct Inbox {
 pub fn run(args: &InboxArgs, clear_after: Option<Duration>) -> Result<(), Failure> {
     let file = args.identity.identity_passphrase_file.as_deref();
     let identity = creds::identity(file, false)?.ok_or(Failure::NoIdentity)?;
-    let inboxes = inboxes(&identity)?;
+    let inboxes = reach(&identity.own, mailbox_relays(&identity.servers))?;
     if args.list {
         for inbox in &inboxes {
             for m in inbox.waiting(0)? {
@@ -55,10 +56,7 @@ pub fn run(args: &InboxArgs, clear_after: Option<Duration>) -> Result<(), Failur
             secs: args.wait,
         }));
     };
-    let sealed = inbox
-        .client
-        .read_message(&inbox.keys.owner, &inbox.keys.id, &message.id)
-        .map_err(relay_failure)?;
+    let sealed = inbox.read(&message.id)?;
     let destination = match &args.output {
         Some(path) => Destination::File(path.clone(), AtomicFile::create(path)?),
         None if io::stdout().is_terminal() => {
@@ -67,10 +65,7 @@ pub fn run(args: &InboxArgs, clear_after: Option<Duration>) -> Result<(), Failur
         None => Destination::Stdout(Stdout::new()?),
     };
     let delete = || {
-        if let Err(e) = inbox
-            .client
-            .delete_message(&inbox.keys.owner, &inbox.keys.id, &message.id)
-        {
+        if let Err(e) = inbox.delete(&message.id) {
             note!("hush: could not delete the message from the mailbox ({e}); it expires there");
         }
     };
@@ -99,20 +94,32 @@ pub fn run(args: &InboxArgs, clear_after: Option<Duration>) -> Result<(), Failur
 
 impl Inbox {
     /// What waits, waiting up to `wait` seconds.
-    fn waiting(&self, wait: u64) -> Result<Vec<Waiting>, Failure> {
+    pub(crate) fn waiting(&self, wait: u64) -> Result<Vec<Waiting>, Failure> {
         let wait = u32::try_from(wait).unwrap_or(u32::MAX);
         self.client
             .list_messages(&self.keys.owner, &self.keys.id, wait)
             .map_err(relay_failure)
     }
+
+    /// One message's sealed bytes.
+    pub(crate) fn read(&self, id: &str) -> Result<Vec<u8>, Failure> {
+        self.client
+            .read_message(&self.keys.owner, &self.keys.id, id)
+            .map_err(relay_failure)
+    }
+
+    /// Deletes a message (it arrived, or can never open here).
+    pub(crate) fn delete(&self, id: &str) -> Result<(), Failure> {
+        self.client
+            .delete_message(&self.keys.owner, &self.keys.id, id)
+            .map_err(relay_failure)
+    }
 }
 
-/// The relays of the mailbox this laptop gave its servers (those not forgotten), each
-/// reached and the mailbox registered again (its lifetime starts again; a relay that lost
-/// it has it back).
-fn inboxes(identity: &Identity) -> Result<Vec<Inbox>, Failure> {
-    let mut relays: Vec<(String, Option<String>)> = identity
-        .servers
+/// The relays (URL and pin) of the mailbox this laptop gave its servers (those not
+/// forgotten).
+pub(crate) fn mailbox_relays(servers: &Peers) -> Vec<(String, Option<String>)> {
+    let mut relays: Vec<(String, Option<String>)> = servers
         .entries
         .iter()
         .filter(|e| e.forgotten.is_none())
@@ -121,6 +128,15 @@ fn inboxes(identity: &Identity) -> Result<Vec<Inbox>, Failure> {
         .collect();
     relays.sort();
     relays.dedup();
+    relays
+}
+
+/// Each relay reached, and the mailbox registered there again (its lifetime starts again;
+/// a relay that lost it has it back).
+pub(crate) fn reach(
+    own: &IdentitySecret,
+    relays: Vec<(String, Option<String>)>,
+) -> Result<Vec<Inbox>, Failure> {
     if relays.is_empty() {
         return Err(Failure::NoMailbox);
     }
@@ -133,7 +149,7 @@ fn inboxes(identity: &Identity) -> Result<Vec<Inbox>, Failure> {
                 .transpose()
                 .map_err(Failure::RelaySettings)?;
             let client = RelayClient::new(&relay, pin).map_err(relay_failure)?;
-            let keys = devices::mailbox_keys(&identity.own, &relay);
+            let keys = devices::mailbox_keys(own, &relay);
             client
                 .register_mailbox(&keys.owner, &keys.id, &keys.drop)
                 .map_err(relay_failure)?;

@@ -11,6 +11,7 @@ mod failure;
 mod inbox_cmd;
 mod keygen_cmd;
 mod keyring;
+mod mailbox;
 mod open_cmd;
 mod pairing;
 mod receive_cmd;

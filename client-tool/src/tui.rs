@@ -27,6 +27,7 @@ use crate::app::{App, Effect, Input, Key, PairingEvent, PairingId, Source};
 use crate::clipboard::{self, ClipboardError, ClipboardService};
 use crate::creds;
 use crate::failure::Failure;
+use crate::mailbox;
 use crate::pairing::{self, Worker};
 use crate::signals::Signals;
 use crate::ui;
@@ -147,12 +148,24 @@ pub fn run(
         .map_err(Failure::from)
         .and_then(|mut terminal| {
             let (tx, messages) = mpsc::channel();
+            let mailbox = identity.as_ref().and_then(|identity| {
+                let relays = crate::inbox_cmd::mailbox_relays(&identity.servers);
+                if relays.is_empty() {
+                    return None;
+                }
+                let tx = tx.clone();
+                let tell: pairing::Tell =
+                    Arc::new(move |input| tx.send(Message::Worker(input)).is_ok());
+                // Without its thread the mailbox is only not looked into: say nothing.
+                mailbox::spawn(identity.own.clone(), relays, tell).ok()
+            });
             let ctx = Context {
                 service: service.as_ref(),
                 tx,
                 relay,
                 workers: &mut workers,
                 identity,
+                mailbox,
             };
             event_loop(&mut terminal, &mut app, ctx, &messages, &signals)
         });
@@ -193,6 +206,8 @@ struct Context<'a> {
     workers: &'a mut HashMap<PairingId, Worker>,
     /// This laptop's identity and its servers, if it has one (and `--no-identity` is off).
     identity: Option<creds::Identity>,
+    /// The mailbox worker, when the identity gave servers a mailbox.
+    mailbox: Option<mailbox::Worker>,
 }
 
 /// Reads terminal events on a thread of its own. crossterm spins forever inside `read`
@@ -360,6 +375,12 @@ fn apply(app: &mut App, ctx: &mut Context<'_>, input: Input) -> bool {
                         worker.answer(reply, mailbox);
                     }
                     Input::Remembered(result)
+                }
+                (Effect::MailboxDone { delete }, _) => {
+                    if let Some(worker) = &ctx.mailbox {
+                        worker.done(delete);
+                    }
+                    continue;
                 }
                 (Effect::RelayDone { id, handed_over }, _) => {
                     if let Some(worker) = ctx.workers.remove(&id) {

@@ -32,13 +32,18 @@ pub fn draw(frame: &mut Frame, app: &App, now: Instant) {
     ])
     .areas(area);
 
-    frame.render_widget(
-        Line::from(vec![
-            Span::styled(" hush ", Style::new().bold().reversed()),
-            Span::raw(" secrets go to the clipboard, never to the screen"),
-        ]),
-        title,
-    );
+    let mut spans = vec![
+        Span::styled(" hush ", Style::new().bold().reversed()),
+        Span::raw(" secrets go to the clipboard, never to the screen"),
+    ];
+    // What waits in this laptop's mailbox (one at a time goes to the clipboard).
+    if let Some(n) = app.mailbox {
+        spans.push(Span::styled(
+            format!("   mailbox: {n} waiting"),
+            Style::new().add_modifier(Modifier::DIM),
+        ));
+    }
+    frame.render_widget(Line::from(spans), title);
     if let Some(why) = &app.no_clipboard {
         let text = match why.hint() {
             Some(hint) => format!("{why}.\nhint: {hint}"),

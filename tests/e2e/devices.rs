@@ -683,3 +683,58 @@ fn the_mailbox_carries_messages_to_hush_inbox_once_and_is_given_again_after_a_re
     assert!(stderr.contains("its relay did not take it"), "{stderr}");
     assert_eq!(blocks_in(&stdout).len(), 1);
 }
+
+#[test]
+fn three_runs_reach_the_running_tui_through_the_mailbox_and_a_restarted_tui_gets_the_one_sent_meanwhile()
+ {
+    let relay = TestRelay::start(&[]);
+    let (server, laptop) = (Side::new(), Laptop::new());
+    let told = pair_and_remember(&relay, &server, &laptop, "laptop", Some("vpn1"), "x");
+    assert_eq!(told.receive.0, 0, "{}", told.receive.2);
+    let x = Xvfb::start();
+    let tui_line = format!(
+        "XDG_CONFIG_HOME={} {} --clear-after 30",
+        sh_quote(&laptop.side.config().display().to_string()),
+        sh_quote(&bin("hush").display().to_string())
+    );
+    let start_tui = |dir: &Path| {
+        let tmux = Tmux::start(dir, Some(&x.display), &tui_line);
+        tmux.wait_for("Passphrase of this laptop's identity", PATIENCE);
+        tmux.keys(&[PASSPHRASE, "Enter"]);
+        tmux.wait_for("mailbox: 0 waiting", PATIENCE);
+        tmux
+    };
+    let arrives = |tmux: &Tmux, text: &str| {
+        wait_until(PATIENCE, "the message on the clipboard", || {
+            x.clipboard().is_some_and(|c| c == text.as_bytes())
+        });
+        tmux.wait_for("sealed by vpn1 (SHA256:", PATIENCE);
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let tmux = start_tui(dir.path());
+    for n in 1..=2 {
+        let text = format!("mailbox secret {n}\n");
+        let (stdout, _) = to_mailbox(&server, &text);
+        assert!(stdout.is_empty(), "dropped, not printed");
+        arrives(&tmux, &text);
+    }
+    tmux.keys(&["q"]);
+    tmux.wait_exit(PATIENCE);
+    let history = tmux.history();
+    drop(tmux);
+    // Sent while no hush runs: it waits in the mailbox for the next start.
+    to_mailbox(&server, "mailbox secret 3\n");
+    let dir = tempfile::tempdir().unwrap();
+    let tmux = start_tui(dir.path());
+    arrives(&tmux, "mailbox secret 3\n");
+    tmux.wait_for("mailbox: 0 waiting", PATIENCE);
+    tmux.keys(&["q"]);
+    tmux.wait_exit(PATIENCE);
+    for h in [history, tmux.history()] {
+        assert!(!h.contains(PASSPHRASE), "the passphrase was shown:\n{h}");
+        assert!(!h.contains("mailbox secret"), "a secret was shown:\n{h}");
+    }
+    // Each came once: nothing is left.
+    let (rc, stdout, _) = inbox(&laptop, &["--list"]);
+    assert_eq!((rc, stdout.as_slice()), (0, &b""[..]));
+}
