@@ -117,6 +117,18 @@ pub enum PairingEvent {
     },
 }
 
+/// The identity's new passphrase, for [`Effect::CreateIdentity`] (compared by value in
+/// tests only).
+pub struct NewPassphrase(pub Passphrase);
+
+impl PartialEq for NewPassphrase {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.expose() == other.0.expose()
+    }
+}
+
+impl Eq for NewPassphrase {}
+
 /// A parsed code, for [`Effect::Pair`] (compared by value in tests only).
 pub struct PairCode(pub Code);
 
@@ -174,6 +186,16 @@ pub enum Effect {
         /// Delete it from the relay.
         delete: bool,
     },
+    /// Make this laptop's identity, sealed with `passphrase` (then answer the offer as
+    /// [`Effect::AnswerOffer`] with `accept`).
+    CreateIdentity {
+        /// Which pairing.
+        id: PairingId,
+        /// The offer it is for.
+        offer: Offer,
+        /// The identity's passphrase.
+        passphrase: NewPassphrase,
+    },
     /// Answer a pairing's offer to remember each other: with `accept`, remember the
     /// server under `name` (servers.toml) and give it this laptop's identity; else
     /// decline. Answer with [`Input::Remembered`].
@@ -201,6 +223,7 @@ impl std::fmt::Debug for Effect {
             Effect::RelayDone { id, handed_over } => write!(f, "RelayDone({id}, {handed_over})"),
             Effect::AnswerOffer { id, accept, .. } => write!(f, "AnswerOffer({id}, {accept})"),
             Effect::MailboxDone { delete } => write!(f, "MailboxDone({delete})"),
+            Effect::CreateIdentity { id, .. } => write!(f, "CreateIdentity({id}, <redacted>)"),
             Effect::Quit => f.write_str("Quit"),
         }
     }
@@ -235,6 +258,25 @@ pub enum Screen {
     Code(CodeField),
     /// A server offers to remember this laptop: y or n.
     Remember(PairingId, Offer),
+    /// Remembering it needs this laptop's identity, which does not exist yet: its new
+    /// passphrase is typed twice, never drawn.
+    NewIdentity(Box<NewIdentity>),
+}
+
+/// The identity's new passphrase being typed (for the pairing `id` and its offer).
+pub struct NewIdentity {
+    id: PairingId,
+    offer: Offer,
+    /// The first entry, once typed (the second must match it).
+    first: Option<Passphrase>,
+    typed: Zeroizing<String>,
+}
+
+impl NewIdentity {
+    /// Whether the first entry is typed (the screen asks for it again).
+    pub fn again(&self) -> bool {
+        self.first.is_some()
+    }
 }
 
 /// The one-line field where a relay code is typed. It is drawn while typed (to be
@@ -448,6 +490,8 @@ pub struct App {
     pending_ack: Option<Source>,
     /// Messages waiting in this laptop's mailbox, when it has one.
     pub mailbox: Option<usize>,
+    /// Whether this laptop's identity is open (else remembering a server makes it).
+    pub identity: bool,
 }
 
 impl App {
@@ -482,6 +526,7 @@ impl App {
             queued: VecDeque::new(),
             pending_ack: None,
             mailbox: None,
+            identity: false,
         }
     }
 
@@ -562,6 +607,7 @@ impl App {
             Screen::Label(_) => self.label_key(key),
             Screen::Code(_) => return self.code_key(key),
             Screen::Remember(..) => return self.remember_key(key),
+            Screen::NewIdentity(..) => return self.new_identity_key(key),
             Screen::Help => {
                 self.screen = Screen::Main;
                 if key == Key::Char('q') {
@@ -583,7 +629,70 @@ impl App {
         let Screen::Remember(id, offer) = std::mem::replace(&mut self.screen, Screen::Main) else {
             return vec![];
         };
+        if accept && !self.identity {
+            // Made on first use: its passphrase first.
+            self.screen = Screen::NewIdentity(Box::new(NewIdentity {
+                id,
+                offer,
+                first: None,
+                typed: Zeroizing::new(String::with_capacity(MAX_PASSPHRASE)),
+            }));
+            return vec![];
+        }
         vec![Effect::AnswerOffer { id, offer, accept }]
+    }
+
+    /// A key while the identity's new passphrase is typed (twice; never drawn). Esc
+    /// declines the offer.
+    fn new_identity_key(&mut self, key: Key) -> Vec<Effect> {
+        let Screen::NewIdentity(new) = &mut self.screen else {
+            return vec![];
+        };
+        match key {
+            Key::Char(c) if new.typed.len() + c.len_utf8() <= MAX_PASSPHRASE => new.typed.push(c),
+            Key::Backspace => {
+                new.typed.pop();
+            }
+            Key::Esc => {
+                let Screen::NewIdentity(new) = std::mem::replace(&mut self.screen, Screen::Main)
+                else {
+                    return vec![];
+                };
+                return vec![Effect::AnswerOffer {
+                    id: new.id,
+                    offer: new.offer,
+                    accept: false,
+                }];
+            }
+            Key::Enter => {
+                let typed = std::mem::replace(&mut new.typed, Zeroizing::new(String::new()));
+                let entry = match Passphrase::new(typed) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        self.fail(format!("{e}: type it again."), None);
+                        return vec![];
+                    }
+                };
+                match new.first.take() {
+                    None => new.first = Some(entry),
+                    Some(first) if first.expose() == entry.expose() => {
+                        let Screen::NewIdentity(new) =
+                            std::mem::replace(&mut self.screen, Screen::Main)
+                        else {
+                            return vec![];
+                        };
+                        return vec![Effect::CreateIdentity {
+                            id: new.id,
+                            offer: new.offer,
+                            passphrase: NewPassphrase(entry),
+                        }];
+                    }
+                    Some(_) => self.fail("The two entries differ: type it again.", None),
+                }
+            }
+            _ => {}
+        }
+        vec![]
     }
 
     /// A key while the passphrase is typed (never drawn).
@@ -917,8 +1026,8 @@ impl App {
                 }
                 vec![]
             }
-            // The question waits for y or n.
-            Screen::Remember(..) => vec![],
+            // The question waits for y or n; a pasted passphrase is not a typed one.
+            Screen::Remember(..) | Screen::NewIdentity(..) => vec![],
             Screen::Help | Screen::Main => {
                 self.screen = Screen::Main;
                 self.start_open(text, Source::Paste)
@@ -1837,6 +1946,61 @@ mod tests {
             own: server,
             peers: vec![peer("laptop", &laptop)],
         })
+    }
+
+    #[test]
+    fn remembering_without_an_identity_asks_its_new_passphrase_twice_unseen() {
+        let mut a = app();
+        let id = submit_code(&mut a, "417-4K7M-Q2ZP");
+        let offer = Offer {
+            name: "laptop".into(),
+            host: "vpn1".into(),
+            identity: shared::IdentitySecret::generate().unwrap().public(),
+        };
+        let event = |event| Input::Pairing { id, event };
+        feed(&mut a, event(PairingEvent::Offer(offer.clone())));
+        assert!(matches!(a.screen, Screen::Remember(..)));
+        assert!(
+            press(&mut a, 'y').is_empty(),
+            "no identity: its passphrase first"
+        );
+        let type_in = |a: &mut App, text: &str| {
+            for c in text.chars() {
+                assert!(press(a, c).is_empty());
+            }
+            a.handle(Input::Key(Key::Enter), Instant::now())
+        };
+        assert!(type_in(&mut a, "one").is_empty());
+        assert!(matches!(&a.screen, Screen::NewIdentity(n) if n.again()));
+        // Two entries that differ: asked again from the first.
+        assert!(type_in(&mut a, "two").is_empty());
+        assert!(status(&a).text.contains("differ"));
+        assert!(matches!(&a.screen, Screen::NewIdentity(n) if !n.again()));
+        assert!(type_in(&mut a, "same").is_empty());
+        let effects = type_in(&mut a, "same");
+        let [
+            Effect::CreateIdentity {
+                offer: o,
+                passphrase,
+                ..
+            },
+        ] = &effects[..]
+        else {
+            panic!("{effects:?}")
+        };
+        assert_eq!((o, passphrase.0.expose()), (&offer, &b"same"[..]));
+        // Esc at that screen declines instead.
+        feed(&mut a, event(PairingEvent::Offer(offer.clone())));
+        press(&mut a, 'y');
+        let effects = a.handle(Input::Key(Key::Esc), Instant::now());
+        assert_eq!(
+            effects,
+            vec![Effect::AnswerOffer {
+                id,
+                offer,
+                accept: false
+            }]
+        );
     }
 
     #[test]

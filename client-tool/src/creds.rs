@@ -7,7 +7,7 @@ use std::path::Path;
 use shared::cli::devices::{self, DeviceError, Mailbox, MailboxKeys, PeerKind, Peers};
 use shared::cli::prompt::Tty;
 use shared::cli::relay_client::pin_text;
-use shared::cli::remember::Reply;
+use shared::cli::remember::{Offer, Reply};
 use shared::{Credentials, DeviceKeys, IdentitySecret, Passphrase, SealOptions};
 
 use crate::cli::CredentialArgs;
@@ -83,14 +83,14 @@ pub struct Identity {
 }
 
 impl Identity {
-    /// Remembers `server` as `name` (servers.toml written) and gives the answer that hands
-    /// it this laptop's identity and its mailbox on `relay` (URL and pin: the relay of the
+    /// Remembers the server of `offer` as `name` (servers.toml written, with its host name)
+    /// and gives the answer that hands it this laptop's identity and its mailbox on `relay` (URL and pin: the relay of the
     /// pairing), with the mailbox's keys for registering it there. A name remembered with
     /// another identity is refused.
     pub fn remember(
         &mut self,
         name: &str,
-        server: &shared::PublicIdentity,
+        offer: &Offer,
         relay: (&str, Option<[u8; 32]>),
     ) -> Result<(Reply, MailboxKeys), DeviceError> {
         let (url, pin) = relay;
@@ -101,7 +101,9 @@ impl Identity {
             id: keys.id.clone(),
             token: String::new(),
         };
-        self.servers.remember(name, server, Some(mailbox.clone()))?;
+        self.servers
+            .remember(name, &offer.identity, Some(mailbox.clone()))?;
+        self.servers.note_host(name, &offer.host);
         self.servers.save()?;
         let reply = Reply::Accept {
             identity: self.own.public(),

@@ -304,7 +304,7 @@ fn answer_offer(
     let file = args.identity.identity_passphrase_file.as_deref();
     let (reply, keys) = creds::identity(file, true)
         .and_then(|i| i.ok_or(Failure::NoIdentity))
-        .and_then(|mut identity| Ok(identity.remember(name, &offer.identity, relay)?))
+        .and_then(|mut identity| Ok(identity.remember(name, offer, relay)?))
         .map_err(declined)?;
     register_mailbox(receiver.client(), &keys);
     receiver.reply(&reply).map_err(Failure::flow)?;

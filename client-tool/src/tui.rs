@@ -130,6 +130,7 @@ pub fn run(
             identity.own.public().fingerprint()
         );
         app.keyring.add_identity(identity.credentials(), name);
+        app.identity = true;
     }
     // The relay is optional: settings that cannot be used only stop `r`, with their reason.
     let relay = match crate::receive_cmd::relay_settings(relay.url, relay.pin) {
@@ -148,17 +149,7 @@ pub fn run(
         .map_err(Failure::from)
         .and_then(|mut terminal| {
             let (tx, messages) = mpsc::channel();
-            let mailbox = identity.as_ref().and_then(|identity| {
-                let relays = crate::inbox_cmd::mailbox_relays(&identity.servers);
-                if relays.is_empty() {
-                    return None;
-                }
-                let tx = tx.clone();
-                let tell: pairing::Tell =
-                    Arc::new(move |input| tx.send(Message::Worker(input)).is_ok());
-                // Without its thread the mailbox is only not looked into: say nothing.
-                mailbox::spawn(identity.own.clone(), relays, tell).ok()
-            });
+            let mailbox = identity.as_ref().and_then(|i| start_mailbox(i, &tx));
             let ctx = Context {
                 service: service.as_ref(),
                 tx,
@@ -369,6 +360,28 @@ fn apply(app: &mut App, ctx: &mut Context<'_>, input: Input) -> bool {
                     Some(answer) => answer,
                     None => continue,
                 },
+                (
+                    Effect::CreateIdentity {
+                        id,
+                        offer,
+                        passphrase,
+                    },
+                    _,
+                ) => {
+                    if let Err(why) = create_identity(app, ctx, &passphrase.0) {
+                        // Declined: the pairing goes on without remembering.
+                        if let Some(worker) = ctx.workers.get(&id) {
+                            worker.answer(Reply::Decline, None);
+                        }
+                        Input::Remembered(Err(why))
+                    } else {
+                        let (reply, mailbox, result) = answer_offer(app, ctx, &offer, true);
+                        if let Some(worker) = ctx.workers.get(&id) {
+                            worker.answer(reply, mailbox);
+                        }
+                        Input::Remembered(result)
+                    }
+                }
                 (Effect::AnswerOffer { id, offer, accept }, _) => {
                     let (reply, mailbox, result) = answer_offer(app, ctx, &offer, accept);
                     if let Some(worker) = ctx.workers.get(&id) {
@@ -404,6 +417,43 @@ fn apply(app: &mut App, ctx: &mut Context<'_>, input: Input) -> bool {
     false
 }
 
+/// Starts looking into the mailbox `identity` gave its servers, if it gave one. Without
+/// its thread the mailbox is only not looked into: nothing to say.
+fn start_mailbox(identity: &creds::Identity, tx: &Sender<Message>) -> Option<mailbox::Worker> {
+    let relays = crate::inbox_cmd::mailbox_relays(&identity.servers);
+    if relays.is_empty() {
+        return None;
+    }
+    let tx = tx.clone();
+    let tell: pairing::Tell = Arc::new(move |input| tx.send(Message::Worker(input)).is_ok());
+    mailbox::spawn(identity.own.clone(), relays, tell).ok()
+}
+
+/// Makes this laptop's identity (the first remembered server asks for it), sealed with
+/// `passphrase`, and holds it for the session.
+fn create_identity(
+    app: &mut App,
+    ctx: &mut Context<'_>,
+    passphrase: &shared::Passphrase,
+) -> Result<(), String> {
+    let path = shared::cli::devices::path_of(shared::cli::devices::IDENTITY)
+        .map_err(|e| crate::app::sentence(&e))?;
+    let own =
+        shared::cli::devices::create_identity(&path, passphrase, shared::SealOptions::default())
+            .map_err(|e| crate::app::sentence(&e))?;
+    let servers = shared::cli::devices::Peers::load(PeerKind::Servers)
+        .map_err(|e| crate::app::sentence(&e))?;
+    let identity = creds::Identity { own, servers };
+    let name = format!(
+        "this laptop's identity {}",
+        identity.own.public().fingerprint()
+    );
+    app.keyring.add_identity(identity.credentials(), name);
+    app.identity = true;
+    ctx.identity = Some(identity);
+    Ok(())
+}
+
 /// The answer to a server's offer to remember each other (with the mailbox the worker
 /// registers first), and what to say about it: the server remembered under its host name
 /// (servers.toml written, the identity accepting it from now on), or declined, or why it
@@ -428,9 +478,13 @@ fn answer_offer(
             ),
         );
     };
-    match identity.remember(&offer.host, &offer.identity, (&relay.url, relay.pin)) {
+    match identity.remember(&offer.host, offer, (&relay.url, relay.pin)) {
         Ok((reply, keys)) => {
             app.keyring.set_servers(identity.servers.to_peers());
+            // The first mailbox this laptop gave: look into it from now on.
+            if ctx.mailbox.is_none() {
+                ctx.mailbox = start_mailbox(identity, &ctx.tx);
+            }
             let server = format!(
                 "{} ({})",
                 crate::keyring::sanitize(&offer.host, 64),

@@ -82,6 +82,17 @@ pub fn draw(frame: &mut Frame, app: &App, now: Instant) {
             &format!("{label}_\n\nEnter sets it (empty removes it), Esc cancels."),
         ),
         Screen::Code(field) => code_popup(frame, area, field),
+        Screen::NewIdentity(new) => popup(
+            frame,
+            area,
+            " This laptop's identity ",
+            if new.again() {
+                "Type the new passphrase again: it is not shown.\nEnter confirms, Esc declines."
+            } else {
+                "Remembering a server makes this laptop's identity, sealed with a passphrase \
+                 (asked when hush starts). Type it: it is not shown.\nEnter, Esc declines."
+            },
+        ),
         Screen::Remember(_, offer) => popup(
             frame,
             area,

@@ -16,6 +16,9 @@ pub const EXPIRED_PAYLOADS: &str = "hush_relay_payloads_expired_total";
 pub const LONG_POLLS_ACTIVE: &str = "hush_relay_long_polls_active";
 pub const RATE_LIMITED: &str = "hush_relay_rate_limited_total";
 pub const REQUEST_SECONDS: &str = "hush_relay_request_duration_seconds";
+pub const MAILBOX_REGISTRATIONS: &str = "hush_relay_mailbox_registrations_total";
+pub const MAILBOX_DROPS: &str = "hush_relay_mailbox_drops_total";
+pub const MAILBOX_DELIVERED: &str = "hush_relay_mailbox_messages_fetched_total";
 
 /// Installs the process-wide recorder; the handle renders the text format.
 pub fn install() -> Result<PrometheusHandle, StartError> {
@@ -53,4 +56,13 @@ fn describe() {
     describe_gauge!(LONG_POLLS_ACTIVE, "Long-polls waiting");
     describe_counter!(RATE_LIMITED, "Requests refused by a per-address limit");
     describe_histogram!(REQUEST_SECONDS, Unit::Seconds, "Request latency by route");
+    describe_counter!(
+        MAILBOX_REGISTRATIONS,
+        "Mailbox registrations by result (created, refreshed)"
+    );
+    describe_counter!(MAILBOX_DROPS, "Messages dropped in mailboxes (new ones)");
+    describe_counter!(
+        MAILBOX_DELIVERED,
+        "DELETEs of mailbox messages by their owner (once fetched)"
+    );
 }

@@ -738,3 +738,58 @@ fn three_runs_reach_the_running_tui_through_the_mailbox_and_a_restarted_tui_gets
     let (rc, stdout, _) = inbox(&laptop, &["--list"]);
     assert_eq!((rc, stdout.as_slice()), (0, &b""[..]));
 }
+
+#[test]
+fn the_tui_makes_the_identity_on_first_use_when_it_remembers_a_server() {
+    let relay = TestRelay::start(&[]);
+    let (server, laptop) = (Side::new(), Laptop::new());
+    let x = Xvfb::start();
+    let dir = tempfile::tempdir().unwrap();
+    let tui_line = format!(
+        "XDG_CONFIG_HOME={} {} --clear-after 30 --relay {} --relay-pin {}",
+        sh_quote(&laptop.side.config().display().to_string()),
+        sh_quote(&bin("hush").display().to_string()),
+        relay.url,
+        relay.pin,
+    );
+    // No identity yet: nothing is asked at the start.
+    let tmux = Tmux::start(dir.path(), Some(&x.display), &tui_line);
+    tmux.wait_for("q quit", PATIENCE);
+    let mut run = offering(&relay, &server, "laptop", "first\n");
+    let pairing_code = run.code();
+    tmux.keys(&["r"]);
+    tmux.wait_for("Relay code", PATIENCE);
+    tmux.keys(&[&pairing_code, "Enter"]);
+    tmux.wait_for("approve it on the server", PATIENCE);
+    run.prompt();
+    run.send_line("y");
+    tmux.wait_for("Remember this server?", PATIENCE);
+    tmux.keys(&["y"]);
+    // Its new passphrase, typed twice, never drawn.
+    tmux.wait_for("makes this laptop's identity", PATIENCE);
+    tmux.keys(&[PASSPHRASE, "Enter"]);
+    tmux.wait_for("Type the new passphrase again", PATIENCE);
+    tmux.keys(&[PASSPHRASE, "Enter"]);
+    wait_until(PATIENCE, "the output on the clipboard", || {
+        x.clipboard().is_some_and(|c| c == b"first\n")
+    });
+    let (status, transcript) = run.finish();
+    assert_eq!(status, 0, "{transcript}");
+    assert!(
+        transcript.contains("remembered laptop (SHA256:"),
+        "{transcript}"
+    );
+    assert!(laptop.side.file("identity").exists());
+    assert!(laptop.side.read("servers.toml").contains("[peer.mailbox]"));
+    // The identity opens with that passphrase, and the mailbox works at once.
+    let (stdout, _) = to_mailbox(&server, "via the new mailbox\n");
+    assert!(stdout.is_empty());
+    wait_until(PATIENCE, "the mailbox message on the clipboard", || {
+        x.clipboard().is_some_and(|c| c == b"via the new mailbox\n")
+    });
+    tmux.keys(&["q"]);
+    tmux.wait_exit(PATIENCE);
+    let history = tmux.history();
+    assert!(!history.contains(PASSPHRASE), "{history}");
+    assert_eq!(identity_secret(&laptop).len(), 32);
+}

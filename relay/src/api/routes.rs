@@ -357,10 +357,11 @@ pub async fn register_mailbox<S: Store>(
     let bytes = input::body(&headers, body, app.limits.max_control_body).await?;
     let drop: Hash = Sha256::digest(bodies::register_mailbox(&bytes)?).into();
     let (w, expires) = app.store.register_mailbox(id, owner, drop).await?;
-    let status = match w {
-        Written::Created => StatusCode::CREATED,
-        Written::Same => StatusCode::OK,
+    let (status, result) = match w {
+        Written::Created => (StatusCode::CREATED, "created"),
+        Written::Same => (StatusCode::OK, "refreshed"),
     };
+    ::metrics::counter!(metrics::MAILBOX_REGISTRATIONS, "result" => result).increment(1);
     Ok((status, Json(json!({ "expires": expires }))).into_response())
 }
 
@@ -412,6 +413,9 @@ pub async fn drop_message<S: Store>(
     let drop = input::bearer(&headers)?;
     let bytes = input::body(&headers, body, app.limits.max_payload).await?;
     let w = app.store.drop_message(id, drop, message, bytes).await?;
+    if w == Written::Created {
+        ::metrics::counter!(metrics::MAILBOX_DROPS).increment(1);
+    }
     Ok(written(w))
 }
 
@@ -441,5 +445,6 @@ pub async fn delete_message<S: Store>(
     app.store
         .delete_message(id, input::bearer(&headers)?, message)
         .await?;
+    ::metrics::counter!(metrics::MAILBOX_DELIVERED).increment(1);
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -335,6 +335,9 @@ pub struct PeerEntry {
     /// When it was forgotten, if it was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub forgotten: Option<u64>,
+    /// A server's host name, as it said at the pairing (a laptop's list).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
     /// Where to deliver to it (a device's mailbox, on the server).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mailbox: Option<Mailbox>,
@@ -478,6 +481,7 @@ impl Peers {
             key: key.to_base64(),
             paired: now(),
             forgotten: None,
+            host: None,
             mailbox,
         };
         match self.entries.iter_mut().find(|e| e.name == name) {
@@ -518,6 +522,18 @@ impl Peers {
                 Ok(entry.clone())
             }
             PeerKind::Devices => Ok(self.entries.remove(at)),
+        }
+    }
+
+    /// Records the host name a remembered server gave (shown by `list` when it is not
+    /// the name the server is remembered by).
+    pub fn note_host(&mut self, name: &str, host: &str) {
+        if let Some(e) = self
+            .entries
+            .iter_mut()
+            .find(|e| e.name == name && e.forgotten.is_none())
+        {
+            e.host = Some(host.chars().take(255).collect());
         }
     }
 
@@ -569,6 +585,10 @@ impl Peers {
                 e.public().fingerprint(),
                 format_time(e.paired)
             ));
+            if let Some(host) = e.host.as_deref().filter(|h| *h != e.name) {
+                let host: String = host.chars().filter(|c| !c.is_control()).take(64).collect();
+                out.push_str(&format!("  host {host}"));
+            }
             if let Some(t) = e.forgotten {
                 out.push_str(&format!("  FORGOTTEN {}", format_time(t)));
             }
