@@ -67,19 +67,11 @@ def dearmor(data):
     return raw
 
 
-def hkdf_expand_sha512(prk, info, length):
+def hkdf_expand(hash_fn, prk, info, length):
+    """RFC 5869 HKDF-Expand."""
     out, t, counter = b"", b"", 1
     while len(out) < length:
-        t = hmac.new(prk, t + info + bytes([counter]), hashlib.sha512).digest()
-        out += t
-        counter += 1
-    return out[:length]
-
-
-def hkdf_expand_sha256(prk, info, length):
-    out, t, counter = b"", b"", 1
-    while len(out) < length:
-        t = hmac.new(prk, t + info + bytes([counter]), hashlib.sha256).digest()
+        t = hmac.new(prk, t + info + bytes([counter]), hash_fn).digest()
         out += t
         counter += 1
     return out[:length]
@@ -95,7 +87,7 @@ def labeled_extract(suite, salt, label, ikm):
 
 
 def labeled_expand(suite, prk, label, info, length):
-    return hkdf_expand_sha256(prk, length.to_bytes(2, "big") + b"HPKE-v1" + suite + label + info, length)
+    return hkdf_expand(hashlib.sha256, prk, length.to_bytes(2, "big") + b"HPKE-v1" + suite + label + info, length)
 
 
 def hpke_auth_export(enc, secret_r, public_s, info, exporter_context):
@@ -211,7 +203,7 @@ def open_message(data, key=None, iv=None, passphrase=None, explain=False, sessio
     if len(salt) + len(commitment) < 56:
         fail("truncated")
     info = b"c2sp.org/chunked-encryption@v1+AEAD_AES_256_GCM\x00" + salt + context
-    okm = hkdf_expand_sha512(input_key, info, 76)
+    okm = hkdf_expand(hashlib.sha512, input_key, info, 76)
     aead_key, base_nonce, expected = okm[:32], okm[32:44], okm[44:]
     if explain:
         for name, value in [("header", header), ("context", context), ("salt", salt),

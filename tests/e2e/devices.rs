@@ -120,6 +120,46 @@ fn sealed_for(server: &Side, name: &str, text: &str) -> String {
     format!("{}\n", blocks[0])
 }
 
+/// The hush TUI with `laptop`'s settings (`--clear-after 30`, and `relay` for `r`), in a
+/// tmux pane of its own under `x`, in `dir`. With `passphrase`, the identity's passphrase
+/// is typed at its prompt; either way the main screen is up when it returns.
+fn start_tui(
+    x: &Xvfb,
+    dir: &Path,
+    laptop: &Laptop,
+    relay: Option<&TestRelay>,
+    passphrase: bool,
+) -> Tmux {
+    let mut line = format!(
+        "XDG_CONFIG_HOME={} {} --clear-after 30",
+        sh_quote(&laptop.side.config().display().to_string()),
+        sh_quote(&bin("hush").display().to_string())
+    );
+    if let Some(relay) = relay {
+        line.push_str(&format!(" --relay {} --relay-pin {}", relay.url, relay.pin));
+    }
+    let tmux = Tmux::start(dir, Some(&x.display), &line);
+    if passphrase {
+        tmux.wait_for("Passphrase of this laptop's identity", PATIENCE);
+        tmux.keys(&[PASSPHRASE, "Enter"]);
+    }
+    tmux.wait_for("q quit", PATIENCE);
+    tmux
+}
+
+/// The TUI pairs (`r`, the code of `run`, a hush-run offering to remember) and hush-run
+/// approves it: the TUI then asks whether to remember the server.
+fn pair_in_tui(tmux: &Tmux, run: &mut Term) {
+    let pairing_code = run.code();
+    tmux.keys(&["r"]);
+    tmux.wait_for("Relay code", PATIENCE);
+    tmux.keys(&[&pairing_code, "Enter"]);
+    tmux.wait_for("approve it on the server", PATIENCE);
+    run.prompt();
+    run.send_line("y");
+    tmux.wait_for("Remember this server?", PATIENCE);
+}
+
 /// What one pairing with --remember left.
 struct Remembered {
     /// `hush receive`'s exit code, stdout, stderr.
@@ -270,16 +310,7 @@ fn paired_once_then_three_runs_open_with_the_identity_in_the_tui_and_after_a_res
 
     // The TUI, its identity's passphrase typed at the start (hidden), opens them pasted.
     let x = Xvfb::start();
-    let dir = tempfile::tempdir().unwrap();
-    let tui_line = format!(
-        "XDG_CONFIG_HOME={} {} --clear-after 30",
-        sh_quote(&laptop.side.config().display().to_string()),
-        sh_quote(&bin("hush").display().to_string())
-    );
     let open_in_tui = |tmux: &Tmux, blocks: &[(usize, String)]| {
-        tmux.wait_for("Passphrase of this laptop's identity", PATIENCE);
-        tmux.keys(&[PASSPHRASE, "Enter"]);
-        tmux.wait_for("q quit", PATIENCE);
         for (n, block) in blocks {
             tmux.paste(block.as_bytes());
             let want = format!("device secret {n}\n");
@@ -308,12 +339,13 @@ fn paired_once_then_three_runs_open_with_the_identity_in_the_tui_and_after_a_res
         .enumerate()
         .map(|(i, b)| (i + 1, b))
         .collect();
-    let tmux = Tmux::start(dir.path(), Some(&x.display), &tui_line);
+    let dir = tempfile::tempdir().unwrap();
+    let tmux = start_tui(&x, dir.path(), &laptop, None, true);
     open_in_tui(&tmux, &numbered[..2]);
     drop(tmux);
     // Restarted: the passphrase typed again, the identity opens the third.
     let dir = tempfile::tempdir().unwrap();
-    let tmux = Tmux::start(dir.path(), Some(&x.display), &tui_line);
+    let tmux = start_tui(&x, dir.path(), &laptop, None, true);
     open_in_tui(&tmux, &numbered[2..]);
 
     // The independent opener (docs/hush_open.py) opens fresh output with the identity.
@@ -545,27 +577,11 @@ fn the_tui_answers_an_offer_and_hush_receive_without_remember_declines_it() {
     // question: y remembers the server.
     let x = Xvfb::start();
     let dir = tempfile::tempdir().unwrap();
-    let tui_line = format!(
-        "XDG_CONFIG_HOME={} {} --clear-after 30 --relay {} --relay-pin {}",
-        sh_quote(&laptop.side.config().display().to_string()),
-        sh_quote(&bin("hush").display().to_string()),
-        relay.url,
-        relay.pin,
-    );
-    let tmux = Tmux::start(dir.path(), Some(&x.display), &tui_line);
-    tmux.wait_for("Passphrase of this laptop's identity", PATIENCE);
-    tmux.keys(&[PASSPHRASE, "Enter"]);
-    tmux.wait_for("q quit", PATIENCE);
+    let tmux = start_tui(&x, dir.path(), &laptop, Some(&relay), true);
     let mut run = offering(&relay, &second, "laptop", "paired by the tui\n");
-    let pairing_code = run.code();
-    tmux.keys(&["r"]);
-    tmux.wait_for("Relay code", PATIENCE);
-    tmux.keys(&[&pairing_code, "Enter"]);
-    tmux.wait_for("approve it on the server", PATIENCE);
-    run.prompt();
-    run.send_line("y");
+    pair_in_tui(&tmux, &mut run);
     let host = host_name();
-    let screen = tmux.wait_for("Remember this server?", PATIENCE);
+    let screen = tmux.screen();
     assert!(screen.contains(&format!("{host} (SHA256:")), "{screen}");
     tmux.keys(&["y"]);
     wait_until(PATIENCE, "the output on the clipboard", || {
@@ -692,15 +708,8 @@ fn three_runs_reach_the_running_tui_through_the_mailbox_and_a_restarted_tui_gets
     let told = pair_and_remember(&relay, &server, &laptop, "laptop", Some("vpn1"), "x");
     assert_eq!(told.receive.0, 0, "{}", told.receive.2);
     let x = Xvfb::start();
-    let tui_line = format!(
-        "XDG_CONFIG_HOME={} {} --clear-after 30",
-        sh_quote(&laptop.side.config().display().to_string()),
-        sh_quote(&bin("hush").display().to_string())
-    );
-    let start_tui = |dir: &Path| {
-        let tmux = Tmux::start(dir, Some(&x.display), &tui_line);
-        tmux.wait_for("Passphrase of this laptop's identity", PATIENCE);
-        tmux.keys(&[PASSPHRASE, "Enter"]);
+    let start = |dir: &Path| {
+        let tmux = start_tui(&x, dir, &laptop, None, true);
         tmux.wait_for("mailbox: 0 waiting", PATIENCE);
         tmux
     };
@@ -711,7 +720,7 @@ fn three_runs_reach_the_running_tui_through_the_mailbox_and_a_restarted_tui_gets
         tmux.wait_for("sealed by vpn1 (SHA256:", PATIENCE);
     };
     let dir = tempfile::tempdir().unwrap();
-    let tmux = start_tui(dir.path());
+    let tmux = start(dir.path());
     for n in 1..=2 {
         let text = format!("mailbox secret {n}\n");
         let (stdout, _) = to_mailbox(&server, &text);
@@ -725,7 +734,7 @@ fn three_runs_reach_the_running_tui_through_the_mailbox_and_a_restarted_tui_gets
     // Sent while no hush runs: it waits in the mailbox for the next start.
     to_mailbox(&server, "mailbox secret 3\n");
     let dir = tempfile::tempdir().unwrap();
-    let tmux = start_tui(dir.path());
+    let tmux = start(dir.path());
     arrives(&tmux, "mailbox secret 3\n");
     tmux.wait_for("mailbox: 0 waiting", PATIENCE);
     tmux.keys(&["q"]);
@@ -745,25 +754,10 @@ fn the_tui_makes_the_identity_on_first_use_when_it_remembers_a_server() {
     let (server, laptop) = (Side::new(), Laptop::new());
     let x = Xvfb::start();
     let dir = tempfile::tempdir().unwrap();
-    let tui_line = format!(
-        "XDG_CONFIG_HOME={} {} --clear-after 30 --relay {} --relay-pin {}",
-        sh_quote(&laptop.side.config().display().to_string()),
-        sh_quote(&bin("hush").display().to_string()),
-        relay.url,
-        relay.pin,
-    );
     // No identity yet: nothing is asked at the start.
-    let tmux = Tmux::start(dir.path(), Some(&x.display), &tui_line);
-    tmux.wait_for("q quit", PATIENCE);
+    let tmux = start_tui(&x, dir.path(), &laptop, Some(&relay), false);
     let mut run = offering(&relay, &server, "laptop", "first\n");
-    let pairing_code = run.code();
-    tmux.keys(&["r"]);
-    tmux.wait_for("Relay code", PATIENCE);
-    tmux.keys(&[&pairing_code, "Enter"]);
-    tmux.wait_for("approve it on the server", PATIENCE);
-    run.prompt();
-    run.send_line("y");
-    tmux.wait_for("Remember this server?", PATIENCE);
+    pair_in_tui(&tmux, &mut run);
     tmux.keys(&["y"]);
     // Its new passphrase, typed twice, never drawn.
     tmux.wait_for("makes this laptop's identity", PATIENCE);

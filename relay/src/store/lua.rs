@@ -17,13 +17,17 @@
 //! - Token comparisons are plain `==` on SHA-256 hashes of 256-bit tokens: timing could at
 //!   most reveal a prefix of a hash, which does not help to find a token.
 
-/// Helpers every room script starts with.
-const PRELUDE: &str = r#"
+/// Redis' clock and the refusal answer: every script but the counters' starts with these.
+const BASICS: &str = r#"
 local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 local function err(code) return {'E', code} end
+"#;
+
+/// Helpers every room script starts with (after [`BASICS`]).
+const PRELUDE: &str = r#"
 local function poke() redis.call('PUBLISH', KEYS[1], '') end
 -- The caller of an open room: 0 for the sender, i for slot i's receiver; or nil and why.
 local function caller(token, now)
@@ -69,13 +73,8 @@ local function clear_slot(s)
 end
 "#;
 
-/// Helpers of the nameplate directory scripts (keys `hush:{np}:*`).
+/// Helpers of the nameplate directory scripts (keys `hush:{np}:*`), after [`BASICS`].
 const DIRECTORY_PRELUDE: &str = r#"
-local function now_ms()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
-local function err(code) return {'E', code} end
 -- Lets a key live at least until at (ms): it then expires with the last of its entries.
 local function extend(key, at, now)
   local ttl = redis.call('PTTL', key)
@@ -371,12 +370,8 @@ return 1
 /// (expires, ms), `ids` (message ids in order, 16 bytes each), and per message `md:ID`
 /// (digest, kept as the tombstone), `mb:ID` (bytes, removed on delivery) and `me:ID`
 /// (expires, ms). Expired messages are dropped by the next script that reads the mailbox.
+/// After [`BASICS`].
 const MAILBOX_PRELUDE: &str = r#"
-local function now_ms()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
-local function err(code) return {'E', code} end
 local function poke() redis.call('PUBLISH', KEYS[1], '') end
 -- The live mailbox's message ids for the holder of token in field ('o' owner, 'd' drop),
 -- its expired messages dropped first; or nil and why.
@@ -509,9 +504,9 @@ pub struct Scripts {
 
 impl Scripts {
     pub fn new() -> Self {
-        let room = |body: &str| redis::Script::new(&format!("{PRELUDE}{body}"));
-        let dir = |body: &str| redis::Script::new(&format!("{DIRECTORY_PRELUDE}{body}"));
-        let mailbox = |body: &str| redis::Script::new(&format!("{MAILBOX_PRELUDE}{body}"));
+        let room = |body: &str| redis::Script::new(&format!("{BASICS}{PRELUDE}{body}"));
+        let dir = |body: &str| redis::Script::new(&format!("{BASICS}{DIRECTORY_PRELUDE}{body}"));
+        let mailbox = |body: &str| redis::Script::new(&format!("{BASICS}{MAILBOX_PRELUDE}{body}"));
         Scripts {
             allocate: dir(ALLOCATE),
             release: dir(RELEASE),
@@ -530,7 +525,7 @@ impl Scripts {
             join_limit: redis::Script::new(JOIN_LIMIT),
             poll_take: redis::Script::new(POLL_TAKE),
             poll_give: redis::Script::new(POLL_GIVE),
-            register_mailbox: redis::Script::new(&format!("{MAILBOX_PRELUDE}{REGISTER_MAILBOX}")),
+            register_mailbox: mailbox(REGISTER_MAILBOX),
             drop_message: mailbox(DROP_MESSAGE),
             list_messages: mailbox(LIST_MESSAGES),
             read_message: mailbox(READ_MESSAGE),
