@@ -4,7 +4,7 @@
 //! "Fuzzing"); `cargo test -p hush-relay` runs a proptest over the same parsers.
 //!
 //! The parsers are reached through `hush_relay::fuzzing`, a hidden re-export of exactly
-//! these four functions: the fuzzer runs the relay's own code, not a copy of it.
+//! these functions: the fuzzer runs the relay's own code, not a copy of it.
 #![no_main]
 
 use hush_relay::fuzzing as bodies;
@@ -20,4 +20,5 @@ fuzz_target!(|data: &[u8]| {
     }
     let _ = bodies::join(data);
     let _ = bodies::delete_room(data);
+    let _ = bodies::register_mailbox(data);
 });

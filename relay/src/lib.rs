@@ -25,7 +25,7 @@ pub use config::Limits;
 /// Bytes in, a value or the 400 message out; none may panic on any input.
 #[doc(hidden)]
 pub mod fuzzing {
-    pub use crate::api::bodies::{create_room, delete_room, join, message};
+    pub use crate::api::bodies::{create_room, delete_room, join, message, register_mailbox};
 }
 
 use std::io::Write as _;

@@ -152,6 +152,14 @@ mod tests {
         assert!(message(br#"{"msg": "***"}"#).is_err());
         assert_eq!(delete_room(br#"{"reason": "done"}"#), Ok(RoomEnd::Done));
         assert!(delete_room(br#"{"reason": "Done"}"#).is_err());
+        let token = "A".repeat(43);
+        assert_eq!(
+            register_mailbox(format!(r#"{{"drop": "{token}"}}"#).as_bytes()),
+            Ok([0; 32])
+        );
+        for bad in [&br#"{"drop": "AAAA"}"#[..], br#"{"drop": 1}"#, b"{}"] {
+            assert!(register_mailbox(bad).is_err(), "{bad:?}");
+        }
     }
 
     /// Bodies shaped like the real ones with hostile values, and raw bytes.
@@ -171,6 +179,7 @@ mod tests {
             Just("join_id"),
             Just("msg"),
             Just("reason"),
+            Just("drop"),
             Just("other"),
         ];
         prop_oneof![
@@ -200,6 +209,7 @@ mod tests {
             }
             let _ = join(&body);
             let _ = delete_room(&body);
+            let _ = register_mailbox(&body);
         }
     }
 }
