@@ -20,6 +20,13 @@ use crate::relay::Receive;
 use crate::server::{Term, blocks_in, code, output_within, sh_quote};
 
 const PATIENCE: Duration = Duration::from_secs(60);
+
+/// These stories open identities many times (Argon2id, 64 MiB, both cores): one at a time,
+/// so that they do not starve the suite's other tests of CPU.
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
 const PASSPHRASE: &str = "laptop identity passphrase 7f3a";
 
 /// One machine's settings folder ($XDG_CONFIG_HOME).
@@ -257,6 +264,7 @@ fn first_key(peers_toml: &str) -> String {
 
 #[test]
 fn paired_once_then_three_runs_open_with_the_identity_in_the_tui_and_after_a_restart() {
+    let _serial = one_at_a_time();
     let relay = TestRelay::start(&[]);
     let server = Side::new();
     let laptop = Laptop::new();
@@ -398,6 +406,7 @@ fn with_sender(block: &str, id: &[u8; 8]) -> String {
 
 #[test]
 fn strangers_forgeries_other_laptops_forgotten_and_changed_servers_are_refused() {
+    let _serial = one_at_a_time();
     let relay = TestRelay::start(&[]);
     let (server, laptop, other_laptop) = (Side::new(), Laptop::new(), Laptop::new());
     let host = host_name();
@@ -549,6 +558,7 @@ fn strangers_forgeries_other_laptops_forgotten_and_changed_servers_are_refused()
 
 #[test]
 fn the_tui_answers_an_offer_and_hush_receive_without_remember_declines_it() {
+    let _serial = one_at_a_time();
     let relay = TestRelay::start(&[]);
     let (first, second, third) = (Side::new(), Side::new(), Side::new());
     let laptop = Laptop::new();
@@ -636,6 +646,7 @@ fn to_mailbox(server: &Side, text: &str) -> (String, String) {
 
 #[test]
 fn the_mailbox_carries_messages_to_hush_inbox_once_and_is_given_again_after_a_relay_restart() {
+    let _serial = one_at_a_time();
     let mut relay = TestRelay::start(&[]);
     let (server, laptop) = (Side::new(), Laptop::new());
     let told = pair_and_remember(&relay, &server, &laptop, "laptop", Some("vpn1"), "x");
@@ -703,6 +714,7 @@ fn the_mailbox_carries_messages_to_hush_inbox_once_and_is_given_again_after_a_re
 #[test]
 fn three_runs_reach_the_running_tui_through_the_mailbox_and_a_restarted_tui_gets_the_one_sent_meanwhile()
  {
+    let _serial = one_at_a_time();
     let relay = TestRelay::start(&[]);
     let (server, laptop) = (Side::new(), Laptop::new());
     let told = pair_and_remember(&relay, &server, &laptop, "laptop", Some("vpn1"), "x");
@@ -750,6 +762,7 @@ fn three_runs_reach_the_running_tui_through_the_mailbox_and_a_restarted_tui_gets
 
 #[test]
 fn the_tui_makes_the_identity_on_first_use_when_it_remembers_a_server() {
+    let _serial = one_at_a_time();
     let relay = TestRelay::start(&[]);
     let (server, laptop) = (Side::new(), Laptop::new());
     let x = Xvfb::start();
