@@ -6,7 +6,7 @@
 //! printed instead, once, for every device it was sealed for.
 
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io::{self, Seek};
 
 use shared::cli::devices::Mailbox;
 use shared::cli::relay_client::{RelayClient, RelayError, Token, parse_pin};
@@ -14,7 +14,7 @@ use shared::cli::relay_flow::payload_id;
 use shared::{Credentials, Metadata, SealOptions, SealWriter, Stream, note};
 
 use crate::failure::{Failure, Result};
-use crate::relay::{MAX_PAYLOAD, print_block};
+use crate::relay::{payload_of, print_block};
 
 /// The devices of `--to` and their mailboxes (`None`: the block is printed for it).
 pub struct Mailboxes {
@@ -72,19 +72,17 @@ impl Outgoing {
             .finish(Some(exit_status))
             .map_err(io::Error::other)?;
         let len = file.stream_position()?;
-        let mut sealed = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
-        file.seek(SeekFrom::Start(0))?;
-        file.read_to_end(&mut sealed)?;
+        let sealed = payload_of(&mut file, len)?;
         // One id for this message in every mailbox: a retry is the same drop.
         let id = payload_id().map_err(|e| io::Error::other(e.to_string()))?;
         let (mut dropped, mut printed) = (Vec::new(), Vec::new());
         for (name, mailbox) in &to.devices {
-            let why = match mailbox {
-                None => "it has no mailbox".to_owned(),
-                Some(_) if len > MAX_PAYLOAD => {
+            let why = match (mailbox, &sealed) {
+                (None, _) => "it has no mailbox".to_owned(),
+                (Some(_), None) => {
                     format!("the sealed output ({len} bytes) is over a relay's limit (1 MiB)")
                 }
-                Some(mailbox) => match drop_in(mailbox, &id, &sealed) {
+                (Some(mailbox), Some(sealed)) => match drop_in(mailbox, &id, sealed) {
                     Ok(()) => {
                         dropped.push(format!("{name} (mailbox on {})", mailbox.relay));
                         continue;

@@ -482,12 +482,7 @@ impl Paired {
         let deadline = Instant::now() + self.timeout;
         for (receiver, (mut file, len)) in self.approved.iter().zip(sealed) {
             let code = receiver.candidate.session.receiver_code;
-            let why = if len > MAX_PAYLOAD {
-                format!("the sealed output ({len} bytes) is over the relay's payload limit (1 MiB)")
-            } else {
-                let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
-                file.seek(SeekFrom::Start(0))?;
-                file.read_to_end(&mut bytes)?;
+            let why = if let Some(bytes) = payload_of(&mut file, len)? {
                 // One id per message and receiver, the same for every retry.
                 let sent = payload_id()
                     .map_err(FlowError::Relay)
@@ -499,6 +494,8 @@ impl Paired {
                     }
                     Err(e) => outbox_failure(&e, self.timeout),
                 }
+            } else {
+                format!("the sealed output ({len} bytes) is over the relay's payload limit (1 MiB)")
             };
             note!(
                 "hush-run: {why}: the sealed block for receiver {code} is printed below \
@@ -610,6 +607,19 @@ fn outbox_failure(e: &FlowError, timeout: Duration) -> String {
         FlowError::Denied => "the receiver left".to_owned(),
         other => format!("the relay did not take it ({other})"),
     }
+}
+
+/// A held message's sealed bytes (binary, `len` of them in `file`), read back if a relay
+/// may take them (at most [`MAX_PAYLOAD`]); `None` when larger: it is printed instead, and
+/// never read into memory.
+pub fn payload_of(file: &mut File, len: u64) -> io::Result<Option<Vec<u8>>> {
+    if len > MAX_PAYLOAD {
+        return Ok(None);
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    file.seek(SeekFrom::Start(0))?;
+    file.read_to_end(&mut bytes)?;
+    Ok(Some(bytes))
 }
 
 /// Prints a sealed message (binary, in `file`) as an armored block on stdout.
