@@ -157,11 +157,8 @@ pub fn identity(passphrase_file: Option<&Path>, create: bool) -> Result<Option<I
     } else {
         open_identity(&path, passphrase_file)?
     };
-    let keys = Credentials::Devices(DeviceKeys {
-        own: own.clone(),
-        peers: Vec::new(),
-    });
-    shared::cli::hardening::protect_credentials(&keys);
+    // Held for the session: the identity's own (boxed) bytes, not a copy.
+    shared::cli::hardening::protect_secret(own.expose());
     Ok(Some(Identity {
         own,
         servers: Peers::load(PeerKind::Servers)?,

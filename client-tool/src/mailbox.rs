@@ -43,6 +43,8 @@ pub fn spawn(
     tell: Tell,
 ) -> io::Result<Worker> {
     let (verdict, verdicts) = mpsc::channel();
+    // The worker's copy lives as long as the TUI: out of swap and core dumps too.
+    shared::cli::hardening::protect_secret(own.expose());
     std::thread::Builder::new()
         .name("mailbox".into())
         .spawn(move || run(&own, relays, &tell, &verdicts))?;

@@ -80,10 +80,16 @@ pub fn protect_credentials(creds: &Credentials) {
         Credentials::Devices(keys) => [&keys.own.expose()[..], &[]],
     };
     for part in parts {
-        dont_dump(part);
-        if let Err(e) = mlock(part) {
-            warn_once("the key", &e);
-        }
+        protect_secret(part);
+    }
+}
+
+/// Keeps one long-lived secret's bytes (where they stay: a boxed key, not a copy about to
+/// be dropped) out of swap and core dumps.
+pub fn protect_secret(bytes: &[u8]) {
+    dont_dump(bytes);
+    if let Err(e) = mlock(bytes) {
+        warn_once("the key", &e);
     }
 }
 
