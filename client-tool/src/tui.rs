@@ -368,26 +368,16 @@ fn apply(app: &mut App, ctx: &mut Context<'_>, input: Input) -> bool {
                     },
                     _,
                 ) => {
-                    if let Err(why) = create_identity(app, ctx, &passphrase.0) {
-                        // Declined: the pairing goes on without remembering.
-                        if let Some(worker) = ctx.workers.get(&id) {
-                            worker.answer(Reply::Decline, None);
-                        }
-                        Input::Remembered(Err(why))
-                    } else {
-                        let (reply, mailbox, result) = answer_offer(app, ctx, &offer, true);
-                        if let Some(worker) = ctx.workers.get(&id) {
-                            worker.answer(reply, mailbox);
-                        }
-                        Input::Remembered(result)
-                    }
+                    let answer = match create_identity(app, ctx, &passphrase.0) {
+                        Ok(()) => answer_offer(app, ctx, &offer, true),
+                        // Not made: the pairing goes on without remembering.
+                        Err(why) => (Reply::Decline, None, Err(why)),
+                    };
+                    answered(ctx, id, answer)
                 }
                 (Effect::AnswerOffer { id, offer, accept }, _) => {
-                    let (reply, mailbox, result) = answer_offer(app, ctx, &offer, accept);
-                    if let Some(worker) = ctx.workers.get(&id) {
-                        worker.answer(reply, mailbox);
-                    }
-                    Input::Remembered(result)
+                    let answer = answer_offer(app, ctx, &offer, accept);
+                    answered(ctx, id, answer)
                 }
                 (Effect::MailboxDone { delete }, _) => {
                     if let Some(worker) = &ctx.mailbox {
@@ -415,6 +405,18 @@ fn apply(app: &mut App, ctx: &mut Context<'_>, input: Input) -> bool {
         queue = next;
     }
     false
+}
+
+/// An answer to an offer, as [`answer_offer`] makes it.
+type Answer = (Reply, Option<MailboxKeys>, Result<Option<String>, String>);
+
+/// Gives pairing `id`'s worker the answer (and the mailbox to register before it goes);
+/// what to tell the app.
+fn answered(ctx: &Context<'_>, id: PairingId, (reply, mailbox, result): Answer) -> Input {
+    if let Some(worker) = ctx.workers.get(&id) {
+        worker.answer(reply, mailbox);
+    }
+    Input::Remembered(result)
 }
 
 /// Starts looking into the mailbox `identity` gave its servers, if it gave one. Without
@@ -458,12 +460,7 @@ fn create_identity(
 /// registers first), and what to say about it: the server remembered under its host name
 /// (servers.toml written, the identity accepting it from now on), or declined, or why it
 /// could not be (no identity, a changed one).
-fn answer_offer(
-    app: &mut App,
-    ctx: &mut Context<'_>,
-    offer: &Offer,
-    accept: bool,
-) -> (Reply, Option<MailboxKeys>, Result<Option<String>, String>) {
+fn answer_offer(app: &mut App, ctx: &mut Context<'_>, offer: &Offer, accept: bool) -> Answer {
     if !accept {
         return (Reply::Decline, None, Ok(None));
     }

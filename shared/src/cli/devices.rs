@@ -303,14 +303,10 @@ pub fn mailbox_keys(identity: &IdentitySecret, relay_url: &str) -> MailboxKeys {
     let token =
         |label| Token::new(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(*derive(label)));
     MailboxKeys {
-        id: hex_of(&derive("hush mailbox id v1")[..16]),
+        id: super::hex(&derive("hush mailbox id v1")[..16]),
         owner: token("hush mailbox owner v1"),
         drop: token("hush mailbox drop v1"),
     }
-}
-
-fn hex_of(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl std::fmt::Debug for Mailbox {

@@ -59,6 +59,11 @@ pub fn init(program: &'static str) -> Result<(), Error> {
     signals::install(program)
 }
 
+/// Lower-case hex, as the relay protocol writes ids and pins.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// The folder a file is created in: its parent, or `.` for a bare file name.
 pub fn parent_dir(path: &Path) -> &Path {
     match path.parent() {

@@ -286,8 +286,7 @@ impl fmt::Debug for RelayClient {
 
 /// A pin as hush-relay prints it: `sha256:HEX`.
 pub fn pin_text(pin: &[u8; 32]) -> String {
-    let hex: String = pin.iter().map(|b| format!("{b:02x}")).collect();
-    format!("sha256:{hex}")
+    format!("sha256:{}", super::hex(pin))
 }
 
 /// Parses `sha256:HEX` (as [`pin_text`] writes it).
@@ -1058,7 +1057,7 @@ impl ServerCertVerifier for PinVerifier {
         let seen = if ok {
             Ok(end_entity.to_vec())
         } else {
-            Err(digest.iter().map(|b| format!("{b:02x}")).collect())
+            Err(super::hex(&digest))
         };
         *self.seen.lock().unwrap_or_else(|p| p.into_inner()) = Some(seen);
         if ok {

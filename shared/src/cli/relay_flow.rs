@@ -114,7 +114,7 @@ fn exchange(
 pub fn payload_id() -> Result<String, RelayError> {
     let mut id = [0u8; 16];
     getrandom::fill(&mut id).map_err(|e| RelayError::Unreachable(e.to_string()))?;
-    Ok(id.iter().map(|b| format!("{b:02x}")).collect())
+    Ok(super::hex(&id))
 }
 
 /// A receiver the sender paired with: its slot and the confirmed session, whose
