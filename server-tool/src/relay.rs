@@ -331,16 +331,17 @@ impl Remember {
     }
 
     /// Waits for the receiver's answer and stores it; returns what to say on the terminal
-    /// (the pairing's screen, whose rows are counted). A name remembered with another key
-    /// is refused loudly, before the command runs.
+    /// (the pairing's screen, whose rows are counted), and whether the receiver is still
+    /// there to deliver to. A name remembered with another key is refused loudly, before
+    /// the command runs.
     fn conclude(
         &mut self,
         room: &SenderRoom,
         receiver: &Candidate,
         deadline: Instant,
-    ) -> Result<Option<String>> {
+    ) -> Result<(Option<String>, bool)> {
         let name = &self.offer.name;
-        Ok(match room.reply(receiver, deadline) {
+        let said = match room.reply(receiver, deadline) {
             Ok(Reply::Accept { identity, mailbox }) => {
                 self.devices
                     .remember(name, &identity, mailbox)
@@ -361,8 +362,18 @@ impl Remember {
                 "hush-run: the laptop did not answer the offer to remember it; not remembered"
                     .to_owned(),
             ),
+            // A laptop that refuses (a changed identity) answers and leaves its slot at
+            // once, which can take its answer with it before it is read here.
+            Err(FlowError::Lost) => {
+                let said = format!(
+                    "hush-run: the laptop left without being remembered as {name} (it declined \
+                     to be remembered, or quit), or the relay lost the pairing: nothing goes to it"
+                );
+                return Ok((Some(said), false));
+            }
             Err(source) => return Err(Failure::Relay { source }),
-        })
+        };
+        Ok((said, true))
     }
 }
 
@@ -405,10 +416,14 @@ fn approvals(
                     }
                     Err(e) => return Err(failed(e, approved.len())),
                 };
-                if let Some(r) = remember.as_deref_mut()
-                    && let Some(said) = r.conclude(room, &candidate, deadline)?
-                {
-                    screen.say(&format!("{said}\n"));
+                if let Some(r) = remember.as_deref_mut() {
+                    let (said, present) = r.conclude(room, &candidate, deadline)?;
+                    if let Some(said) = said {
+                        screen.say(&format!("{said}\n"));
+                    }
+                    if !present {
+                        continue;
+                    }
                 }
                 approved.push(Approved { candidate, unsent });
             } else {

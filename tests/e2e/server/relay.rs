@@ -462,3 +462,38 @@ fn the_relay_and_its_pin_come_from_the_settings_file() {
     let (status, transcript) = term.finish();
     assert_eq!(status, 0, "{transcript}");
 }
+
+/// A laptop that leaves after the approval without answering the offer to remember it (as
+/// `hush receive` does right after refusing a changed identity, when its answer goes with
+/// its slot): hush-run says so and runs nothing, since nothing would go anywhere.
+#[test]
+fn remember_offered_and_the_laptop_leaves_without_an_answer_runs_nothing() {
+    let relay = TestRelay::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("runs");
+    let args = format!("--remember laptop {}", command(&marker, 0, "secret"));
+    let mut term = Term::with_relay(&relay, &args);
+    let code = Code::parse(&term.code()).unwrap();
+    let (shown, approval) = (mpsc::channel(), mpsc::channel());
+    let client = client(&relay);
+    let laptop = std::thread::spawn(move || {
+        let deadline = Instant::now() + PATIENCE;
+        let receiver = Receiver::pair(client, &code, deadline)?;
+        let _ = shown.0.send(receiver.session().receiver_code.to_string());
+        let offer = receiver.approval(deadline)?;
+        let _ = approval.0.send(offer.is_some());
+        receiver.leave()
+    });
+    let receiver_code = shown.1.recv_timeout(PATIENCE).expect("paired");
+    assert_eq!(term.prompt(), receiver_code);
+    term.send_line("y");
+    assert_eq!(approval.1.recv_timeout(PATIENCE), Ok(true), "an offer came");
+    laptop.join().unwrap().expect("left");
+    let (status, transcript) = term.finish();
+    assert_eq!(status, 123, "{transcript}");
+    assert!(
+        transcript.contains("the laptop left without being remembered as laptop"),
+        "{transcript}"
+    );
+    assert_eq!(runs(&marker), 0, "nothing ran");
+}
